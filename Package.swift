@@ -1,0 +1,81 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Charter",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "charter", targets: ["charter"]),
+        .library(name: "CharterDomain", targets: ["CharterDomain"]),
+        .library(name: "CharterStore", targets: ["CharterStore"]),
+        .library(name: "CharterSQLite", targets: ["CharterSQLite"]),
+        .library(name: "CharterHTTP", targets: ["CharterHTTP"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"4.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .target(name: "CharterDomain", swiftSettings: strict),
+        .target(name: "CharterStore", dependencies: ["CharterDomain"], swiftSettings: strict),
+        .target(
+            name: "CharterSQLite",
+            dependencies: [
+                "CharterDomain", "CharterStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CharterHTTP",
+            dependencies: [
+                "CharterDomain", "CharterStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Templates")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "charter",
+            dependencies: [
+                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "CharterDomainTests", dependencies: ["CharterDomain"], swiftSettings: strict),
+        .testTarget(
+            name: "CharterSQLiteTests",
+            dependencies: ["CharterDomain", "CharterStore", "CharterSQLite", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CharterHTTPTests",
+            dependencies: [
+                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,142 @@
+public import Foundation
+
+/// Whether a conversation takes votes and statements.
+public enum ConversationState: String, Sendable, Codable, CaseIterable {
+    case open
+    case closed
+}
+
+/// Everything an organiser sets on a conversation: the fields of `conversation` in design.md
+/// other than its identity and creation time. Creating and editing both take one of these, so
+/// the two can never drift apart in what they validate.
+public struct ConversationSettings: Sendable, Codable, Equatable {
+    public var slug: String
+    public var title: String
+    public var question: String
+    public var description: String
+    public var state: ConversationState
+    public var closesAt: Date?
+    public var participantStatementsAllowed: Bool
+    public var strictModeration: Bool
+    public var maxStatementLength: Int
+    public var minVotesBeforeSubmit: Int
+    public var completionThreshold: Int?
+    public var completionCode: String?
+
+    public static let defaultMaxStatementLength = 140
+
+    public init(
+        slug: String,
+        title: String,
+        question: String,
+        description: String = "",
+        state: ConversationState = .open,
+        closesAt: Date? = nil,
+        participantStatementsAllowed: Bool = true,
+        strictModeration: Bool = false,
+        maxStatementLength: Int = ConversationSettings.defaultMaxStatementLength,
+        minVotesBeforeSubmit: Int = 0,
+        completionThreshold: Int? = nil,
+        completionCode: String? = nil
+    ) {
+        self.slug = slug
+        self.title = title
+        self.question = question
+        self.description = description
+        self.state = state
+        self.closesAt = closesAt
+        self.participantStatementsAllowed = participantStatementsAllowed
+        self.strictModeration = strictModeration
+        self.maxStatementLength = maxStatementLength
+        self.minVotesBeforeSubmit = minVotesBeforeSubmit
+        self.completionThreshold = completionThreshold
+        self.completionCode = completionCode
+    }
+
+    /// Trims what should be trimmed and rejects what no conversation may hold.
+    public func validated() throws(CharterError) -> ConversationSettings {
+        var s = self
+        s.slug = slug.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        s.title = title.trimmingCharacters(in: .whitespacesAndNewlines)
+        s.question = question.trimmingCharacters(in: .whitespacesAndNewlines)
+        s.description = description.trimmingCharacters(in: .whitespacesAndNewlines)
+        s.completionCode = completionCode?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if s.completionCode?.isEmpty == true { s.completionCode = nil }
+
+        guard Slug.isValid(s.slug) else {
+            throw .invalid(
+                field: "slug",
+                message: "slug must be 1–64 characters of lowercase letters, digits and hyphens, starting with a letter or digit")
+        }
+        guard !s.title.isEmpty, s.title.count <= 200 else {
+            throw .invalid(field: "title", message: "title must be 1–200 characters")
+        }
+        guard !s.question.isEmpty, s.question.count <= 1000 else {
+            throw .invalid(field: "question", message: "question must be 1–1000 characters")
+        }
+        guard s.description.count <= 10_000 else {
+            throw .invalid(field: "description", message: "description must be at most 10000 characters")
+        }
+        guard (1...2000).contains(s.maxStatementLength) else {
+            throw .invalid(field: "max_statement_length", message: "max_statement_length must be 1–2000")
+        }
+        guard (0...100_000).contains(s.minVotesBeforeSubmit) else {
+            throw .invalid(field: "min_votes_before_submit", message: "min_votes_before_submit must be 0–100000")
+        }
+        if let threshold = s.completionThreshold {
+            guard (1...100_000).contains(threshold) else {
+                throw .invalid(field: "completion_threshold", message: "completion_threshold must be 1–100000")
+            }
+            guard let code = s.completionCode, code.count <= 100 else {
+                throw .invalid(
+                    field: "completion_code",
+                    message: "a completion threshold needs a completion code of 1–100 characters")
+            }
+        } else if let code = s.completionCode, code.count > 100 {
+            throw .invalid(field: "completion_code", message: "completion_code must be at most 100 characters")
+        }
+        return s
+    }
+}
+
+public struct Conversation: Sendable, Codable, Equatable, Identifiable {
+    public var id: Int64
+    public var settings: ConversationSettings
+    public var createdAt: Date
+
+    public init(id: Int64, settings: ConversationSettings, createdAt: Date) {
+        self.id = id
+        self.settings = settings
+        self.createdAt = createdAt
+    }
+
+    public var slug: String { settings.slug }
+
+    /// A conversation is closed by its state or once its closing time has passed.
+    public func isOpen(at now: Date) -> Bool {
+        guard settings.state == .open else { return false }
+        if let closesAt = settings.closesAt, closesAt <= now { return false }
+        return true
+    }
+
+    /// Under strict moderation a statement is shown only once accepted; otherwise everything
+    /// not rejected is shown. Meta statements are never voted on.
+    public func shows(_ statement: Statement) -> Bool {
+        guard !statement.isMeta else { return false }
+        switch statement.moderation {
+        case .accepted: return true
+        case .pending: return !settings.strictModeration
+        case .rejected: return false
+        }
+    }
+}
+
+public enum Slug {
+    public static func isValid(_ slug: String) -> Bool {
+        guard (1...64).contains(slug.count), let first = slug.unicodeScalars.first else { return false }
+        let allowed: (Unicode.Scalar) -> Bool = { c in
+            ("a"..."z").contains(c) || ("0"..."9").contains(c) || c == "-"
+        }
+        return first != "-" && slug.unicodeScalars.allSatisfy(allowed)
+    }
+}

@@ -1,0 +1,67 @@
+public import Foundation
+
+public enum ModerationState: String, Sendable, Codable, CaseIterable {
+    case pending
+    case accepted
+    case rejected
+}
+
+public struct Statement: Sendable, Codable, Equatable, Identifiable {
+    public var id: Int64
+    public var conversationID: Int64
+    /// Nil for statements seeded by an organiser.
+    public var authorID: Int64?
+    public var text: String
+    public var isSeed: Bool
+    public var isMeta: Bool
+    public var moderation: ModerationState
+    public var reason: String?
+    public var createdAt: Date
+
+    public init(
+        id: Int64, conversationID: Int64, authorID: Int64?, text: String, isSeed: Bool, isMeta: Bool,
+        moderation: ModerationState, reason: String?, createdAt: Date
+    ) {
+        self.id = id
+        self.conversationID = conversationID
+        self.authorID = authorID
+        self.text = text
+        self.isSeed = isSeed
+        self.isMeta = isMeta
+        self.moderation = moderation
+        self.reason = reason
+        self.createdAt = createdAt
+    }
+}
+
+/// The rules a statement's text must meet, whoever writes it.
+public enum StatementText {
+    /// Trims the text and checks its length; returns the text to store.
+    public static func validated(_ raw: String, maxLength: Int) throws(CharterError) -> String {
+        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else {
+            throw .invalid(field: "text", message: "The statement is empty.")
+        }
+        guard text.count <= maxLength else {
+            throw .invalid(
+                field: "text",
+                message: "The statement is \(text.count) characters long; the limit is \(maxLength).")
+        }
+        return text
+    }
+
+    /// The key under which two statements count as the same: case-folded, with every run of
+    /// white space made one space, so "Be  Honest" duplicates "be honest".
+    public static func duplicateKey(_ text: String) -> String {
+        text.lowercased()
+            .split(whereSeparator: { $0.isWhitespace || $0.isNewline })
+            .joined(separator: " ")
+    }
+}
+
+/// What an organiser does to statements in the moderation queue.
+public enum ModerationAction: Sendable, Equatable {
+    case accept
+    case reject(reason: String)
+    case markMeta(Bool)
+}

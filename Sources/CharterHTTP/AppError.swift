@@ -1,0 +1,52 @@
+import CharterDomain
+public import HTTPTypes
+import Hummingbird
+
+/// A failed request that is the client's doing, with the status and message it gets.
+public struct AppError: Error, Sendable {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    static let unauthorized = AppError(
+        .unauthorized, code: "unauthorized", message: "Sign in as an organiser, or send a valid API token.")
+    static let badCSRF = AppError(
+        .forbidden, code: "csrf",
+        message:
+            "The form has expired or did not come from this site. Reload the page and try again (cookies must be on).")
+
+    static func badRequest(_ message: String) -> AppError {
+        AppError(.badRequest, code: "bad_request", message: message)
+    }
+
+    static func tooLarge(limit: Int) -> AppError {
+        AppError(.contentTooLarge, code: "body_too_large", message: "The request body is larger than \(limit) bytes.")
+    }
+
+    static func rateLimited(retryAfter seconds: Int) -> AppError {
+        AppError(
+            .tooManyRequests, code: "rate_limited",
+            message: "Too many requests; try again in \(seconds) second\(seconds == 1 ? "" : "s").",
+            headers: [.retryAfter: String(seconds)])
+    }
+
+    init(_ error: CharterError) {
+        let status: HTTPResponse.Status =
+            switch error {
+            case .invalid: .unprocessableContent
+            case .notFound: .notFound
+            case .duplicateStatement, .duplicateVote, .voteNotChangeable, .conversationClosed, .conflict: .conflict
+            case .statementNotVotable: .unprocessableContent
+            case .statementsNotAllowed, .notEnoughVotesToSubmit: .forbidden
+            }
+        self.init(status, code: error.code, message: error.message)
+    }
+}

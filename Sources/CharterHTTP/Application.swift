@@ -1,0 +1,81 @@
+public import CharterStore
+import CharterDomain
+import Foundation
+public import Hummingbird
+public import Logging
+public import Prometheus
+
+/// Everything the controllers share, built once per application.
+struct AppServices: Sendable {
+    let store: any CharterStore
+    let configuration: HTTPConfiguration
+    let signer: Signer
+    let views: Views
+    let limiter: RateLimiter
+    let metrics: HTTPMetrics
+    let body: RequestBodyReader
+    let identities: ParticipantIdentityResolver
+
+    func limitVote(identity: ParticipantIdentity, conversationID: Int64, ip: String) throws {
+        let limits = configuration.rateLimits
+        try limiter.consume("vote:ip:\(ip)", limit: limits.votesPerIP)
+        try limiter.consume(
+            "vote:" + ParticipantIdentityResolver.limitKey(identity, conversationID: conversationID),
+            limit: limits.votesPerParticipant)
+    }
+
+    func limitStatement(identity: ParticipantIdentity, conversationID: Int64, ip: String) throws {
+        let limits = configuration.rateLimits
+        try limiter.consume("statement:ip:\(ip)", limit: limits.statementsPerIP)
+        try limiter.consume(
+            "statement:" + ParticipantIdentityResolver.limitKey(identity, conversationID: conversationID),
+            limit: limits.statementsPerParticipant)
+    }
+}
+
+/// The secret that signs cookies and tokens: the one given, or one generated on first start and
+/// kept in the database so that restarts keep sessions valid.
+public func cookieSecret(given: String?, store: any CharterStore) async throws -> String {
+    if let given, !given.isEmpty { return given }
+    return try await store.settingInsertingIfAbsent("cookie_secret", value: SecureToken.make())
+}
+
+/// Builds the router with every route and middleware of Charter.
+public func buildRouter(
+    store: any CharterStore, configuration: HTTPConfiguration, secret: String,
+    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+) async throws -> Router<AppRequestContext> {
+    let signer = Signer(secret: secret)
+    let views = try await Views.load()
+    let services = AppServices(
+        store: store, configuration: configuration, signer: signer, views: views, limiter: RateLimiter(),
+        metrics: HTTPMetrics(registry: registry), body: RequestBodyReader(limit: configuration.maxBodyBytes),
+        identities: ParticipantIdentityResolver(signer: signer, secureCookies: configuration.secureCookies))
+
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: MetricsMiddleware(metrics: services.metrics))
+    router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: ErrorMiddleware(views: views))
+    router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodyBytes))
+    router.add(middleware: OrganiserAuthenticator(services: services))
+
+    OperationsRoutes(services: services).addRoutes(to: router)
+    ParticipantPages(services: services).addRoutes(to: router)
+    ParticipantAPI(services: services).addRoutes(to: router)
+    OrganiserAPI(services: services).addRoutes(to: router)
+    AdminPages(services: services).addRoutes(to: router)
+    StaticFiles(directory: configuration.publicDirectory).addRoutes(to: router)
+    return router
+}
+
+public func buildApplication(
+    store: any CharterStore, configuration: HTTPConfiguration, secret: String, host: String, port: Int,
+    logger: Logger, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+) async throws -> some ApplicationProtocol {
+    let router = try await buildRouter(
+        store: store, configuration: configuration, secret: secret, registry: registry)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(host, port: port), serverName: "Charter"),
+        logger: logger)
+}

@@ -1,0 +1,442 @@
+import CharterDomain
+import CharterStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The organiser's HTML pages under `/admin`: sign-in, conversations, seeding, the moderation
+/// queue and the audit log. Every form carries a CSRF token bound to the session.
+struct AdminPages: Sendable {
+    let services: AppServices
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/admin/login") { request, _ in try loginPage(request) }
+        router.post("/admin/login") { request, context in try await login(request, context: context) }
+        router.post("/admin/logout") { request, context in
+            _ = try await organiserForm(request, context: context)
+            if let token = context.organiserSessionToken {
+                try await services.store.deleteSession(tokenHash: SecureToken.digest(token))
+            }
+            var response = Response.seeOther("/admin/login")
+            response.setCookie(sessionCookie(value: "", maxAge: 0))
+            return response
+        }
+        router.get("/admin") { _, context in
+            try await signedIn(context) { organiser, csrf in
+                struct Row {
+                    let slug, title, state: String
+                }
+                struct View {
+                    let organiserEmail, csrf: String
+                    let conversations: [Row]
+                }
+                let rows = try await services.store.conversations().map {
+                    Row(slug: $0.slug, title: $0.settings.title, state: $0.isOpen(at: Date()) ? "open" : "closed")
+                }
+                return services.views.page(
+                    "admin_conversations", title: "Conversations",
+                    View(organiserEmail: organiser.email, csrf: csrf, conversations: rows), admin: true)
+            }
+        }
+        router.get("/admin/conversations/new") { _, context in
+            try await signedIn(context) { organiser, csrf in
+                services.views.page(
+                    "admin_conversation_new", title: "New conversation",
+                    NewView(
+                        organiserEmail: organiser.email, csrf: csrf, formAction: "/admin/conversations",
+                        submitLabel: "Create conversation",
+                        form: SettingsForm(ConversationSettings(slug: "", title: "", question: "")), error: nil),
+                    admin: true)
+            }
+        }
+        router.post("/admin/conversations") { request, context in
+            let (organiser, form) = try await organiserForm(request, context: context)
+            do {
+                let settings = try SettingsForm.parse(form, base: ConversationSettings(slug: "", title: "", question: ""))
+                let created = try await services.store.createConversation(settings, by: Actor(organiser))
+                return Response.seeOther("/admin/conversations/\(created.slug)?done=created")
+            } catch let error as CharterError {
+                let draft = (try? SettingsForm.parse(form, base: ConversationSettings(slug: "", title: "", question: "")))
+                return services.views.page(
+                    "admin_conversation_new", title: "New conversation",
+                    NewView(
+                        organiserEmail: organiser.email, csrf: csrfToken(context), formAction: "/admin/conversations",
+                        submitLabel: "Create conversation",
+                        form: SettingsForm(draft ?? ConversationSettings(slug: form["slug"] ?? "", title: form["title"] ?? "", question: form["question"] ?? "")),
+                        error: error.message),
+                    status: AppError(error).status, admin: true)
+            }
+        }
+        router.get("/admin/conversations/{slug}") { request, context in
+            try await signedIn(context) { organiser, csrf in
+                let conversation = try await conversation(context)
+                return try await conversationPage(
+                    conversation, organiser: organiser, csrf: csrf,
+                    notice: request.query["done"].flatMap { Self.notices[$0] })
+            }
+        }
+        router.post("/admin/conversations/{slug}") { request, context in
+            let (organiser, form) = try await organiserForm(request, context: context)
+            let conversation = try await conversation(context)
+            do {
+                let settings = try SettingsForm.parse(form, base: conversation.settings)
+                let updated = try await services.store.updateConversation(
+                    id: conversation.id, settings, by: Actor(organiser))
+                return Response.seeOther("/admin/conversations/\(updated.slug)?done=saved")
+            } catch let error as CharterError {
+                return try await conversationPage(
+                    conversation, organiser: organiser, csrf: csrfToken(context), error: AppError(error))
+            }
+        }
+        router.post("/admin/conversations/{slug}/seeds") { request, context in
+            let (organiser, form) = try await organiserForm(request, context: context)
+            let conversation = try await conversation(context)
+            let texts = SeedText.lines(try form.required("statements"))
+            guard !texts.isEmpty else {
+                return try await conversationPage(
+                    conversation, organiser: organiser, csrf: csrfToken(context),
+                    error: AppError(CharterError.invalid(field: "statements", message: "Enter at least one statement.")))
+            }
+            let result = try await services.store.addSeedStatements(
+                conversationID: conversation.id, texts: texts, by: Actor(organiser))
+            if result.skipped.isEmpty {
+                return Response.seeOther("/admin/conversations/\(conversation.slug)?done=seeded")
+            }
+            return try await conversationPage(
+                conversation, organiser: organiser, csrf: csrfToken(context),
+                notice: "\(result.added.count) statements added.", skipped: result.skipped,
+                status: result.added.isEmpty ? .unprocessableContent : .ok)
+        }
+        router.get("/admin/conversations/{slug}/moderation") { request, context in
+            try await signedIn(context) { organiser, csrf in
+                try await moderationPage(request, context: context, organiser: organiser, csrf: csrf)
+            }
+        }
+        router.post("/admin/conversations/{slug}/moderation") { request, context in
+            let (organiser, form) = try await organiserForm(request, context: context)
+            let conversation = try await conversation(context)
+            let ids: [Int64]
+            let action: ModerationAction
+            if let single = form["single"] {
+                let parts = single.split(separator: ":")
+                guard parts.count == 2, let id = Int64(parts[1]) else {
+                    throw AppError.badRequest("The moderation button is malformed.")
+                }
+                ids = [id]
+                action = try ModerationAction(name: String(parts[0]), reason: form["reason"])
+            } else {
+                ids = try form.all("statement").map {
+                    guard let id = Int64($0) else { throw AppError.badRequest("Statement ids must be numbers.") }
+                    return id
+                }
+                action = try ModerationAction(name: try form.required("action"), reason: form["reason"])
+            }
+            let moderated = try await services.store.moderate(
+                statementIDs: ids, conversationID: conversation.id, action: action, by: Actor(organiser))
+            let back = Form(urlEncoded: form["return"] ?? "") ?? Form(urlEncoded: "")!
+            var query = ["done=moderated-\(moderated.count)"]
+            for name in ["moderation", "q", "offset"] {
+                if let value = back[name], let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
+                    query.append("\(name)=\(encoded)")
+                }
+            }
+            return Response.seeOther("/admin/conversations/\(conversation.slug)/moderation?\(query.joined(separator: "&"))")
+        }
+        router.get("/admin/audit") { request, context in
+            try await signedIn(context) { organiser, csrf in
+                try await auditPage(request, organiser: organiser, csrf: csrf)
+            }
+        }
+    }
+
+    static let notices = ["created": "Conversation created.", "saved": "Settings saved.", "seeded": "Statements added."]
+
+    // MARK: Authentication
+
+    private func sessionCookie(value: String, maxAge: Int) -> Cookie {
+        Cookie(
+            name: OrganiserAuthenticator.sessionCookie, value: value, maxAge: maxAge, path: "/admin",
+            secure: services.configuration.secureCookies, httpOnly: true, sameSite: .strict)
+    }
+
+    private func csrfToken(_ context: AppRequestContext) -> String {
+        services.signer.signature(of: context.organiserSessionToken ?? "", purpose: "admin-csrf")
+    }
+
+    /// Runs a page for a signed-in organiser, or sends the browser to the sign-in page.
+    private func signedIn(_ context: AppRequestContext, _ body: (Organiser, String) async throws -> Response)
+        async throws -> Response
+    {
+        guard let organiser = context.organiser, context.organiserSessionToken != nil else {
+            return .seeOther("/admin/login")
+        }
+        return try await body(organiser, csrfToken(context))
+    }
+
+    /// A form post from a signed-in organiser with a valid CSRF token.
+    private func organiserForm(_ request: Request, context: AppRequestContext) async throws -> (Organiser, Form) {
+        guard let organiser = context.organiser, let session = context.organiserSessionToken else {
+            throw AppError.unauthorized
+        }
+        let form = try await services.body.form(request)
+        let expected = services.signer.signature(of: session, purpose: "admin-csrf")
+        guard let given = form["csrf"], ConstantTime.equal(Array(given.utf8), Array(expected.utf8)) else {
+            throw AppError.badCSRF
+        }
+        return (organiser, form)
+    }
+
+    struct LoginView {
+        let csrf: String
+        let email: String
+        let error: String?
+    }
+
+    private func loginPage(_ request: Request, email: String = "", error: AppError? = nil) throws -> Response {
+        let resolved = try services.identities.forPage(request, conversationID: 0, xid: nil)
+        var response = services.views.page(
+            "admin_login", title: "Sign in", LoginView(csrf: resolved.csrf, email: email, error: error?.message),
+            status: error?.status ?? .ok, admin: true)
+        if let cookie = resolved.newCookie { response.setCookie(cookie) }
+        return response
+    }
+
+    private func login(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let form = try await services.body.form(request)
+        _ = try services.identities.forForm(request, form: form, conversationID: 0)
+        try services.limiter.consume("login:ip:\(context.remoteIP)", limit: services.configuration.rateLimits.loginsPerIP)
+        let email = try form.required("email")
+        let password = try form.required("password")
+        guard let (organiser, hash) = try await services.store.organiserCredentials(email: email),
+            services.configuration.passwordHasher.verify(password, against: hash)
+        else {
+            return try loginPage(
+                request, email: email,
+                error: AppError(.unauthorized, code: "unauthorized", message: "Wrong email or password."))
+        }
+        let token = SecureToken.make()
+        try await services.store.storeSession(
+            organiserID: organiser.id, tokenHash: SecureToken.digest(token),
+            expiresAt: Date().addingTimeInterval(services.configuration.organiserSessionLifetime))
+        var response = Response.seeOther("/admin")
+        response.setCookie(sessionCookie(value: token, maxAge: Int(services.configuration.organiserSessionLifetime)))
+        return response
+    }
+
+    // MARK: Pages
+
+    private func conversation(_ context: AppRequestContext) async throws -> Conversation {
+        let slug = try context.parameters.require("slug")
+        guard let conversation = try await services.store.conversation(slug: slug) else {
+            throw CharterError.notFound("Conversation")
+        }
+        return conversation
+    }
+
+    struct NewView {
+        let organiserEmail, csrf, formAction, submitLabel: String
+        let form: SettingsForm
+        let error: String?
+    }
+
+    struct SkippedLine {
+        let text: String
+        let message: String
+    }
+
+    struct ConversationView {
+        let organiserEmail, csrf, formAction, submitLabel, slug, title: String
+        let form: SettingsForm
+        let pendingCount: Int
+        let notice: String?
+        let error: String?
+        let hasSkipped: Bool
+        let skipped: [SkippedLine]
+    }
+
+    private func conversationPage(
+        _ conversation: Conversation, organiser: Organiser, csrf: String, notice: String? = nil, error: AppError? = nil,
+        skipped: [(text: String, error: CharterError)] = [], status: HTTPResponse.Status? = nil
+    ) async throws -> Response {
+        let pending = try await services.store.statements(
+            conversationID: conversation.id, filter: StatementFilter(moderation: .pending, limit: 1)
+        ).total
+        let view = ConversationView(
+            organiserEmail: organiser.email, csrf: csrf, formAction: "/admin/conversations/\(conversation.slug)",
+            submitLabel: "Save settings", slug: conversation.slug, title: conversation.settings.title,
+            form: SettingsForm(conversation.settings), pendingCount: pending, notice: notice, error: error?.message,
+            hasSkipped: !skipped.isEmpty, skipped: skipped.map { SkippedLine(text: $0.text, message: $0.error.message) })
+        return services.views.page(
+            "admin_conversation", title: conversation.settings.title, view,
+            status: status ?? error?.status ?? .ok, admin: true)
+    }
+
+    struct FilterOption {
+        let value: String
+        let selected: Bool
+    }
+
+    struct ModerationRow {
+        let id: Int64
+        let text, moderation, metaAction, metaLabel: String
+        let isSeed, isMeta: Bool
+        let reason: String?
+    }
+
+    struct ModerationView {
+        let organiserEmail, csrf, slug, title, query, returnQuery: String
+        let notice: String?
+        let filters: [FilterOption]
+        let statements: [ModerationRow]
+        let total: Int
+        let pageText: String?
+        let previous, next: String?
+    }
+
+    private func moderationPage(
+        _ request: Request, context: AppRequestContext, organiser: Organiser, csrf: String
+    ) async throws -> Response {
+        let conversation = try await conversation(context)
+        let query = request.query
+        var filter = try StatementFilter(query: query)
+        if query["moderation"] == nil { filter.moderation = .pending }
+        let page = try await services.store.statements(conversationID: conversation.id, filter: filter)
+        let selected = filter.moderation?.rawValue ?? "all"
+        let base = "/admin/conversations/\(conversation.slug)/moderation?moderation=\(selected)"
+            + (filter.search.flatMap { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) }.map { "&q=\($0)" } ?? "")
+        let notice = query["done"].flatMap { done -> String? in
+            guard done.hasPrefix("moderated-") else { return nil }
+            return "\(done.dropFirst("moderated-".count)) statement(s) updated."
+        }
+        let view = ModerationView(
+            organiserEmail: organiser.email, csrf: csrf, slug: conversation.slug, title: conversation.settings.title,
+            query: filter.search ?? "",
+            returnQuery: "moderation=\(selected)&offset=\(page.offset)"
+                + (filter.search.flatMap { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) }.map { "&q=\($0)" } ?? ""),
+            notice: notice,
+            filters: ["pending", "accepted", "rejected", "all"].map { FilterOption(value: $0, selected: $0 == selected) },
+            statements: page.items.map {
+                ModerationRow(
+                    id: $0.id, text: $0.text, moderation: $0.moderation.rawValue, metaAction: $0.isMeta ? "unmeta" : "meta",
+                    metaLabel: $0.isMeta ? "Unmark meta" : "Meta", isSeed: $0.isSeed, isMeta: $0.isMeta, reason: $0.reason)
+            },
+            total: page.total,
+            pageText: page.total > page.limit
+                ? "showing \(page.offset + 1)–\(min(page.total, page.offset + page.limit))" : nil,
+            previous: page.offset > 0 ? "\(base)&offset=\(max(0, page.offset - page.limit))" : nil,
+            next: page.offset + page.limit < page.total ? "\(base)&offset=\(page.offset + page.limit)" : nil)
+        return services.views.page("admin_moderation", title: "Moderation", view, admin: true)
+    }
+
+    struct AuditRow {
+        let when, actor, action, detail: String
+        let statementID: Int64?
+    }
+
+    struct AuditView {
+        let organiserEmail, csrf: String
+        let conversationTitle: String?
+        let entries: [AuditRow]
+        let previous, next: String?
+    }
+
+    private func auditPage(_ request: Request, organiser: Organiser, csrf: String) async throws -> Response {
+        let query = request.query
+        var conversation: Conversation?
+        if let slug = query["conversation"], !slug.isEmpty {
+            guard let found = try await services.store.conversation(slug: slug) else {
+                throw CharterError.notFound("Conversation")
+            }
+            conversation = found
+        }
+        let offset = try query.integer("offset") ?? 0
+        let page = try await services.store.auditLog(conversationID: conversation?.id, offset: offset, limit: 100)
+        let base = "/admin/audit?" + (conversation.map { "conversation=\($0.slug)&" } ?? "")
+        let formatter = ISO8601DateFormatter()
+        let view = AuditView(
+            organiserEmail: organiser.email, csrf: csrf, conversationTitle: conversation?.settings.title,
+            entries: page.items.map {
+                AuditRow(
+                    when: formatter.string(from: $0.createdAt), actor: $0.actor, action: $0.action, detail: $0.detail,
+                    statementID: $0.statementID)
+            },
+            previous: offset > 0 ? "\(base)offset=\(max(0, offset - page.limit))" : nil,
+            next: offset + page.limit < page.total ? "\(base)offset=\(offset + page.limit)" : nil)
+        return services.views.page("admin_audit", title: "Audit log", view, admin: true)
+    }
+}
+
+/// The conversation settings as the HTML form shows and sends them.
+struct SettingsForm {
+    let slug, title, question, description: String
+    let isOpen: Bool
+    let closesAt: String
+    let participantStatementsAllowed, strictModeration: Bool
+    let maxStatementLength, minVotesBeforeSubmit: Int
+    let completionThreshold: String
+    let completionCode: String
+
+    static let dateFormat: DateFormatter = {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd'T'HH:mm"
+        return f
+    }()
+
+    init(_ s: ConversationSettings) {
+        slug = s.slug
+        title = s.title
+        question = s.question
+        description = s.description
+        isOpen = s.state == .open
+        closesAt = s.closesAt.map { Self.dateFormat.string(from: $0) } ?? ""
+        participantStatementsAllowed = s.participantStatementsAllowed
+        strictModeration = s.strictModeration
+        maxStatementLength = s.maxStatementLength
+        minVotesBeforeSubmit = s.minVotesBeforeSubmit
+        completionThreshold = s.completionThreshold.map(String.init) ?? ""
+        completionCode = s.completionCode ?? ""
+    }
+
+    /// Reads the posted form over `base`. Checkboxes are absent when unticked, so they are
+    /// read as false rather than left unchanged.
+    static func parse(_ form: Form, base: ConversationSettings) throws -> ConversationSettings {
+        var s = base
+        s.slug = form["slug"] ?? s.slug
+        s.title = form["title"] ?? s.title
+        s.question = form["question"] ?? s.question
+        s.description = form["description"] ?? s.description
+        if let state = form["state"] {
+            guard let parsed = ConversationState(rawValue: state) else {
+                throw CharterError.invalid(field: "state", message: "state must be open or closed")
+            }
+            s.state = parsed
+        }
+        if let raw = form["closes_at"] {
+            if raw.isEmpty {
+                s.closesAt = nil
+            } else {
+                guard let date = dateFormat.date(from: raw) else {
+                    throw CharterError.invalid(field: "closes_at", message: "closes at must look like 2026-12-31T18:00")
+                }
+                s.closesAt = date
+            }
+        }
+        s.participantStatementsAllowed = form["participant_statements_allowed"] == "on"
+        s.strictModeration = form["strict_moderation"] == "on"
+        s.maxStatementLength = try number(form, "max_statement_length") ?? s.maxStatementLength
+        s.minVotesBeforeSubmit = try number(form, "min_votes_before_submit") ?? s.minVotesBeforeSubmit
+        if form["completion_threshold"] != nil { s.completionThreshold = try number(form, "completion_threshold") }
+        if let code = form["completion_code"] { s.completionCode = code.isEmpty ? nil : code }
+        return s
+    }
+
+    private static func number(_ form: Form, _ name: String) throws -> Int? {
+        guard let raw = form[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+        guard let value = Int(raw) else {
+            throw CharterError.invalid(field: name, message: "\(name.replacingOccurrences(of: "_", with: " ")) must be a whole number")
+        }
+        return value
+    }
+}

@@ -1,0 +1,62 @@
+import CharterStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `/healthz` for orchestrators and `/metrics` for Prometheus.
+struct OperationsRoutes: Sendable {
+    let services: AppServices
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/") { _, _ in Response.seeOther("/admin") }
+        router.get("/healthz") { _, _ in
+            struct Health: Encodable {
+                let status: String
+                let conversations: Int
+                let votes: Int
+            }
+            // Reading the database proves it is reachable, not merely that the process is up.
+            let counts = try await services.store.counts()
+            return Response.json(Health(status: "ok", conversations: counts.conversations, votes: counts.votes))
+        }
+        router.get("/metrics") { _, _ in
+            let counts = try await services.store.counts()
+            var text: [UInt8] = []
+            services.metrics.registry.emit(into: &text)
+            text += Array(
+                """
+                # HELP charter_stored_votes Current votes stored.
+                # TYPE charter_stored_votes gauge
+                charter_stored_votes \(counts.votes)
+                # HELP charter_stored_participants Participants stored.
+                # TYPE charter_stored_participants gauge
+                charter_stored_participants \(counts.participants)
+
+                """.utf8)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: text)))
+        }
+    }
+}
+
+/// Serves the CSS and images under `/static/`, from the public directory.
+struct StaticFiles: Sendable {
+    let directory: String
+
+    static let types = ["css": "text/css; charset=utf-8", "svg": "image/svg+xml", "png": "image/png", "ico": "image/x-icon"]
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/static/{file}") { _, context in
+            let name = try context.parameters.require("file")
+            let ext = String(name.split(separator: ".").last ?? "")
+            guard !name.hasPrefix("."), !name.contains("/"), let type = Self.types[ext],
+                let data = FileManager.default.contents(atPath: "\(directory)/\(name)")
+            else { throw HTTPError(.notFound) }
+            return Response(
+                status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=3600"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import CharterDomain
+import CharterStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The organiser half of `/api/v1`: conversations, seeding, moderation and the audit log,
+/// behind an API token (`Authorization: Bearer co_…`, made by `charter admin create-token`).
+struct OrganiserAPI: Sendable {
+    let services: AppServices
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/api/v1/conversations") { _, context in
+            _ = try context.requireOrganiser()
+            let all = try await services.store.conversations()
+            return Response.json(["conversations": all.map { API.ConversationBody($0, includeCode: true) }])
+        }
+        router.post("/api/v1/conversations") { request, context in
+            let organiser = try context.requireOrganiser()
+            let patch = try await services.body.json(API.ConversationPatch.self, from: request)
+            let created = try await services.store.createConversation(try patch.creating(), by: Actor(organiser))
+            return Response.json(API.ConversationBody(created, includeCode: true), status: .created)
+        }
+        router.patch("/api/v1/conversations/{slug}") { request, context in
+            let organiser = try context.requireOrganiser()
+            let conversation = try await conversation(context)
+            let patch = try await services.body.json(API.ConversationPatch.self, from: request)
+            let updated = try await services.store.updateConversation(
+                id: conversation.id, try patch.applied(to: conversation.settings), by: Actor(organiser))
+            return Response.json(API.ConversationBody(updated, includeCode: true))
+        }
+        router.get("/api/v1/conversations/{slug}/statements") { request, context in
+            _ = try context.requireOrganiser()
+            let conversation = try await conversation(context)
+            let page = try await services.store.statements(
+                conversationID: conversation.id, filter: try StatementFilter(query: request.query))
+            return Response.json(
+                API.PageBody(
+                    items: page.items.map(API.StatementFull.init), total: page.total, offset: page.offset,
+                    limit: page.limit))
+        }
+        router.post("/api/v1/conversations/{slug}/seeds") { request, context in
+            let organiser = try context.requireOrganiser()
+            let conversation = try await conversation(context)
+            let texts: [String]
+            if request.headers[.contentType]?.lowercased().hasPrefix("text/plain") == true {
+                texts = SeedText.lines(try await services.body.text(request))
+            } else {
+                texts = try await services.body.json(API.SeedRequest.self, from: request).statements
+            }
+            guard !texts.isEmpty else {
+                throw CharterError.invalid(field: "statements", message: "Send at least one statement.")
+            }
+            let result = try await services.store.addSeedStatements(
+                conversationID: conversation.id, texts: texts, by: Actor(organiser))
+            return Response.json(API.SeedResponse(result), status: result.added.isEmpty ? .unprocessableContent : .created)
+        }
+        router.post("/api/v1/conversations/{slug}/moderation") { request, context in
+            let organiser = try context.requireOrganiser()
+            let conversation = try await conversation(context)
+            let body = try await services.body.json(API.ModerationRequest.self, from: request)
+            let action = try ModerationAction(name: body.action, reason: body.reason)
+            let moderated = try await services.store.moderate(
+                statementIDs: body.statements, conversationID: conversation.id, action: action, by: Actor(organiser))
+            return Response.json(["statements": moderated.map(API.StatementFull.init)])
+        }
+        router.get("/api/v1/conversations/{slug}/audit") { request, context in
+            _ = try context.requireOrganiser()
+            let conversation = try await conversation(context)
+            return try await audit(request, conversationID: conversation.id)
+        }
+        router.get("/api/v1/audit") { request, context in
+            _ = try context.requireOrganiser()
+            return try await audit(request, conversationID: nil)
+        }
+        router.get("/api/v1/openapi.json") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: .init(string: OpenAPIDocument.json)))
+        }
+    }
+
+    private func conversation(_ context: AppRequestContext) async throws -> Conversation {
+        let slug = try context.parameters.require("slug")
+        guard let conversation = try await services.store.conversation(slug: slug) else {
+            throw CharterError.notFound("Conversation")
+        }
+        return conversation
+    }
+
+    private func audit(_ request: Request, conversationID: Int64?) async throws -> Response {
+        let query = request.query
+        let page = try await services.store.auditLog(
+            conversationID: conversationID, offset: try query.integer("offset") ?? 0,
+            limit: try query.integer("limit") ?? 50)
+        return Response.json(
+            API.PageBody(items: page.items.map(API.AuditBody.init), total: page.total, offset: page.offset, limit: page.limit))
+    }
+}
+
+enum SeedText {
+    /// One statement per non-blank line, as pasted or uploaded.
+    static func lines(_ text: String) -> [String] {
+        text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+}
+
+extension Form {
+    func integer(_ name: String) throws -> Int? {
+        guard let raw = self[name], !raw.isEmpty else { return nil }
+        guard let value = Int(raw), value >= 0 else {
+            throw AppError.badRequest("'\(name)' must be a whole number ≥ 0.")
+        }
+        return value
+    }
+
+    func boolean(_ name: String) throws -> Bool? {
+        guard let raw = self[name], !raw.isEmpty else { return nil }
+        switch raw {
+        case "true", "1", "on": return true
+        case "false", "0", "off": return false
+        default: throw AppError.badRequest("'\(name)' must be true or false.")
+        }
+    }
+}
+
+extension StatementFilter {
+    init(query: Form) throws {
+        self.init()
+        if let raw = query["moderation"], !raw.isEmpty, raw != "all" {
+            guard let state = ModerationState(rawValue: raw) else {
+                throw AppError.badRequest("moderation must be pending, accepted, rejected or all.")
+            }
+            moderation = state
+        }
+        isMeta = try query.boolean("meta")
+        isSeed = try query.boolean("seed")
+        search = query["q"]
+        offset = try query.integer("offset") ?? 0
+        limit = try query.integer("limit") ?? 50
+        guard (1...500).contains(limit) else { throw AppError.badRequest("limit must be 1–500.") }
+    }
+}

@@ -1,0 +1,123 @@
+import CharterDomain
+import CharterStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The participant half of `/api/v1`, for panel integrations and load tools. A participant
+/// is registered once and then sends its token (`Authorization: Bearer cp_…`), an HMAC over
+/// its id that is valid for its own conversation only.
+struct ParticipantAPI: Sendable {
+    static let tokenPrefix = "cp_"
+    let services: AppServices
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        let group = router.group("/api/v1/conversations/{slug}")
+        group.post("participants") { request, context in try await register(request, context: context) }
+        router.get("/api/v1/conversations/{slug}") { _, context in try await show(context: context) }
+        group.get("next") { request, context in try await next(request, context: context) }
+        group.post("votes") { request, context in try await vote(request, context: context) }
+        group.post("statements") { request, context in try await submit(request, context: context) }
+    }
+
+    private func conversation(_ context: AppRequestContext) async throws -> Conversation {
+        let slug = try context.parameters.require("slug")
+        guard let conversation = try await services.store.conversation(slug: slug) else {
+            throw CharterError.notFound("Conversation")
+        }
+        return conversation
+    }
+
+    private func token(for participant: Participant) -> String {
+        let value = "\(participant.id)_\(SecureToken.make())"
+        return Self.tokenPrefix + services.signer.sign(value, purpose: "participant:\(participant.conversationID)")
+    }
+
+    private func participantID(_ request: Request, conversation: Conversation) throws -> Int64 {
+        guard let token = request.bearerToken, token.hasPrefix(Self.tokenPrefix),
+            let value = services.signer.verified(
+                String(token.dropFirst(Self.tokenPrefix.count)), purpose: "participant:\(conversation.id)"),
+            let id = value.split(separator: "_").first.flatMap({ Int64($0) })
+        else {
+            throw AppError(
+                .unauthorized, code: "unauthorized",
+                message: "Send the participant token from POST /api/v1/conversations/{slug}/participants as a Bearer token.")
+        }
+        return id
+    }
+
+    func register(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let conversation = try await conversation(context)
+        let body = try await services.body.json(API.ParticipantRequest.self, from: request)
+        guard conversation.isOpen(at: Date()) else { throw CharterError.conversationClosed }
+        let identity: ParticipantIdentity =
+            if let xid = body.xid {
+                .external(try ParticipantIdentity.validatedXID(xid))
+            } else {
+                .anonymous(SecureToken.make())
+            }
+        let participant = try await services.store.participant(conversationID: conversation.id, identity: identity)
+        return Response.json(
+            API.ParticipantCreated(
+                participant: .init(id: participant.id, xid: participant.xid), token: token(for: participant)),
+            status: .created)
+    }
+
+    func show(context: AppRequestContext) async throws -> Response {
+        let conversation = try await conversation(context)
+        let statements = try await services.store.visibleStatements(conversationID: conversation.id)
+        return Response.json(
+            API.ConversationWithStatements(
+                conversation: .init(conversation, includeCode: context.organiser != nil),
+                statements: statements.map { .init(id: $0.id, text: $0.text) }))
+    }
+
+    func next(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let conversation = try await conversation(context)
+        let participantID = try participantID(request, conversation: conversation)
+        guard conversation.isOpen(at: Date()) else { throw CharterError.conversationClosed }
+        guard
+            let statement = try await services.store.nextStatement(
+                conversationID: conversation.id, participantID: participantID)
+        else { return Response(status: .noContent) }
+        let progress = try await services.store.progress(conversationID: conversation.id, participantID: participantID)
+        return Response.json(
+            API.NextStatement(statement: .init(id: statement.id, text: statement.text), progress: progress))
+    }
+
+    func vote(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let conversation = try await conversation(context)
+        let participantID = try participantID(request, conversation: conversation)
+        let body = try await services.body.json(API.VoteRequest.self, from: request)
+        guard let value = VoteValue(name: body.vote) else {
+            throw CharterError.invalid(field: "vote", message: "vote must be \"agree\", \"disagree\" or \"pass\"")
+        }
+        try services.limitVote(identity: .id(participantID), conversationID: conversation.id, ip: context.remoteIP)
+        let receipt = try await services.store.castVote(
+            conversationID: conversation.id, participant: .id(participantID), statementID: body.statement, value: value,
+            at: Date())
+        services.metrics.votes.increment()
+        var changedFrom: String?
+        if case .changed(let from) = receipt.outcome { changedFrom = from.name }
+        var code: String?
+        if let threshold = conversation.settings.completionThreshold, receipt.progress.voted >= threshold {
+            code = conversation.settings.completionCode
+        }
+        return Response.json(
+            API.VoteResult(
+                statement: body.statement, vote: value.name, changedFrom: changedFrom, progress: receipt.progress,
+                completionCode: code),
+            status: changedFrom == nil ? .created : .ok)
+    }
+
+    func submit(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let conversation = try await conversation(context)
+        let participantID = try participantID(request, conversation: conversation)
+        let body = try await services.body.json(API.StatementRequest.self, from: request)
+        try services.limitStatement(identity: .id(participantID), conversationID: conversation.id, ip: context.remoteIP)
+        let statement = try await services.store.submitStatement(
+            conversationID: conversation.id, participant: .id(participantID), text: body.text, at: Date())
+        services.metrics.statements.increment()
+        return Response.json(API.StatementFull(statement), status: .created)
+    }
+}

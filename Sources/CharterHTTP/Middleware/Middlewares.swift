@@ -1,0 +1,165 @@
+import CharterDomain
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+
+/// Turns every error into a response the client can read: JSON `{"error":{code,message}}` for
+/// the API, an HTML page for people. A fault of ours is logged and becomes a 500 that reveals
+/// nothing of the internals.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let views: Views
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch {
+            let appError: AppError
+            switch error {
+            case let e as AppError: appError = e
+            case let e as CharterError: appError = AppError(e)
+            case let e as HTTPError:
+                appError = AppError(
+                    e.status, code: e.status == .notFound ? "not_found" : "http_\(e.status.code)",
+                    message: e.body ?? (e.status == .notFound ? "There is nothing at this address." : e.status.reasonPhrase),
+                    headers: e.headers)
+            default:
+                context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+                appError = AppError(
+                    .internalServerError, code: "internal", message: "Something went wrong on our side; it has been logged.")
+            }
+            return render(appError, for: request)
+        }
+    }
+
+    func render(_ error: AppError, for request: Request) -> Response {
+        var response: Response
+        if request.wantsJSON {
+            struct Body: Encodable {
+                struct Detail: Encodable {
+                    let code: String
+                    let message: String
+                }
+                let error: Detail
+            }
+            response = Response.json(Body(error: .init(code: error.code, message: error.message)), status: error.status)
+        } else {
+            response = views.page(
+                "error", title: "\(error.status.code) \(error.status.reasonPhrase)",
+                ErrorView(status: error.status.code, reason: error.status.reasonPhrase, message: error.message),
+                status: error.status)
+        }
+        for field in error.headers { response.headers.append(field) }
+        return response
+    }
+}
+
+struct ErrorView {
+    let status: Int
+    let reason: String
+    let message: String
+}
+
+extension Request {
+    /// API clients get JSON, browsers get HTML.
+    var wantsJSON: Bool {
+        uri.path.hasPrefix("/api/") || uri.path == "/healthz"
+    }
+}
+
+/// Refuses a body larger than the limit before anything reads it, from its Content-Length;
+/// `RequestBodyReader` enforces the same limit on chunked bodies as they are read.
+struct BodyLimitMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let limit: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw AppError.tooLarge(limit: limit)
+        }
+        return try await next(request, context)
+    }
+}
+
+struct SecurityHeadersMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    static let contentSecurityPolicy =
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        var response = try await next(request, context)
+        response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
+        response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        if response.headers[.cacheControl] == nil, !request.uri.path.hasPrefix("/static/") {
+            response.headers[.cacheControl] = "no-store"
+        }
+        return response
+    }
+}
+
+/// Request counts and latencies for `/metrics`, labelled by method and status class so the
+/// number of series stays fixed whatever URLs clients send.
+final class HTTPMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let votes: Counter
+    let statements: Counter
+    private let latency: DurationHistogram
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        votes = registry.makeCounter(
+            descriptor: .init(namespace: "charter", metricName: "votes", unitName: "total", helpText: "Votes committed."))
+        statements = registry.makeCounter(
+            descriptor: .init(
+                namespace: "charter", metricName: "statements_submitted", unitName: "total",
+                helpText: "Statements submitted by participants."))
+        latency = registry.makeDurationHistogram(
+            descriptor: .init(
+                namespace: "charter", subsystem: "http", metricName: "request_duration", unitName: "seconds",
+                helpText: "Time to answer an HTTP request."),
+            buckets: [
+                .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+                .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
+            ])
+    }
+
+    private static var requests: MetricNameDescriptor {
+        MetricNameDescriptor(
+        namespace: "charter", subsystem: "http", metricName: "requests", unitName: "total",
+            helpText: "HTTP requests answered.")
+    }
+
+    func recordRequest(method: String, status: Int, duration: Duration) {
+        registry.makeCounter(
+            descriptor: Self.requests, labels: [("method", method), ("status", "\(status / 100)xx")]
+        ).increment()
+        latency.record(duration)
+    }
+}
+
+struct MetricsMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let metrics: HTTPMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        metrics.recordRequest(
+            method: request.method.rawValue, status: response.status.code, duration: ContinuousClock.now - start)
+        return response
+    }
+}

@@ -1,0 +1,44 @@
+import CharterDomain
+import CharterStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Recognises an organiser by the session cookie of the admin pages or by an API token
+/// (`Authorization: Bearer co_…`). It only identifies; the routes that need an organiser ask
+/// for one with `requireOrganiser()`. A token that is present but wrong is refused at once, so a
+/// misconfigured client learns why instead of being treated as anonymous.
+struct OrganiserAuthenticator: RouterMiddleware {
+    typealias Context = AppRequestContext
+    static let sessionCookie = "charter_admin"
+    static let tokenPrefix = "co_"
+    let services: AppServices
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        var context = context
+        if let token = request.bearerToken, token.hasPrefix(Self.tokenPrefix) {
+            guard let organiser = try await services.store.organiser(apiTokenHash: SecureToken.digest(token)) else {
+                throw AppError.unauthorized
+            }
+            context.organiser = organiser
+        } else if request.uri.path.hasPrefix("/admin"), let cookie = request.cookies[Self.sessionCookie],
+            let organiser = try await services.store.organiser(
+                sessionHash: SecureToken.digest(cookie.value), at: Date())
+        {
+            context.organiser = organiser
+            context.organiserSessionToken = cookie.value
+        }
+        return try await next(request, context)
+    }
+}
+
+extension Request {
+    var bearerToken: String? {
+        guard let header = headers[.authorization] else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return parts[1].trimmingCharacters(in: .whitespaces)
+    }
+}

@@ -1,0 +1,114 @@
+import CharterDomain
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Reads request bodies within the configured limit and parses them, turning every malformed
+/// body into a clear 400.
+struct RequestBodyReader: Sendable {
+    let limit: Int
+
+    func bytes(_ request: Request) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch {
+            throw AppError.tooLarge(limit: limit)
+        }
+    }
+
+    func text(_ request: Request) async throws -> String {
+        let buffer = try await bytes(request)
+        guard let text = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes, encoding: .utf8)
+            ?? String(validating: buffer.readableBytesView, as: UTF8.self)
+        else {
+            throw AppError.badRequest("The request body is not valid UTF-8.")
+        }
+        return text
+    }
+
+    static let jsonDecoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+
+    func json<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
+            throw AppError(
+                .unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json.")
+        }
+        let buffer = try await bytes(request)
+        do {
+            return try Self.jsonDecoder.decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw AppError.badRequest("The JSON body is malformed: \(Self.describe(error))")
+        }
+    }
+
+    func form(_ request: Request) async throws -> Form {
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/x-www-form-urlencoded") else {
+            throw AppError(
+                .unsupportedMediaType, code: "unsupported_media_type",
+                message: "Send the form as application/x-www-form-urlencoded.")
+        }
+        guard let form = Form(urlEncoded: try await text(request)) else {
+            throw AppError.badRequest("The form data is malformed.")
+        }
+        return form
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let p = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return p.isEmpty ? "" : " at '\(p)'"
+        }
+        switch error {
+        case .typeMismatch(_, let c): return "wrong type\(path(c))."
+        case .valueNotFound(_, let c): return "missing value\(path(c))."
+        case .keyNotFound(let key, let c): return "missing field '\(key.stringValue)'\(path(c))."
+        case .dataCorrupted(let c): return "not valid JSON\(path(c))."
+        @unknown default: return "not valid JSON."
+        }
+    }
+}
+
+/// A URL-encoded form (or query string): every value of every field, in order.
+struct Form: Sendable {
+    private(set) var fields: [(name: String, value: String)] = []
+
+    init?(urlEncoded body: String) {
+        for pair in body.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = Self.decode(parts[0]), let value = Self.decode(parts.count > 1 ? parts[1] : "") else {
+                return nil
+            }
+            fields.append((name, value))
+        }
+    }
+
+    private static func decode(_ part: Substring) -> String? {
+        part.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+
+    subscript(_ name: String) -> String? {
+        fields.first { $0.name == name }?.value
+    }
+
+    func all(_ name: String) -> [String] {
+        fields.filter { $0.name == name }.map(\.value)
+    }
+
+    func required(_ name: String) throws -> String {
+        guard let value = self[name] else { throw AppError.badRequest("The form is missing the field '\(name)'.") }
+        return value
+    }
+}
+
+extension Request {
+    var query: Form {
+        Form(urlEncoded: uri.query ?? "") ?? Form(urlEncoded: "")!
+    }
+}

@@ -1,0 +1,110 @@
+import _CryptoExtras
+import Crypto
+import Foundation
+
+/// Password hashing with PBKDF2-HMAC-SHA256. The stored form names its parameters
+/// (`pbkdf2-sha256$<rounds>$<salt>$<hash>`), so the work factor can rise without
+/// invalidating existing accounts.
+public struct PasswordHasher: Sendable {
+    /// OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256.
+    public static let defaultRounds = 600_000
+    public let rounds: Int
+
+    public init(rounds: Int = PasswordHasher.defaultRounds) {
+        self.rounds = rounds
+    }
+
+    public func hash(_ password: String) throws -> String {
+        let salt = SecureToken.randomBytes(16)
+        let key = try derive(password, salt: salt, rounds: rounds)
+        return "pbkdf2-sha256$\(rounds)$\(Base64URL.encode(salt))$\(Base64URL.encode(key))"
+    }
+
+    public func verify(_ password: String, against stored: String) -> Bool {
+        let parts = stored.split(separator: "$")
+        guard parts.count == 4, parts[0] == "pbkdf2-sha256", let rounds = Int(parts[1]), rounds > 0,
+            let salt = Base64URL.decode(String(parts[2])), let expected = Base64URL.decode(String(parts[3])),
+            let actual = try? derive(password, salt: salt, rounds: rounds)
+        else { return false }
+        return ConstantTime.equal(actual, expected)
+    }
+
+    private func derive(_ password: String, salt: [UInt8], rounds: Int) throws -> [UInt8] {
+        let key = try KDF.Insecure.PBKDF2.deriveKey(
+            from: Array(password.utf8), salt: salt, using: .sha256, outputByteCount: 32,
+            unsafeUncheckedRounds: rounds)
+        return key.withUnsafeBytes { Array($0) }
+    }
+}
+
+/// HMAC-SHA256 signatures for values the server hands out and must recognise again
+/// (participant cookies and tokens, CSRF tokens).
+public struct Signer: Sendable {
+    private let keyBytes: [UInt8]
+
+    public init(secret: String) {
+        keyBytes = Array(SHA256.hash(data: Array("charter-signing:\(secret)".utf8)))
+    }
+
+    public func signature(of value: String, purpose: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Array("\(purpose)\u{0}\(value)".utf8), using: SymmetricKey(data: keyBytes))
+        return Base64URL.encode(Array(mac))
+    }
+
+    /// `value.signature`, for a value that holds no '.'.
+    public func sign(_ value: String, purpose: String) -> String {
+        "\(value).\(signature(of: value, purpose: purpose))"
+    }
+
+    /// The value of a signed string, or nil when the signature does not match.
+    public func verified(_ signed: String, purpose: String) -> String? {
+        guard let dot = signed.lastIndex(of: ".") else { return nil }
+        let value = String(signed[..<dot])
+        let given = Array(signed[signed.index(after: dot)...].utf8)
+        let expected = Array(signature(of: value, purpose: purpose).utf8)
+        return ConstantTime.equal(given, expected) ? value : nil
+    }
+}
+
+public enum SecureToken {
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+
+    /// A random token of 256 bits, URL- and cookie-safe.
+    public static func make(prefix: String = "") -> String {
+        prefix + Base64URL.encode(randomBytes(32))
+    }
+
+    /// What the database keeps of a bearer secret: its SHA-256, so a leaked database reveals
+    /// no usable token.
+    public static func digest(_ token: String) -> String {
+        SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+enum ConstantTime {
+    static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for i in a.indices { difference |= a[i] ^ b[i] }
+        return difference == 0
+    }
+}
+
+enum Base64URL {
+    static func encode(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ string: String) -> [UInt8]? {
+        var s = string.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while s.count % 4 != 0 { s += "=" }
+        return Data(base64Encoded: s).map(Array.init)
+    }
+}

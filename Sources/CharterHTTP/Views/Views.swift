@@ -1,0 +1,64 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Mustache
+import NIOCore
+
+/// The HTML templates (Mustache, escaped by default), loaded once at start-up. Every page is
+/// rendered into the shared layout.
+public struct Views: Sendable {
+    let library: MustacheLibrary
+
+    public static func load() async throws -> Views {
+        guard let directory = Bundle.module.url(forResource: "Templates", withExtension: nil) else {
+            throw AppError(.internalServerError, code: "templates", message: "HTML templates are missing from the bundle.")
+        }
+        let library = try await MustacheLibrary(directory: directory.path)
+        for name in ["layout", "error"] where library.getTemplate(named: name) == nil {
+            throw AppError(.internalServerError, code: "templates", message: "HTML template \(name) is missing.")
+        }
+        return Views(library: library)
+    }
+
+    struct Layout {
+        let title: String
+        let content: String
+        let bodyClass: String
+    }
+
+    func render(_ template: String, _ object: Any) -> String {
+        library.render(object, withTemplate: template) ?? ""
+    }
+
+    func page(_ template: String, title: String, _ object: Any, status: HTTPResponse.Status = .ok, admin: Bool = false)
+        -> Response
+    {
+        let content = render(template, object)
+        let html = render("layout", Layout(title: title, content: content, bodyClass: admin ? "admin" : "participant"))
+        return Response(
+            status: status, headers: [.contentType: "text/html; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+}
+
+extension Response {
+    static let jsonEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? jsonEncoder.encode(value)) ?? Data("{}".utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Post/Redirect/Get: a form's answer is a 303 to the page that shows its result.
+    static func seeOther(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+}

@@ -1,0 +1,141 @@
+import CharterStore
+import CharterDomain
+import Foundation
+public import GRDB
+
+/// Charter's SQLite database, in GRDB's recommended shape: one pool (WAL: one writer, many
+/// concurrent readers), the schema as versioned migrations, and the `CharterStore` operations.
+public final class SQLiteStore: Sendable {
+    public let pool: DatabasePool
+
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    public init(path: String) throws {
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        // Another process (an admin command beside a running server) may hold the write lock.
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
+        }
+        pool = try DatabasePool(path: path, configuration: config)
+        // GRDB sets synchronous = NORMAL on the writer when it enables WAL; a vote is only
+        // acknowledged once it survives a power loss, which takes FULL.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        try Self.migrator.migrate(pool)
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 = FULL).
+    public func writerSynchronousMode() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1 core schema") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE conversation (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        slug TEXT NOT NULL UNIQUE,
+                        title TEXT NOT NULL,
+                        question TEXT NOT NULL,
+                        description TEXT NOT NULL DEFAULT '',
+                        state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+                        closes_at DATETIME,
+                        participant_statements_allowed BOOLEAN NOT NULL,
+                        strict_moderation BOOLEAN NOT NULL,
+                        max_statement_length INTEGER NOT NULL CHECK (max_statement_length > 0),
+                        min_votes_before_submit INTEGER NOT NULL DEFAULT 0,
+                        completion_threshold INTEGER,
+                        completion_code TEXT,
+                        created_at DATETIME NOT NULL
+                    );
+                    CREATE TABLE participant (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        conversation_id INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+                        xid TEXT,
+                        anonymous_id TEXT,
+                        created_at DATETIME NOT NULL,
+                        CHECK ((xid IS NULL) != (anonymous_id IS NULL)),
+                        UNIQUE (conversation_id, xid),
+                        UNIQUE (conversation_id, anonymous_id)
+                    );
+                    CREATE TABLE statement (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        conversation_id INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+                        author_id INTEGER REFERENCES participant(id),
+                        text TEXT NOT NULL,
+                        duplicate_key TEXT NOT NULL,
+                        is_seed BOOLEAN NOT NULL,
+                        is_meta BOOLEAN NOT NULL DEFAULT 0,
+                        moderation TEXT NOT NULL CHECK (moderation IN ('pending', 'accepted', 'rejected')),
+                        reason TEXT,
+                        created_at DATETIME NOT NULL,
+                        UNIQUE (conversation_id, duplicate_key)
+                    );
+                    CREATE INDEX statement_by_moderation ON statement(conversation_id, moderation);
+                    CREATE TABLE vote_event (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        conversation_id INTEGER NOT NULL REFERENCES conversation(id),
+                        participant_id INTEGER NOT NULL REFERENCES participant(id),
+                        statement_id INTEGER NOT NULL REFERENCES statement(id),
+                        value INTEGER NOT NULL CHECK (value IN (-1, 0, 1)),
+                        created_at DATETIME NOT NULL
+                    );
+                    CREATE INDEX vote_event_by_participant ON vote_event(participant_id, id);
+                    CREATE INDEX vote_event_by_conversation ON vote_event(conversation_id, id);
+                    CREATE TRIGGER vote_event_is_append_only_update BEFORE UPDATE ON vote_event
+                        BEGIN SELECT RAISE(ABORT, 'vote_event is append-only'); END;
+                    CREATE TRIGGER vote_event_is_append_only_delete BEFORE DELETE ON vote_event
+                        BEGIN SELECT RAISE(ABORT, 'vote_event is append-only'); END;
+                    CREATE TABLE vote (
+                        participant_id INTEGER NOT NULL REFERENCES participant(id),
+                        statement_id INTEGER NOT NULL REFERENCES statement(id),
+                        conversation_id INTEGER NOT NULL REFERENCES conversation(id),
+                        value INTEGER NOT NULL CHECK (value IN (-1, 0, 1)),
+                        event_id INTEGER NOT NULL REFERENCES vote_event(id),
+                        created_at DATETIME NOT NULL,
+                        PRIMARY KEY (participant_id, statement_id)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX vote_by_conversation ON vote(conversation_id);
+                    CREATE TABLE organiser (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        email TEXT NOT NULL UNIQUE,
+                        password_hash TEXT NOT NULL,
+                        created_at DATETIME NOT NULL
+                    );
+                    CREATE TABLE api_token (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        organiser_id INTEGER NOT NULL REFERENCES organiser(id) ON DELETE CASCADE,
+                        token_hash TEXT NOT NULL UNIQUE,
+                        label TEXT NOT NULL,
+                        created_at DATETIME NOT NULL
+                    );
+                    CREATE TABLE organiser_session (
+                        token_hash TEXT PRIMARY KEY,
+                        organiser_id INTEGER NOT NULL REFERENCES organiser(id) ON DELETE CASCADE,
+                        expires_at DATETIME NOT NULL,
+                        created_at DATETIME NOT NULL
+                    );
+                    CREATE TABLE audit_log (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        organiser_id INTEGER REFERENCES organiser(id),
+                        actor TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        conversation_id INTEGER REFERENCES conversation(id),
+                        statement_id INTEGER REFERENCES statement(id),
+                        detail TEXT NOT NULL,
+                        created_at DATETIME NOT NULL
+                    );
+                    CREATE INDEX audit_by_conversation ON audit_log(conversation_id, id);
+                    CREATE TABLE setting (
+                        key TEXT PRIMARY KEY,
+                        value TEXT NOT NULL
+                    );
+                    """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,621 @@
+public import CharterDomain
+public import CharterStore
+public import Foundation
+import GRDB
+
+/// The SQL that says which statements a participant sees: not meta, not rejected, and under
+/// strict moderation only accepted ones (mirrors `Conversation.shows`). Needs `c` and `s`.
+private let visibleStatementSQL = """
+    s.is_meta = 0 AND (s.moderation = 'accepted' OR (s.moderation = 'pending' AND c.strict_moderation = 0))
+    """
+
+extension SQLiteStore: CharterStore {
+    // MARK: Conversations
+
+    public func createConversation(_ settings: ConversationSettings, by actor: Actor) async throws -> Conversation {
+        let settings = try settings.validated()
+        return try await pool.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM conversation WHERE slug = ?", arguments: [settings.slug])
+                == true
+            {
+                throw CharterError.conflict("A conversation with the slug '\(settings.slug)' already exists.")
+            }
+            let columns = ConversationSettings.columnNames + ["created_at"]
+            let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
+            try db.execute(
+                sql: "INSERT INTO conversation (\(columns.joined(separator: ", "))) VALUES (\(placeholders))",
+                arguments: StatementArguments(settings.columnValues + [Date()]))
+            let id = db.lastInsertedRowID
+            try Self.audit(db, actor, "conversation.create", conversationID: id, detail: settings.slug)
+            return try Self.fetchConversation(db, id: id)!
+        }
+    }
+
+    public func updateConversation(id: Int64, _ settings: ConversationSettings, by actor: Actor) async throws
+        -> Conversation
+    {
+        let settings = try settings.validated()
+        return try await pool.write { db in
+            guard let before = try Self.fetchConversation(db, id: id) else {
+                throw CharterError.notFound("Conversation")
+            }
+            if try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM conversation WHERE slug = ? AND id != ?", arguments: [settings.slug, id])
+                == true
+            {
+                throw CharterError.conflict("A conversation with the slug '\(settings.slug)' already exists.")
+            }
+            let assignments = ConversationSettings.columnNames.map { "\($0) = ?" }.joined(separator: ", ")
+            try db.execute(
+                sql: "UPDATE conversation SET \(assignments) WHERE id = ?",
+                arguments: StatementArguments(settings.columnValues + [id]))
+            try Self.audit(
+                db, actor, "conversation.edit", conversationID: id,
+                detail: Self.describeChanges(from: before.settings, to: settings))
+            return try Self.fetchConversation(db, id: id)!
+        }
+    }
+
+    public func conversation(id: Int64) async throws -> Conversation? {
+        try await pool.read { db in try Self.fetchConversation(db, id: id) }
+    }
+
+    public func conversation(slug: String) async throws -> Conversation? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM conversation WHERE slug = ?", arguments: [slug])
+                .map(Conversation.init(row:))
+        }
+    }
+
+    public func conversations() async throws -> [Conversation] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM conversation ORDER BY id DESC").map(Conversation.init(row:))
+        }
+    }
+
+    // MARK: Participants
+
+    public func participant(conversationID: Int64, identity: ParticipantIdentity) async throws -> Participant {
+        if let existing = try await existingParticipant(conversationID: conversationID, identity: identity) {
+            return existing
+        }
+        return try await pool.write { db in
+            guard try Self.fetchConversation(db, id: conversationID) != nil else {
+                throw CharterError.notFound("Conversation")
+            }
+            if let existing = try Self.fetchParticipant(db, conversationID: conversationID, identity: identity) {
+                return existing
+            }
+            return try Self.insertParticipant(db, conversationID: conversationID, identity: identity, at: Date())
+        }
+    }
+
+    public func existingParticipant(conversationID: Int64, identity: ParticipantIdentity) async throws
+        -> Participant?
+    {
+        try await pool.read { db in
+            try Self.fetchParticipant(db, conversationID: conversationID, identity: identity)
+        }
+    }
+
+    public func participant(id: Int64) async throws -> Participant? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM participant WHERE id = ?", arguments: [id])
+                .map(Participant.init(row:))
+        }
+    }
+
+    // MARK: Statements
+
+    public func addSeedStatements(conversationID: Int64, texts: [String], by actor: Actor) async throws
+        -> SeedResult
+    {
+        try await pool.write { db in
+            guard let conversation = try Self.fetchConversation(db, id: conversationID) else {
+                throw CharterError.notFound("Conversation")
+            }
+            var added: [Statement] = []
+            var skipped: [(text: String, error: CharterError)] = []
+            for raw in texts {
+                do {
+                    let text = try StatementText.validated(raw, maxLength: conversation.settings.maxStatementLength)
+                    let statement = try Self.insertStatement(
+                        db, conversationID: conversationID, authorID: nil, text: text, isSeed: true,
+                        moderation: .accepted, at: Date())
+                    try Self.audit(
+                        db, actor, "statement.seed", conversationID: conversationID, statementID: statement.id,
+                        detail: text)
+                    added.append(statement)
+                } catch let error as CharterError {
+                    skipped.append((raw, error))
+                }
+            }
+            return SeedResult(added: added, skipped: skipped)
+        }
+    }
+
+    public func submitStatement(
+        conversationID: Int64, participant identity: ParticipantIdentity, text: String, at now: Date
+    ) async throws -> CharterDomain.Statement {
+        try await pool.write { db in
+            guard let conversation = try Self.fetchConversation(db, id: conversationID) else {
+                throw CharterError.notFound("Conversation")
+            }
+            guard conversation.isOpen(at: now) else { throw CharterError.conversationClosed }
+            guard conversation.settings.participantStatementsAllowed else {
+                throw CharterError.statementsNotAllowed
+            }
+            let existing = try Self.fetchParticipant(db, conversationID: conversationID, identity: identity)
+            if case .id = identity, existing == nil { throw CharterError.notFound("Participant") }
+            let needed = conversation.settings.minVotesBeforeSubmit
+            if needed > 0 {
+                let cast =
+                    try Int.fetchOne(
+                        db, sql: "SELECT COUNT(*) FROM vote WHERE participant_id = ?", arguments: [existing?.id ?? -1])
+                    ?? 0
+                guard cast >= needed else { throw CharterError.notEnoughVotesToSubmit(needed: needed) }
+            }
+            let text = try StatementText.validated(text, maxLength: conversation.settings.maxStatementLength)
+            try Self.rejectDuplicate(db, conversationID: conversationID, text: text)
+            let participantID = try existing?.id
+                ?? Self.insertParticipant(db, conversationID: conversationID, identity: identity, at: now).id
+            let statement = try Self.insertStatement(
+                db, conversationID: conversationID, authorID: participantID, text: text, isSeed: false,
+                moderation: .pending, at: now)
+            // As in Polis, writing a statement is agreeing with it.
+            try Self.recordVote(
+                db, conversationID: conversationID, participantID: participantID, statementID: statement.id,
+                value: .agree, previous: nil, at: now)
+            return statement
+        }
+    }
+
+    public func statement(id: Int64) async throws -> CharterDomain.Statement? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM statement WHERE id = ?", arguments: [id]).map(Statement.init(row:))
+        }
+    }
+
+    public func statements(conversationID: Int64, filter: StatementFilter) async throws -> Page<CharterDomain.Statement> {
+        try await pool.read { db in
+            var conditions = ["conversation_id = ?"]
+            var arguments: StatementArguments = [conversationID]
+            if let moderation = filter.moderation {
+                conditions.append("moderation = ?")
+                arguments += [moderation.rawValue]
+            }
+            if let isMeta = filter.isMeta {
+                conditions.append("is_meta = ?")
+                arguments += [isMeta]
+            }
+            if let isSeed = filter.isSeed {
+                conditions.append("is_seed = ?")
+                arguments += [isSeed]
+            }
+            if let search = filter.search, !search.isEmpty {
+                conditions.append("instr(lower(text), lower(?)) > 0")
+                arguments += [search]
+            }
+            let whereClause = conditions.joined(separator: " AND ")
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM statement WHERE \(whereClause)", arguments: arguments) ?? 0
+            let limit = max(1, min(filter.limit, 500))
+            let offset = max(0, filter.offset)
+            let items = try Row.fetchAll(
+                db, sql: "SELECT * FROM statement WHERE \(whereClause) ORDER BY id LIMIT ? OFFSET ?",
+                arguments: arguments + [limit, offset]
+            ).map(Statement.init(row:))
+            return Page(items: items, total: total, offset: offset, limit: limit)
+        }
+    }
+
+    public func visibleStatements(conversationID: Int64) async throws -> [CharterDomain.Statement] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.* FROM statement s JOIN conversation c ON c.id = s.conversation_id
+                    WHERE s.conversation_id = ? AND \(visibleStatementSQL) ORDER BY s.id
+                    """,
+                arguments: [conversationID]
+            ).map(Statement.init(row:))
+        }
+    }
+
+    public func nextStatement(conversationID: Int64, participantID: Int64?) async throws -> CharterDomain.Statement? {
+        try await pool.read { db in
+            // Each participant meets the statements in an order of their own (a multiplicative
+            // hash of statement and participant), so no statement is always seen first.
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT s.* FROM statement s JOIN conversation c ON c.id = s.conversation_id
+                    WHERE s.conversation_id = ? AND \(visibleStatementSQL)
+                      AND NOT EXISTS (SELECT 1 FROM vote v WHERE v.participant_id = ? AND v.statement_id = s.id)
+                    ORDER BY ((s.id + ?) * 2654435761) % 4294967291, s.id
+                    LIMIT 1
+                    """,
+                arguments: [conversationID, participantID ?? 0, participantID ?? 0]
+            ).map(Statement.init(row:))
+        }
+    }
+
+    public func moderate(statementIDs: [Int64], conversationID: Int64, action: ModerationAction, by actor: Actor)
+        async throws -> [CharterDomain.Statement]
+    {
+        guard !statementIDs.isEmpty else {
+            throw CharterError.invalid(field: "statements", message: "Select at least one statement.")
+        }
+        if case .reject(let reason) = action, reason.count > 500 {
+            throw CharterError.invalid(field: "reason", message: "The reason must be at most 500 characters.")
+        }
+        return try await pool.write { db in
+            var result: [Statement] = []
+            for id in Array(Set(statementIDs)).sorted() {
+                guard
+                    let before = try Row.fetchOne(
+                        db, sql: "SELECT * FROM statement WHERE id = ? AND conversation_id = ?",
+                        arguments: [id, conversationID]
+                    ).map(Statement.init(row:))
+                else { throw CharterError.notFound("Statement \(id)") }
+                let (sql, arguments, auditAction, detail): (String, StatementArguments, String, String)
+                switch action {
+                case .accept:
+                    (sql, arguments, auditAction, detail) = (
+                        "UPDATE statement SET moderation = 'accepted', reason = NULL WHERE id = ?", [id],
+                        "statement.accept", "\(before.moderation.rawValue) → accepted"
+                    )
+                case .reject(let reason):
+                    let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+                    (sql, arguments, auditAction, detail) = (
+                        "UPDATE statement SET moderation = 'rejected', reason = ? WHERE id = ?",
+                        [reason.isEmpty ? nil : reason, id], "statement.reject",
+                        "\(before.moderation.rawValue) → rejected" + (reason.isEmpty ? "" : ": \(reason)")
+                    )
+                case .markMeta(let isMeta):
+                    (sql, arguments, auditAction, detail) = (
+                        "UPDATE statement SET is_meta = ? WHERE id = ?", [isMeta, id],
+                        isMeta ? "statement.meta" : "statement.unmeta", "meta: \(before.isMeta) → \(isMeta)"
+                    )
+                }
+                try db.execute(sql: sql, arguments: arguments)
+                try Self.audit(db, actor, auditAction, conversationID: conversationID, statementID: id, detail: detail)
+                result.append(
+                    try Row.fetchOne(db, sql: "SELECT * FROM statement WHERE id = ?", arguments: [id]).map(
+                        Statement.init(row:))!)
+            }
+            return result
+        }
+    }
+
+    // MARK: Votes
+
+    public func castVote(
+        conversationID: Int64, participant identity: ParticipantIdentity, statementID: Int64, value: VoteValue,
+        at now: Date
+    ) async throws -> VoteReceipt {
+        try await pool.write { db in
+            guard let conversation = try Self.fetchConversation(db, id: conversationID) else {
+                throw CharterError.notFound("Conversation")
+            }
+            guard
+                let statement = try Row.fetchOne(
+                    db, sql: "SELECT * FROM statement WHERE id = ? AND conversation_id = ?",
+                    arguments: [statementID, conversationID]
+                ).map(Statement.init(row:))
+            else { throw CharterError.notFound("Statement") }
+            guard conversation.isOpen(at: now) else { throw CharterError.conversationClosed }
+            guard conversation.shows(statement) else { throw CharterError.statementNotVotable }
+            let existing = try Self.fetchParticipant(db, conversationID: conversationID, identity: identity)
+            if case .id = identity, existing == nil { throw CharterError.notFound("Participant") }
+
+            let previous = try existing.flatMap { participant in
+                try Int.fetchOne(
+                    db, sql: "SELECT value FROM vote WHERE participant_id = ? AND statement_id = ?",
+                    arguments: [participant.id, statementID]
+                ).flatMap(VoteValue.init(rawValue:))
+            }
+            let participant = try existing
+                ?? Self.insertParticipant(db, conversationID: conversationID, identity: identity, at: now)
+            let participantID = participant.id
+            if let previous {
+                guard previous != value else { throw CharterError.duplicateVote }
+                let lastVoted = try Int64.fetchOne(
+                    db, sql: "SELECT statement_id FROM vote_event WHERE participant_id = ? ORDER BY id DESC LIMIT 1",
+                    arguments: [participantID])
+                guard lastVoted == statementID else { throw CharterError.voteNotChangeable }
+            }
+            try Self.recordVote(
+                db, conversationID: conversation.id, participantID: participantID, statementID: statementID,
+                value: value, previous: previous, at: now)
+            return VoteReceipt(
+                participant: participant,
+                vote: Vote(participantID: participantID, statementID: statementID, value: value, createdAt: now),
+                outcome: previous.map { .changed(from: $0) } ?? .recorded,
+                progress: try Self.fetchProgress(db, conversationID: conversation.id, participantID: participantID))
+        }
+    }
+
+    public func progress(conversationID: Int64, participantID: Int64?) async throws -> VotingProgress {
+        try await pool.read { db in
+            try Self.fetchProgress(db, conversationID: conversationID, participantID: participantID)
+        }
+    }
+
+    public func lastVote(participantID: Int64) async throws -> Vote? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT v.* FROM vote v
+                    WHERE v.participant_id = ?1 AND v.statement_id =
+                        (SELECT statement_id FROM vote_event WHERE participant_id = ?1 ORDER BY id DESC LIMIT 1)
+                    """,
+                arguments: [participantID]
+            ).map(Vote.init(row:))
+        }
+    }
+
+    public func votes(conversationID: Int64) async throws -> [Vote] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM vote WHERE conversation_id = ? ORDER BY event_id", arguments: [conversationID]
+            ).map(Vote.init(row:))
+        }
+    }
+
+    public func voteEvents(conversationID: Int64) async throws -> [Vote] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM vote_event WHERE conversation_id = ? ORDER BY id", arguments: [conversationID]
+            ).map(Vote.init(row:))
+        }
+    }
+
+    // MARK: Organisers and credentials
+
+    public func createOrganiser(email: String, passwordHash: String) async throws -> Organiser {
+        let email = try Organiser.validatedEmail(email)
+        return try await pool.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM organiser WHERE email = ?", arguments: [email]) == true {
+                throw CharterError.conflict("An organiser with the email \(email) already exists.")
+            }
+            try db.execute(
+                sql: "INSERT INTO organiser (email, password_hash, created_at) VALUES (?, ?, ?)",
+                arguments: [email, passwordHash, Date()])
+            let organiser = try Row.fetchOne(
+                db, sql: "SELECT * FROM organiser WHERE id = ?", arguments: [db.lastInsertedRowID]
+            ).map(Organiser.init(row:))!
+            try Self.audit(db, .system, "organiser.create", detail: email)
+            return organiser
+        }
+    }
+
+    public func organiserCredentials(email: String) async throws -> (Organiser, passwordHash: String)? {
+        let email = email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        return try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM organiser WHERE email = ?", arguments: [email])
+            else { return nil }
+            return (Organiser(row: row), row["password_hash"])
+        }
+    }
+
+    public func organiser(id: Int64) async throws -> Organiser? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM organiser WHERE id = ?", arguments: [id]).map(Organiser.init(row:))
+        }
+    }
+
+    public func storeAPIToken(organiserID: Int64, tokenHash: String, label: String) async throws {
+        try await pool.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM organiser WHERE id = ?", arguments: [organiserID]) == true
+            else { throw CharterError.notFound("Organiser") }
+            try db.execute(
+                sql: "INSERT INTO api_token (organiser_id, token_hash, label, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [organiserID, tokenHash, label, Date()])
+            try Self.audit(db, Actor(organiserID: organiserID, name: "system"), "token.create", detail: label)
+        }
+    }
+
+    public func organiser(apiTokenHash: String) async throws -> Organiser? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db,
+                sql: "SELECT o.* FROM organiser o JOIN api_token t ON t.organiser_id = o.id WHERE t.token_hash = ?",
+                arguments: [apiTokenHash]
+            ).map(Organiser.init(row:))
+        }
+    }
+
+    public func storeSession(organiserID: Int64, tokenHash: String, expiresAt: Date) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM organiser_session WHERE expires_at < ?", arguments: [Date()])
+            try db.execute(
+                sql: "INSERT INTO organiser_session (token_hash, organiser_id, expires_at, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [tokenHash, organiserID, expiresAt, Date()])
+        }
+    }
+
+    public func organiser(sessionHash: String, at now: Date) async throws -> Organiser? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT o.* FROM organiser o JOIN organiser_session s ON s.organiser_id = o.id
+                    WHERE s.token_hash = ? AND s.expires_at > ?
+                    """,
+                arguments: [sessionHash, now]
+            ).map(Organiser.init(row:))
+        }
+    }
+
+    public func deleteSession(tokenHash: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM organiser_session WHERE token_hash = ?", arguments: [tokenHash])
+        }
+    }
+
+    // MARK: Audit and settings
+
+    public func auditLog(conversationID: Int64?, offset: Int, limit: Int) async throws -> Page<AuditEntry> {
+        try await pool.read { db in
+            let (whereClause, arguments): (String, StatementArguments) =
+                conversationID.map { ("WHERE conversation_id = ?", [$0]) } ?? ("", [])
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log \(whereClause)", arguments: arguments) ?? 0
+            let limit = max(1, min(limit, 500))
+            let offset = max(0, offset)
+            let items = try Row.fetchAll(
+                db, sql: "SELECT * FROM audit_log \(whereClause) ORDER BY id DESC LIMIT ? OFFSET ?",
+                arguments: arguments + [limit, offset]
+            ).map(AuditEntry.init(row:))
+            return Page(items: items, total: total, offset: offset, limit: limit)
+        }
+    }
+
+    public func setting(_ key: String) async throws -> String? {
+        try await pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key]) }
+    }
+
+    public func settingInsertingIfAbsent(_ key: String, value: String) async throws -> String {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING", arguments: [key, value])
+            return try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key])!
+        }
+    }
+
+    public func counts() async throws -> StoreCounts {
+        try await pool.read { db in
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT (SELECT COUNT(*) FROM conversation) AS conversations,
+                           (SELECT COUNT(*) FROM participant) AS participants,
+                           (SELECT COUNT(*) FROM statement) AS statements,
+                           (SELECT COUNT(*) FROM vote) AS votes
+                    """)!
+            return StoreCounts(
+                conversations: row["conversations"], participants: row["participants"], statements: row["statements"],
+                votes: row["votes"])
+        }
+    }
+}
+
+// MARK: - Helpers used inside transactions
+
+extension SQLiteStore {
+    static func fetchConversation(_ db: Database, id: Int64) throws -> Conversation? {
+        try Row.fetchOne(db, sql: "SELECT * FROM conversation WHERE id = ?", arguments: [id]).map(Conversation.init(row:))
+    }
+
+    static func fetchParticipant(_ db: Database, conversationID: Int64, identity: ParticipantIdentity) throws
+        -> Participant?
+    {
+        let (column, value): (String, any DatabaseValueConvertible) =
+            switch identity {
+            case .id(let id): ("id", id)
+            case .external(let xid): ("xid", xid)
+            case .anonymous(let id): ("anonymous_id", id)
+            }
+        return try Row.fetchOne(
+            db, sql: "SELECT * FROM participant WHERE conversation_id = ? AND \(column) = ?",
+            arguments: [conversationID, value]
+        ).map(Participant.init(row:))
+    }
+
+    static func insertParticipant(_ db: Database, conversationID: Int64, identity: ParticipantIdentity, at now: Date)
+        throws -> Participant
+    {
+        let (xid, anonymousID): (String?, String?)
+        switch identity {
+        case .id: throw CharterError.notFound("Participant")
+        case .external(let value): (xid, anonymousID) = (value, nil)
+        case .anonymous(let value): (xid, anonymousID) = (nil, value)
+        }
+        try db.execute(
+            sql: "INSERT INTO participant (conversation_id, xid, anonymous_id, created_at) VALUES (?, ?, ?, ?)",
+            arguments: [conversationID, xid, anonymousID, now])
+        return Participant(id: db.lastInsertedRowID, conversationID: conversationID, xid: xid, createdAt: now)
+    }
+
+    static func rejectDuplicate(_ db: Database, conversationID: Int64, text: String) throws {
+        if let existing = try Int64.fetchOne(
+            db, sql: "SELECT id FROM statement WHERE conversation_id = ? AND duplicate_key = ?",
+            arguments: [conversationID, StatementText.duplicateKey(text)])
+        {
+            throw CharterError.duplicateStatement(existingID: existing)
+        }
+    }
+
+    static func insertStatement(
+        _ db: Database, conversationID: Int64, authorID: Int64?, text: String, isSeed: Bool,
+        moderation: ModerationState, at now: Date
+    ) throws -> Statement {
+        try rejectDuplicate(db, conversationID: conversationID, text: text)
+        let key = StatementText.duplicateKey(text)
+        try db.execute(
+            sql: """
+                INSERT INTO statement (conversation_id, author_id, text, duplicate_key, is_seed, is_meta, moderation, created_at)
+                VALUES (?, ?, ?, ?, ?, 0, ?, ?)
+                """,
+            arguments: [conversationID, authorID, text, key, isSeed, moderation.rawValue, now])
+        return Statement(
+            id: db.lastInsertedRowID, conversationID: conversationID, authorID: authorID, text: text, isSeed: isSeed,
+            isMeta: false, moderation: moderation, reason: nil, createdAt: now)
+    }
+
+    /// Appends the event and sets the current vote, in the caller's transaction.
+    static func recordVote(
+        _ db: Database, conversationID: Int64, participantID: Int64, statementID: Int64, value: VoteValue,
+        previous: VoteValue?, at now: Date
+    ) throws {
+        try db.execute(
+            sql: "INSERT INTO vote_event (conversation_id, participant_id, statement_id, value, created_at) VALUES (?, ?, ?, ?, ?)",
+            arguments: [conversationID, participantID, statementID, value.rawValue, now])
+        let eventID = db.lastInsertedRowID
+        try db.execute(
+            sql: """
+                INSERT INTO vote (participant_id, statement_id, conversation_id, value, event_id, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (participant_id, statement_id)
+                DO UPDATE SET value = excluded.value, event_id = excluded.event_id, created_at = excluded.created_at
+                """,
+            arguments: [participantID, statementID, conversationID, value.rawValue, eventID, now])
+    }
+
+    static func fetchProgress(_ db: Database, conversationID: Int64, participantID: Int64?) throws -> VotingProgress {
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT COUNT(*) AS total,
+                       COUNT(v.statement_id) AS voted
+                FROM statement s JOIN conversation c ON c.id = s.conversation_id
+                LEFT JOIN vote v ON v.statement_id = s.id AND v.participant_id = ?
+                WHERE s.conversation_id = ? AND \(visibleStatementSQL)
+                """,
+            arguments: [participantID ?? -1, conversationID])!
+        return VotingProgress(voted: row["voted"], total: row["total"])
+    }
+
+    static func audit(
+        _ db: Database, _ actor: Actor, _ action: String, conversationID: Int64? = nil, statementID: Int64? = nil,
+        detail: String
+    ) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO audit_log (organiser_id, actor, action, conversation_id, statement_id, detail, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [actor.organiserID, actor.name, action, conversationID, statementID, detail, Date()])
+    }
+
+    static func describeChanges(from old: ConversationSettings, to new: ConversationSettings) -> String {
+        let before = Mirror(reflecting: old).children
+        let after = Mirror(reflecting: new).children
+        let changes = zip(before, after).compactMap { old, new -> String? in
+            let o = String(describing: old.value)
+            let n = String(describing: new.value)
+            return o == n ? nil : "\(old.label ?? "?"): \(o) → \(n)"
+        }
+        return changes.isEmpty ? "no changes" : changes.joined(separator: "; ")
+    }
+}

@@ -1,0 +1,174 @@
+public import CharterDomain
+public import Foundation
+
+/// Who an action is recorded against in the audit log.
+public struct Actor: Sendable, Equatable {
+    public var organiserID: Int64?
+    public var name: String
+
+    public init(organiserID: Int64?, name: String) {
+        self.organiserID = organiserID
+        self.name = name
+    }
+
+    public init(_ organiser: Organiser) {
+        self.init(organiserID: organiser.id, name: organiser.email)
+    }
+
+    /// The operator at the command line (seeding, admin commands).
+    public static let system = Actor(organiserID: nil, name: "system")
+}
+
+public struct StatementFilter: Sendable, Equatable {
+    public var moderation: ModerationState?
+    public var isMeta: Bool?
+    public var isSeed: Bool?
+    /// Case-insensitive substring of the text.
+    public var search: String?
+    public var offset: Int
+    public var limit: Int
+
+    public init(
+        moderation: ModerationState? = nil, isMeta: Bool? = nil, isSeed: Bool? = nil, search: String? = nil,
+        offset: Int = 0, limit: Int = 50
+    ) {
+        self.moderation = moderation
+        self.isMeta = isMeta
+        self.isSeed = isSeed
+        self.search = search
+        self.offset = offset
+        self.limit = limit
+    }
+}
+
+public struct Page<Item: Sendable>: Sendable {
+    public var items: [Item]
+    public var total: Int
+    public var offset: Int
+    public var limit: Int
+
+    public init(items: [Item], total: Int, offset: Int, limit: Int) {
+        self.items = items
+        self.total = total
+        self.offset = offset
+        self.limit = limit
+    }
+}
+
+extension Page: Equatable where Item: Equatable {}
+
+/// The result of adding seed statements in bulk: what was added, and each line that was not,
+/// with the reason.
+public struct SeedResult: Sendable, Equatable {
+    public var added: [Statement]
+    public var skipped: [(text: String, error: CharterError)]
+
+    public init(added: [Statement], skipped: [(text: String, error: CharterError)]) {
+        self.added = added
+        self.skipped = skipped
+    }
+
+    public static func == (lhs: SeedResult, rhs: SeedResult) -> Bool {
+        lhs.added == rhs.added && lhs.skipped.map(\.text) == rhs.skipped.map(\.text)
+            && lhs.skipped.map(\.error) == rhs.skipped.map(\.error)
+    }
+}
+
+public struct VoteReceipt: Sendable, Equatable {
+    public var participant: Participant
+    public var vote: Vote
+    public var outcome: VoteOutcome
+    public var progress: VotingProgress
+
+    public init(participant: Participant, vote: Vote, outcome: VoteOutcome, progress: VotingProgress) {
+        self.participant = participant
+        self.vote = vote
+        self.outcome = outcome
+        self.progress = progress
+    }
+}
+
+/// Counters for `/metrics` and `/healthz`.
+public struct StoreCounts: Sendable, Equatable {
+    public var conversations: Int
+    public var participants: Int
+    public var statements: Int
+    public var votes: Int
+
+    public init(conversations: Int, participants: Int, statements: Int, votes: Int) {
+        self.conversations = conversations
+        self.participants = participants
+        self.statements = statements
+        self.votes = votes
+    }
+}
+
+/// Charter's storage interface. Every operation that changes data is one transaction: it
+/// either happens whole, with its audit entry, or not at all, and it returns only after the
+/// transaction is durable. Rules that need the stored state to be checked atomically (an open
+/// conversation, a visible statement, a duplicate text) are enforced here; a back end must
+/// throw the `CharterError` the contract tests expect.
+public protocol CharterStore: Sendable {
+    // MARK: Conversations
+    func createConversation(_ settings: ConversationSettings, by actor: Actor) async throws -> Conversation
+    func updateConversation(id: Int64, _ settings: ConversationSettings, by actor: Actor) async throws -> Conversation
+    func conversation(id: Int64) async throws -> Conversation?
+    func conversation(slug: String) async throws -> Conversation?
+    func conversations() async throws -> [Conversation]
+
+    // MARK: Participants
+    /// Returns the participant with this identity in the conversation, creating it if absent.
+    func participant(conversationID: Int64, identity: ParticipantIdentity) async throws -> Participant
+    /// Returns the participant with this identity if it exists; never creates one.
+    func existingParticipant(conversationID: Int64, identity: ParticipantIdentity) async throws -> Participant?
+    func participant(id: Int64) async throws -> Participant?
+
+    // MARK: Statements
+    /// Adds organiser-written statements, accepted at once. Invalid or duplicate lines are
+    /// skipped and reported, the rest are added together.
+    func addSeedStatements(conversationID: Int64, texts: [String], by actor: Actor) async throws -> SeedResult
+    /// A participant's own statement; it is also the author's agree vote.
+    /// Creates the participant first if `participant` names one not yet seen.
+    func submitStatement(conversationID: Int64, participant: ParticipantIdentity, text: String, at now: Date)
+        async throws -> Statement
+    func statement(id: Int64) async throws -> Statement?
+    func statements(conversationID: Int64, filter: StatementFilter) async throws -> Page<Statement>
+    /// The statements participants see, in the order they were written.
+    func visibleStatements(conversationID: Int64) async throws -> [Statement]
+    /// A visible statement the participant has not voted on yet, or nil when done.
+    func nextStatement(conversationID: Int64, participantID: Int64?) async throws -> Statement?
+    func moderate(statementIDs: [Int64], conversationID: Int64, action: ModerationAction, by actor: Actor)
+        async throws -> [Statement]
+
+    // MARK: Votes
+    /// Records a vote; returns once it is committed durably. Creates the participant first if
+    /// `participant` names one not yet seen.
+    func castVote(
+        conversationID: Int64, participant: ParticipantIdentity, statementID: Int64, value: VoteValue, at now: Date
+    ) async throws -> VoteReceipt
+    func progress(conversationID: Int64, participantID: Int64?) async throws -> VotingProgress
+    /// The participant's most recent vote, which is the one they may still change.
+    func lastVote(participantID: Int64) async throws -> Vote?
+    /// The current votes of a conversation (latest per participant and statement).
+    func votes(conversationID: Int64) async throws -> [Vote]
+    /// Every vote event ever recorded for a conversation, oldest first.
+    func voteEvents(conversationID: Int64) async throws -> [Vote]
+
+    // MARK: Organisers and credentials
+    func createOrganiser(email: String, passwordHash: String) async throws -> Organiser
+    func organiserCredentials(email: String) async throws -> (Organiser, passwordHash: String)?
+    func organiser(id: Int64) async throws -> Organiser?
+    func storeAPIToken(organiserID: Int64, tokenHash: String, label: String) async throws
+    func organiser(apiTokenHash: String) async throws -> Organiser?
+    func storeSession(organiserID: Int64, tokenHash: String, expiresAt: Date) async throws
+    func organiser(sessionHash: String, at now: Date) async throws -> Organiser?
+    func deleteSession(tokenHash: String) async throws
+
+    // MARK: Audit and settings
+    func auditLog(conversationID: Int64?, offset: Int, limit: Int) async throws -> Page<AuditEntry>
+    func setting(_ key: String) async throws -> String?
+    /// Stores the value if the key has none and returns the stored value, so two processes
+    /// starting at once agree on one.
+    func settingInsertingIfAbsent(_ key: String, value: String) async throws -> String
+    func counts() async throws -> StoreCounts
+}

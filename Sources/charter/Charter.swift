@@ -1,0 +1,198 @@
+import ArgumentParser
+import CharterDomain
+import CharterHTTP
+import CharterSQLite
+import CharterStore
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+@main
+struct Charter: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "charter",
+        abstract: "Charter: the public writes the constitution an AI model is trained on.",
+        subcommands: [Serve.self, Admin.self])
+}
+
+/// Options every command that opens the database shares.
+struct DatabaseOptions: ParsableArguments {
+    @Option(help: "The SQLite database file (env CHARTER_DATABASE).")
+    var database: String = ProcessInfo.processInfo.environment["CHARTER_DATABASE"] ?? "./charter.sqlite"
+
+    func open() throws -> SQLiteStore {
+        do {
+            return try SQLiteStore(path: database)
+        } catch {
+            throw ValidationError("Cannot open the database \(database): \(error)")
+        }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the HTTP server.")
+
+    @Option(help: "The address to listen on (env CHARTER_HOST).")
+    var host: String = ProcessInfo.processInfo.environment["CHARTER_HOST"] ?? "127.0.0.1"
+
+    @Option(help: "The port to listen on (env CHARTER_PORT).")
+    var port: Int = ProcessInfo.processInfo.environment["CHARTER_PORT"].flatMap(Int.init) ?? 8080
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Flag(help: "Create the demo conversation from seeds/demo if it does not exist.")
+    var seedDemo = false
+
+    @Option(help: "The folder holding demo/ (env CHARTER_SEEDS).")
+    var seeds: String = ProcessInfo.processInfo.environment["CHARTER_SEEDS"] ?? "seeds"
+
+    @Option(help: "The folder of static files served under /static (env CHARTER_PUBLIC).")
+    var publicDirectory: String = ProcessInfo.processInfo.environment["CHARTER_PUBLIC"] ?? "Public"
+
+    @Option(help: "The largest request body accepted, in bytes (env CHARTER_MAX_BODY).")
+    var maxBody: Int = ProcessInfo.processInfo.environment["CHARTER_MAX_BODY"].flatMap(Int.init) ?? 64 * 1024
+
+    @Option(help: "Votes per participant as rate/burst, e.g. 5/30 (env CHARTER_VOTE_LIMIT); 'off' for none.")
+    var voteLimit: String = ProcessInfo.processInfo.environment["CHARTER_VOTE_LIMIT"] ?? "5/30"
+
+    @Option(help: "Votes per IP address as rate/burst (env CHARTER_VOTE_IP_LIMIT); 'off' for none.")
+    var voteIPLimit: String = ProcessInfo.processInfo.environment["CHARTER_VOTE_IP_LIMIT"] ?? "300/2000"
+
+    @Option(help: "Statements per participant as rate/burst (env CHARTER_STATEMENT_LIMIT); 'off' for none.")
+    var statementLimit: String = ProcessInfo.processInfo.environment["CHARTER_STATEMENT_LIMIT"] ?? "0.1/5"
+
+    @Option(help: "Statements per IP address as rate/burst (env CHARTER_STATEMENT_IP_LIMIT); 'off' for none.")
+    var statementIPLimit: String = ProcessInfo.processInfo.environment["CHARTER_STATEMENT_IP_LIMIT"] ?? "2/60"
+
+    @Flag(help: "Mark cookies Secure (serve behind HTTPS) (env CHARTER_SECURE_COOKIES=1).")
+    var secureCookies = ProcessInfo.processInfo.environment["CHARTER_SECURE_COOKIES"] == "1"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error (env CHARTER_LOG_LEVEL).")
+    var logLevel: String = ProcessInfo.processInfo.environment["CHARTER_LOG_LEVEL"] ?? "info"
+
+    static func limit(_ text: String, _ name: String) throws -> RateLimit {
+        if text == "off" { return .unlimited }
+        guard let limit = RateLimit(text) else {
+            throw ValidationError("\(name) must look like 5/30 (rate per second / burst) or 'off'.")
+        }
+        return limit
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "charter")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+
+        var configuration = HTTPConfiguration()
+        configuration.maxBodyBytes = maxBody
+        configuration.secureCookies = secureCookies
+        configuration.publicDirectory = publicDirectory
+        configuration.rateLimits.votesPerParticipant = try Self.limit(voteLimit, "--vote-limit")
+        configuration.rateLimits.votesPerIP = try Self.limit(voteIPLimit, "--vote-ip-limit")
+        configuration.rateLimits.statementsPerParticipant = try Self.limit(statementLimit, "--statement-limit")
+        configuration.rateLimits.statementsPerIP = try Self.limit(statementIPLimit, "--statement-ip-limit")
+
+        let store = try database.open()
+        logger.info("database open", metadata: ["path": "\(database.database)"])
+        if seedDemo {
+            let created = try await DemoSeed.ensure(in: store, seedsDirectory: seeds)
+            logger.info(created ? "demo conversation created" : "demo conversation already present")
+        }
+        let secret = try await cookieSecret(
+            given: ProcessInfo.processInfo.environment["CHARTER_SECRET"], store: store)
+        let app = try await buildApplication(
+            store: store, configuration: configuration, secret: secret, host: host, port: port, logger: logger)
+        let services = ServiceGroup(
+            configuration: .init(
+                services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await services.run()
+        logger.info("stopped")
+    }
+}
+
+enum DemoSeed {
+    /// Creates the demo conversation and its seed statements unless a conversation with its
+    /// slug exists. Returns whether it created one.
+    static func ensure(in store: any CharterStore, seedsDirectory: String) async throws -> Bool {
+        let folder = URL(fileURLWithPath: seedsDirectory).appendingPathComponent("demo")
+        let settingsData: Data
+        let statementsText: String
+        do {
+            settingsData = try Data(contentsOf: folder.appendingPathComponent("conversation.json"))
+            statementsText = try String(contentsOf: folder.appendingPathComponent("statements.txt"), encoding: .utf8)
+        } catch {
+            throw ValidationError("Cannot read the demo seeds in \(folder.path): \(error.localizedDescription)")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .iso8601
+        let settings = try decoder.decode(ConversationSettings.self, from: settingsData)
+        if try await store.conversation(slug: settings.slug) != nil { return false }
+        let conversation = try await store.createConversation(settings, by: .system)
+        let lines = statementsText.split(whereSeparator: \.isNewline).map(String.init).filter {
+            !$0.trimmingCharacters(in: .whitespaces).isEmpty
+        }
+        _ = try await store.addSeedStatements(conversationID: conversation.id, texts: lines, by: .system)
+        return true
+    }
+}
+
+struct Admin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage organiser accounts and API tokens.", subcommands: [CreateOrganiser.self, CreateToken.self])
+}
+
+struct CreateOrganiser: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "create-organiser", abstract: "Create an organiser account.")
+
+    @Option(help: "The organiser's email, used to sign in.")
+    var email: String
+
+    @Option(help: "A file holding the password (its first line; '-' for standard input). At least 12 characters.")
+    var passwordFile: String
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let raw: String
+        if passwordFile == "-" {
+            raw = readLine(strippingNewline: true) ?? ""
+        } else {
+            guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                throw ValidationError("Cannot read the password file \(passwordFile).")
+            }
+            raw = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        }
+        guard raw.count >= 12 else { throw ValidationError("The password must be at least 12 characters.") }
+        let store = try database.open()
+        do {
+            let organiser = try await store.createOrganiser(email: email, passwordHash: try PasswordHasher().hash(raw))
+            print("Created organiser \(organiser.email) (id \(organiser.id)).")
+        } catch let error as CharterError {
+            throw ValidationError(error.message)
+        }
+    }
+}
+
+struct CreateToken: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create-token", abstract: "Create an API token for an organiser; prints it once.")
+
+    @Option(help: "The organiser's email.")
+    var email: String
+
+    @Option(help: "What the token is for.")
+    var label: String = "api"
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let store = try database.open()
+        guard let (organiser, _) = try await store.organiserCredentials(email: email) else {
+            throw ValidationError("No organiser with the email \(email).")
+        }
+        let token = SecureToken.make(prefix: "co_")
+        try await store.storeAPIToken(organiserID: organiser.id, tokenHash: SecureToken.digest(token), label: label)
+        print(token)
+    }
+}
