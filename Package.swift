@@ -48,7 +48,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            resources: [.copy("Templates")],
+            resources: [.copy("Templates"), .copy("openapi.json")],
             swiftSettings: strict
         ),
         .executableTarget(

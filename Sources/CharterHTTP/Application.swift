@@ -62,7 +62,7 @@ public func buildRouter(
     OperationsRoutes(services: services).addRoutes(to: router)
     ParticipantPages(services: services).addRoutes(to: router)
     ParticipantAPI(services: services).addRoutes(to: router)
-    OrganiserAPI(services: services).addRoutes(to: router)
+    OrganiserAPI(services: services, openAPIDocument: try OpenAPIDocument.load()).addRoutes(to: router)
     AdminPages(services: services).addRoutes(to: router)
     StaticFiles(directory: configuration.publicDirectory).addRoutes(to: router)
     return router

@@ -8,6 +8,7 @@ import Hummingbird
 /// behind an API token (`Authorization: Bearer co_…`, made by `charter admin create-token`).
 struct OrganiserAPI: Sendable {
     let services: AppServices
+    let openAPIDocument: String
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/api/v1/conversations") { _, context in
@@ -76,7 +77,7 @@ struct OrganiserAPI: Sendable {
         router.get("/api/v1/openapi.json") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: .init(string: OpenAPIDocument.json)))
+                body: .init(byteBuffer: .init(string: openAPIDocument)))
         }
     }
 
