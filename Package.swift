@@ -62,18 +62,43 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "CharterTestSupport",
+            dependencies: [
+                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/CharterTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(name: "CharterDomainTests", dependencies: ["CharterDomain"], swiftSettings: strict),
         .testTarget(
             name: "CharterSQLiteTests",
-            dependencies: ["CharterDomain", "CharterStore", "CharterSQLite", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "CharterDomain", "CharterStore", "CharterSQLite", "CharterTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "CharterHTTPTests",
             dependencies: [
-                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP",
+                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CharterEndToEndTests",
+            dependencies: [
+                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

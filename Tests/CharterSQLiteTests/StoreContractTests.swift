@@ -1,5 +1,6 @@
 import CharterDomain
 import CharterSQLite
+import CharterTestSupport
 import CharterStore
 import Foundation
 import Testing
