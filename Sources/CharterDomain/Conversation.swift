@@ -66,7 +66,9 @@ public struct ConversationSettings: Sendable, Codable, Equatable {
         guard Slug.isValid(s.slug) else {
             throw .invalid(
                 field: "slug",
-                message: "slug must be 1–64 characters of lowercase letters, digits and hyphens, starting with a letter or digit")
+                message:
+                    "slug must be 1–64 characters of lowercase letters, digits and hyphens, starting with a letter or digit"
+            )
         }
         guard !s.title.isEmpty, s.title.count <= 200 else {
             throw .invalid(field: "title", message: "title must be 1–200 characters")

@@ -1,5 +1,5 @@
-public import CharterStore
 import CharterDomain
+public import CharterStore
 import Foundation
 public import Hummingbird
 public import Logging

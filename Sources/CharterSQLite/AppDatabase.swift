@@ -1,5 +1,5 @@
-import CharterStore
 import CharterDomain
+import CharterStore
 import Foundation
 public import GRDB
 

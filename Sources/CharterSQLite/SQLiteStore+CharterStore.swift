@@ -157,7 +157,8 @@ extension SQLiteStore: CharterStore {
             }
             let text = try StatementText.validated(text, maxLength: conversation.settings.maxStatementLength)
             try Self.rejectDuplicate(db, conversationID: conversationID, text: text)
-            let participantID = try existing?.id
+            let participantID =
+                try existing?.id
                 ?? Self.insertParticipant(db, conversationID: conversationID, identity: identity, at: now).id
             let statement = try Self.insertStatement(
                 db, conversationID: conversationID, authorID: participantID, text: text, isSeed: false,
@@ -176,7 +177,8 @@ extension SQLiteStore: CharterStore {
         }
     }
 
-    public func statements(conversationID: Int64, filter: StatementFilter) async throws -> Page<CharterDomain.Statement> {
+    public func statements(conversationID: Int64, filter: StatementFilter) async throws -> Page<CharterDomain.Statement>
+    {
         try await pool.read { db in
             var conditions = ["conversation_id = ?"]
             var arguments: StatementArguments = [conversationID]
@@ -197,7 +199,9 @@ extension SQLiteStore: CharterStore {
                 arguments += [search]
             }
             let whereClause = conditions.joined(separator: " AND ")
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM statement WHERE \(whereClause)", arguments: arguments) ?? 0
+            let total =
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM statement WHERE \(whereClause)", arguments: arguments)
+                ?? 0
             let limit = max(1, min(filter.limit, 500))
             let offset = max(0, filter.offset)
             let items = try Row.fetchAll(
@@ -314,7 +318,8 @@ extension SQLiteStore: CharterStore {
                     arguments: [participant.id, statementID]
                 ).flatMap(VoteValue.init(rawValue:))
             }
-            let participant = try existing
+            let participant =
+                try existing
                 ?? Self.insertParticipant(db, conversationID: conversationID, identity: identity, at: now)
             let participantID = participant.id
             if let previous {
@@ -430,7 +435,8 @@ extension SQLiteStore: CharterStore {
         try await pool.write { db in
             try db.execute(sql: "DELETE FROM organiser_session WHERE expires_at < ?", arguments: [Date()])
             try db.execute(
-                sql: "INSERT INTO organiser_session (token_hash, organiser_id, expires_at, created_at) VALUES (?, ?, ?, ?)",
+                sql:
+                    "INSERT INTO organiser_session (token_hash, organiser_id, expires_at, created_at) VALUES (?, ?, ?, ?)",
                 arguments: [tokenHash, organiserID, expiresAt, Date()])
         }
     }
@@ -460,7 +466,8 @@ extension SQLiteStore: CharterStore {
         try await pool.read { db in
             let (whereClause, arguments): (String, StatementArguments) =
                 conversationID.map { ("WHERE conversation_id = ?", [$0]) } ?? ("", [])
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log \(whereClause)", arguments: arguments) ?? 0
+            let total =
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log \(whereClause)", arguments: arguments) ?? 0
             let limit = max(1, min(limit, 500))
             let offset = max(0, offset)
             let items = try Row.fetchAll(
@@ -472,7 +479,9 @@ extension SQLiteStore: CharterStore {
     }
 
     public func setting(_ key: String) async throws -> String? {
-        try await pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key]) }
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key])
+        }
     }
 
     public func settingInsertingIfAbsent(_ key: String, value: String) async throws -> String {
@@ -504,7 +513,8 @@ extension SQLiteStore: CharterStore {
 
 extension SQLiteStore {
     static func fetchConversation(_ db: Database, id: Int64) throws -> Conversation? {
-        try Row.fetchOne(db, sql: "SELECT * FROM conversation WHERE id = ?", arguments: [id]).map(Conversation.init(row:))
+        try Row.fetchOne(db, sql: "SELECT * FROM conversation WHERE id = ?", arguments: [id]).map(
+            Conversation.init(row:))
     }
 
     static func fetchParticipant(_ db: Database, conversationID: Int64, identity: ParticipantIdentity) throws
@@ -569,7 +579,8 @@ extension SQLiteStore {
         previous: VoteValue?, at now: Date
     ) throws {
         try db.execute(
-            sql: "INSERT INTO vote_event (conversation_id, participant_id, statement_id, value, created_at) VALUES (?, ?, ?, ?, ?)",
+            sql:
+                "INSERT INTO vote_event (conversation_id, participant_id, statement_id, value, created_at) VALUES (?, ?, ?, ?, ?)",
             arguments: [conversationID, participantID, statementID, value.rawValue, now])
         let eventID = db.lastInsertedRowID
         try db.execute(

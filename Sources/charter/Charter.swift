@@ -143,7 +143,8 @@ struct Admin: AsyncParsableCommand {
 }
 
 struct CreateOrganiser: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "create-organiser", abstract: "Create an organiser account.")
+    static let configuration = CommandConfiguration(
+        commandName: "create-organiser", abstract: "Create an organiser account.")
 
     @Option(help: "The organiser's email, used to sign in.")
     var email: String

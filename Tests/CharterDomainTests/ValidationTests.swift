@@ -78,7 +78,9 @@ import Testing
         let text = try StatementText.validated("  The AI should be honest.\n", maxLength: 140)
         #expect(text == "The AI should be honest.")
         #expect(throws: CharterError.self) { try StatementText.validated(" \n\t ", maxLength: 140) }
-        #expect(throws: CharterError.self) { try StatementText.validated(String(repeating: "x", count: 141), maxLength: 140) }
+        #expect(throws: CharterError.self) {
+            try StatementText.validated(String(repeating: "x", count: 141), maxLength: 140)
+        }
         let exact = try StatementText.validated(String(repeating: "é", count: 140), maxLength: 140)
         #expect(exact.count == 140)
     }

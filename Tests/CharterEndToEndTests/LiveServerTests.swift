@@ -45,23 +45,30 @@ import Testing
             for value in [VoteValue.agree, .disagree, .pass, .agree] {
                 let statement = try #require(page.input("statement").flatMap(Int64.init))
                 page = try await participant.post(
-                    "/c/town/vote", form: [("csrf", try #require(page.csrf)), ("statement", String(statement)), ("vote", value.name)])
+                    "/c/town/vote",
+                    form: [("csrf", try #require(page.csrf)), ("statement", String(statement)), ("vote", value.name)])
                 #expect(page.redirects == [.seeOther] && page.status == .ok)
                 run.htmlVotes[statement] = value
             }
             page = try await participant.post(
-                "/c/town/statements", form: [("csrf", try #require(page.csrf)), ("text", "The AI should say when it is unsure.")])
+                "/c/town/statements",
+                form: [("csrf", try #require(page.csrf)), ("text", "The AI should say when it is unsure.")])
             #expect(page.path == "/c/town?done=statement-pending")
 
-            let registered = try await client.json(.post, "/api/v1/conversations/town/participants", #"{"xid": "panel-1"}"#)
-            let auth: HTTPFields = [.authorization: "Bearer \(try #require(try registered.decoded()["token"] as? String))"]
+            let registered = try await client.json(
+                .post, "/api/v1/conversations/town/participants", #"{"xid": "panel-1"}"#)
+            let auth: HTTPFields = [
+                .authorization: "Bearer \(try #require(try registered.decoded()["token"] as? String))"
+            ]
             while true {
                 let next = try await client.json(.get, "/api/v1/conversations/town/next", headers: auth)
-                guard next.status == .ok, let statement = (try next.decoded()["statement"] as? [String: Any])?["id"] as? Int
+                guard next.status == .ok,
+                    let statement = (try next.decoded()["statement"] as? [String: Any])?["id"] as? Int
                 else { break }
                 let value: VoteValue = statement.isMultiple(of: 2) ? .agree : .disagree
                 let vote = try await client.json(
-                    .post, "/api/v1/conversations/town/votes", #"{"statement": \#(statement), "vote": "\#(value.name)"}"#,
+                    .post, "/api/v1/conversations/town/votes",
+                    #"{"statement": \#(statement), "vote": "\#(value.name)"}"#,
                     headers: auth)
                 #expect(vote.status == .created)
                 run.apiVotes[Int64(statement)] = value
@@ -91,7 +98,8 @@ import Testing
             let votes = try await store.votes(conversationID: conversation.id)
             let panel = try #require(
                 try await store.existingParticipant(conversationID: conversation.id, identity: .external("panel-1")))
-            let byPanel = Dictionary(uniqueKeysWithValues: votes.filter { $0.participantID == panel.id }.map { ($0.statementID, $0.value) })
+            let byPanel = Dictionary(
+                uniqueKeysWithValues: votes.filter { $0.participantID == panel.id }.map { ($0.statementID, $0.value) })
             #expect(byPanel == first.apiVotes)
             let others = votes.filter { $0.participantID != panel.id }
             var expectedHTML = first.htmlVotes

@@ -24,7 +24,8 @@ enum AdminSession {
         let h = try await Harness.make()
         try await h.test { client in
             var browser = Browser(client: client)
-            for path in ["/admin", "/admin/conversations/town", "/admin/conversations/town/moderation", "/admin/audit"] {
+            for path in ["/admin", "/admin/conversations/town", "/admin/conversations/town/moderation", "/admin/audit"]
+            {
                 let page = try await browser.get(path)
                 #expect(page.path == "/admin/login", "\(path)")
                 #expect(page.contains("Organiser sign-in"))
@@ -73,10 +74,14 @@ enum AdminSession {
             let csrf = try #require(home.csrf)
             var page = try await browser.post(
                 "/admin/conversations",
-                form: [("csrf", csrf), ("slug", "ai-values"), ("title", "AI values"), ("question", "What should it value?"),
-                    ("description", ""), ("state", "open"), ("closes_at", "2031-05-01T12:30"), ("participant_statements_allowed", "on"),
+                form: [
+                    ("csrf", csrf), ("slug", "ai-values"), ("title", "AI values"),
+                    ("question", "What should it value?"),
+                    ("description", ""), ("state", "open"), ("closes_at", "2031-05-01T12:30"),
+                    ("participant_statements_allowed", "on"),
                     ("max_statement_length", "200"), ("min_votes_before_submit", "3"), ("completion_threshold", "10"),
-                    ("completion_code", "THANKS-10")])
+                    ("completion_code", "THANKS-10"),
+                ])
             #expect(page.path == "/admin/conversations/ai-values?done=created")
             var stored = try #require(try await h.store.conversation(slug: "ai-values"))
             #expect(stored.settings.maxStatementLength == 200 && stored.settings.minVotesBeforeSubmit == 3)
@@ -86,9 +91,13 @@ enum AdminSession {
 
             page = try await browser.post(
                 "/admin/conversations/ai-values",
-                form: [("csrf", csrf), ("slug", "ai-values"), ("title", "AI values (edited)"), ("question", "What should it value?"),
-                    ("state", "closed"), ("closes_at", ""), ("strict_moderation", "on"), ("max_statement_length", "200"),
-                    ("min_votes_before_submit", "0"), ("completion_threshold", ""), ("completion_code", "")])
+                form: [
+                    ("csrf", csrf), ("slug", "ai-values"), ("title", "AI values (edited)"),
+                    ("question", "What should it value?"),
+                    ("state", "closed"), ("closes_at", ""), ("strict_moderation", "on"),
+                    ("max_statement_length", "200"),
+                    ("min_votes_before_submit", "0"), ("completion_threshold", ""), ("completion_code", ""),
+                ])
             #expect(page.path == "/admin/conversations/ai-values?done=saved")
             stored = try #require(try await h.store.conversation(slug: "ai-values"))
             #expect(stored.settings.title == "AI values (edited)" && stored.settings.state == .closed)
@@ -117,7 +126,8 @@ enum AdminSession {
         for i in 1...4 {
             pending.append(
                 try await h.store.submitStatement(
-                    conversationID: h.conversation.id, participant: .anonymous("p\(i)"), text: "Idea <\(i)>", at: Date()))
+                    conversationID: h.conversation.id, participant: .anonymous("p\(i)"), text: "Idea <\(i)>", at: Date()
+                ))
         }
         let submitted = pending
         try await h.test { client in
@@ -129,13 +139,17 @@ enum AdminSession {
             let csrf = try #require(queue.csrf)
             queue = try await browser.post(
                 "/admin/conversations/town/moderation",
-                form: [("csrf", csrf), ("return", "moderation=pending&offset=0"), ("single", "accept:\(submitted[0].id)")])
+                form: [
+                    ("csrf", csrf), ("return", "moderation=pending&offset=0"), ("single", "accept:\(submitted[0].id)"),
+                ])
             #expect(queue.contains("1 statement(s) updated."))
             #expect(queue.contains("3 statements"))
             queue = try await browser.post(
                 "/admin/conversations/town/moderation",
-                form: [("csrf", csrf), ("statement", String(submitted[1].id)), ("statement", String(submitted[2].id)),
-                    ("action", "reject"), ("reason", "Not about AI")])
+                form: [
+                    ("csrf", csrf), ("statement", String(submitted[1].id)), ("statement", String(submitted[2].id)),
+                    ("action", "reject"), ("reason", "Not about AI"),
+                ])
             #expect(queue.contains("2 statement(s) updated."))
             queue = try await browser.post(
                 "/admin/conversations/town/moderation",
@@ -143,7 +157,8 @@ enum AdminSession {
 
             let accepted = try await h.store.statement(id: submitted[0].id)
             #expect(accepted?.moderation == .accepted)
-            let rejected = try await h.store.statements(conversationID: h.conversation.id, filter: .init(moderation: .rejected))
+            let rejected = try await h.store.statements(
+                conversationID: h.conversation.id, filter: .init(moderation: .rejected))
             #expect(rejected.items.map(\.id) == [submitted[1].id, submitted[2].id])
             #expect(rejected.items.allSatisfy { $0.reason == "Not about AI" })
             let meta = try await h.store.statement(id: submitted[3].id)
@@ -154,7 +169,9 @@ enum AdminSession {
             #expect(visible.count == 6 && visible.contains { $0.id == submitted[0].id })
 
             let audit = try await browser.get("/admin/audit?conversation=town")
-            #expect(audit.contains("statement.accept") && audit.contains("statement.reject") && audit.contains("statement.meta"))
+            #expect(
+                audit.contains("statement.accept") && audit.contains("statement.reject")
+                    && audit.contains("statement.meta"))
             #expect(audit.contains("pending → rejected: Not about AI"))
             #expect(audit.contains(Harness.email))
         }
@@ -164,7 +181,8 @@ enum AdminSession {
         let h = try await Harness.make()
         for i in 1...60 {
             _ = try await h.store.submitStatement(
-                conversationID: h.conversation.id, participant: .anonymous("p\(i)"), text: "Suggestion \(i)", at: Date())
+                conversationID: h.conversation.id, participant: .anonymous("p\(i)"), text: "Suggestion \(i)", at: Date()
+            )
         }
         try await h.test { client in
             var browser = Browser(client: client)

@@ -45,58 +45,120 @@ import Testing
 
     static let apiCases: [Case] = [
         // Participants
-        Case("register: malformed JSON", .post, "/api/v1/conversations/town/participants", "{xid:", expect: 400, "bad_request"),
-        Case("register: xid of wrong type", .post, "/api/v1/conversations/town/participants", #"{"xid": 7}"#, expect: 400, "bad_request"),
-        Case("register: empty xid", .post, "/api/v1/conversations/town/participants", #"{"xid": "  "}"#, expect: 422, "invalid"),
-        Case("register: unknown conversation", .post, "/api/v1/conversations/nope/participants", "{}", expect: 404, "not_found"),
-        Case("register: form instead of JSON", .post, "/api/v1/conversations/town/participants", "xid=1",
-             contentType: "application/x-www-form-urlencoded", expect: 415, "unsupported_media_type"),
+        Case(
+            "register: malformed JSON", .post, "/api/v1/conversations/town/participants", "{xid:", expect: 400,
+            "bad_request"),
+        Case(
+            "register: xid of wrong type", .post, "/api/v1/conversations/town/participants", #"{"xid": 7}"#,
+            expect: 400, "bad_request"),
+        Case(
+            "register: empty xid", .post, "/api/v1/conversations/town/participants", #"{"xid": "  "}"#, expect: 422,
+            "invalid"),
+        Case(
+            "register: unknown conversation", .post, "/api/v1/conversations/nope/participants", "{}", expect: 404,
+            "not_found"),
+        Case(
+            "register: form instead of JSON", .post, "/api/v1/conversations/town/participants", "xid=1",
+            contentType: "application/x-www-form-urlencoded", expect: 415, "unsupported_media_type"),
         Case("conversation: unknown", .get, "/api/v1/conversations/nope", expect: 404, "not_found"),
         Case("next: no token", .get, "/api/v1/conversations/town/next", expect: 401, "unauthorized"),
-        Case("next: forged token", .get, "/api/v1/conversations/town/next", auth: .wrongParticipant, expect: 401, "unauthorized"),
-        Case("vote: no token", .post, "/api/v1/conversations/town/votes", #"{"statement": 1, "vote": "agree"}"#, expect: 401, "unauthorized"),
-        Case("vote: malformed JSON", .post, "/api/v1/conversations/town/votes", #"{"statement": 1,"#, auth: .participant, expect: 400, "bad_request"),
-        Case("vote: missing field", .post, "/api/v1/conversations/town/votes", #"{"statement": 1}"#, auth: .participant, expect: 400, "bad_request"),
-        Case("vote: id not a number", .post, "/api/v1/conversations/town/votes", #"{"statement": "one", "vote": "agree"}"#,
-             auth: .participant, expect: 400, "bad_request"),
-        Case("vote: unknown value", .post, "/api/v1/conversations/town/votes", #"{"statement": 1, "vote": "maybe"}"#,
-             auth: .participant, expect: 422, "invalid"),
-        Case("vote: unknown statement", .post, "/api/v1/conversations/town/votes", #"{"statement": 9999, "vote": "agree"}"#,
-             auth: .participant, expect: 404, "not_found"),
-        Case("vote: rejected statement", .post, "/api/v1/conversations/town/votes", #"{"statement": 5, "vote": "agree"}"#,
-             auth: .participant, expect: 422, "statement_not_votable"),
-        Case("vote: oversize body", .post, "/api/v1/conversations/town/votes", oversize, auth: .participant, expect: 413, "body_too_large"),
-        Case("statement: empty", .post, "/api/v1/conversations/town/statements", #"{"text": " "}"#, auth: .participant, expect: 422, "invalid"),
-        Case("statement: too long", .post, "/api/v1/conversations/town/statements",
-             #"{"text": "\#(String(repeating: "y", count: 141))"}"#, auth: .participant, expect: 422, "invalid"),
-        Case("statement: duplicate", .post, "/api/v1/conversations/town/statements", #"{"text": "THE AI SHOULD BE KIND."}"#,
-             auth: .participant, expect: 409, "duplicate_statement"),
-        Case("statement: oversize body", .post, "/api/v1/conversations/town/statements", oversize, auth: .participant, expect: 413, "body_too_large"),
+        Case(
+            "next: forged token", .get, "/api/v1/conversations/town/next", auth: .wrongParticipant, expect: 401,
+            "unauthorized"),
+        Case(
+            "vote: no token", .post, "/api/v1/conversations/town/votes", #"{"statement": 1, "vote": "agree"}"#,
+            expect: 401, "unauthorized"),
+        Case(
+            "vote: malformed JSON", .post, "/api/v1/conversations/town/votes", #"{"statement": 1,"#, auth: .participant,
+            expect: 400, "bad_request"),
+        Case(
+            "vote: missing field", .post, "/api/v1/conversations/town/votes", #"{"statement": 1}"#, auth: .participant,
+            expect: 400, "bad_request"),
+        Case(
+            "vote: id not a number", .post, "/api/v1/conversations/town/votes",
+            #"{"statement": "one", "vote": "agree"}"#,
+            auth: .participant, expect: 400, "bad_request"),
+        Case(
+            "vote: unknown value", .post, "/api/v1/conversations/town/votes", #"{"statement": 1, "vote": "maybe"}"#,
+            auth: .participant, expect: 422, "invalid"),
+        Case(
+            "vote: unknown statement", .post, "/api/v1/conversations/town/votes",
+            #"{"statement": 9999, "vote": "agree"}"#,
+            auth: .participant, expect: 404, "not_found"),
+        Case(
+            "vote: rejected statement", .post, "/api/v1/conversations/town/votes",
+            #"{"statement": 5, "vote": "agree"}"#,
+            auth: .participant, expect: 422, "statement_not_votable"),
+        Case(
+            "vote: oversize body", .post, "/api/v1/conversations/town/votes", oversize, auth: .participant, expect: 413,
+            "body_too_large"),
+        Case(
+            "statement: empty", .post, "/api/v1/conversations/town/statements", #"{"text": " "}"#, auth: .participant,
+            expect: 422, "invalid"),
+        Case(
+            "statement: too long", .post, "/api/v1/conversations/town/statements",
+            #"{"text": "\#(String(repeating: "y", count: 141))"}"#, auth: .participant, expect: 422, "invalid"),
+        Case(
+            "statement: duplicate", .post, "/api/v1/conversations/town/statements",
+            #"{"text": "THE AI SHOULD BE KIND."}"#,
+            auth: .participant, expect: 409, "duplicate_statement"),
+        Case(
+            "statement: oversize body", .post, "/api/v1/conversations/town/statements", oversize, auth: .participant,
+            expect: 413, "body_too_large"),
         // Organisers
         Case("list: no credentials", .get, "/api/v1/conversations", expect: 401, "unauthorized"),
         Case("list: wrong token", .get, "/api/v1/conversations", auth: .wrongOrganiser, expect: 401, "unauthorized"),
         Case("list: participant token", .get, "/api/v1/conversations", auth: .participant, expect: 401, "unauthorized"),
-        Case("create: no credentials", .post, "/api/v1/conversations", #"{"slug": "x", "title": "T", "question": "Q"}"#, expect: 401, "unauthorized"),
-        Case("create: malformed JSON", .post, "/api/v1/conversations", "[1,", auth: .organiser, expect: 400, "bad_request"),
-        Case("edit: wrong token", .patch, "/api/v1/conversations/town", #"{"title": "X"}"#, auth: .wrongOrganiser, expect: 401, "unauthorized"),
-        Case("edit: unknown conversation", .patch, "/api/v1/conversations/nope", #"{"title": "X"}"#, auth: .organiser, expect: 404, "not_found"),
-        Case("edit: bad max length", .patch, "/api/v1/conversations/town", #"{"max_statement_length": 0}"#, auth: .organiser, expect: 422, "invalid"),
+        Case(
+            "create: no credentials", .post, "/api/v1/conversations", #"{"slug": "x", "title": "T", "question": "Q"}"#,
+            expect: 401, "unauthorized"),
+        Case(
+            "create: malformed JSON", .post, "/api/v1/conversations", "[1,", auth: .organiser, expect: 400,
+            "bad_request"),
+        Case(
+            "edit: wrong token", .patch, "/api/v1/conversations/town", #"{"title": "X"}"#, auth: .wrongOrganiser,
+            expect: 401, "unauthorized"),
+        Case(
+            "edit: unknown conversation", .patch, "/api/v1/conversations/nope", #"{"title": "X"}"#, auth: .organiser,
+            expect: 404, "not_found"),
+        Case(
+            "edit: bad max length", .patch, "/api/v1/conversations/town", #"{"max_statement_length": 0}"#,
+            auth: .organiser, expect: 422, "invalid"),
         Case("statements: no credentials", .get, "/api/v1/conversations/town/statements", expect: 401, "unauthorized"),
-        Case("statements: bad filter", .get, "/api/v1/conversations/town/statements?moderation=maybe", auth: .organiser, expect: 400, "bad_request"),
-        Case("statements: bad limit", .get, "/api/v1/conversations/town/statements?limit=-3", auth: .organiser, expect: 400, "bad_request"),
-        Case("seeds: no credentials", .post, "/api/v1/conversations/town/seeds", #"{"statements": ["a"]}"#, expect: 401, "unauthorized"),
-        Case("seeds: empty list", .post, "/api/v1/conversations/town/seeds", #"{"statements": []}"#, auth: .organiser, expect: 422, "invalid"),
-        Case("seeds: only duplicates", .post, "/api/v1/conversations/town/seeds", #"{"statements": ["the ai should be honest."]}"#,
-             auth: .organiser, expect: 422),
-        Case("seeds: oversize", .post, "/api/v1/conversations/town/seeds", oversize, auth: .organiser, expect: 413, "body_too_large"),
-        Case("moderation: no credentials", .post, "/api/v1/conversations/town/moderation", #"{"statements": [1], "action": "accept"}"#,
-             expect: 401, "unauthorized"),
-        Case("moderation: unknown action", .post, "/api/v1/conversations/town/moderation", #"{"statements": [1], "action": "burn"}"#,
-             auth: .organiser, expect: 422, "invalid"),
-        Case("moderation: unknown statement", .post, "/api/v1/conversations/town/moderation",
-             #"{"statements": [1, 9999], "action": "reject"}"#, auth: .organiser, expect: 404, "not_found"),
-        Case("moderation: no statements", .post, "/api/v1/conversations/town/moderation", #"{"statements": [], "action": "accept"}"#,
-             auth: .organiser, expect: 422, "invalid"),
+        Case(
+            "statements: bad filter", .get, "/api/v1/conversations/town/statements?moderation=maybe", auth: .organiser,
+            expect: 400, "bad_request"),
+        Case(
+            "statements: bad limit", .get, "/api/v1/conversations/town/statements?limit=-3", auth: .organiser,
+            expect: 400, "bad_request"),
+        Case(
+            "seeds: no credentials", .post, "/api/v1/conversations/town/seeds", #"{"statements": ["a"]}"#, expect: 401,
+            "unauthorized"),
+        Case(
+            "seeds: empty list", .post, "/api/v1/conversations/town/seeds", #"{"statements": []}"#, auth: .organiser,
+            expect: 422, "invalid"),
+        Case(
+            "seeds: only duplicates", .post, "/api/v1/conversations/town/seeds",
+            #"{"statements": ["the ai should be honest."]}"#,
+            auth: .organiser, expect: 422),
+        Case(
+            "seeds: oversize", .post, "/api/v1/conversations/town/seeds", oversize, auth: .organiser, expect: 413,
+            "body_too_large"),
+        Case(
+            "moderation: no credentials", .post, "/api/v1/conversations/town/moderation",
+            #"{"statements": [1], "action": "accept"}"#,
+            expect: 401, "unauthorized"),
+        Case(
+            "moderation: unknown action", .post, "/api/v1/conversations/town/moderation",
+            #"{"statements": [1], "action": "burn"}"#,
+            auth: .organiser, expect: 422, "invalid"),
+        Case(
+            "moderation: unknown statement", .post, "/api/v1/conversations/town/moderation",
+            #"{"statements": [1, 9999], "action": "reject"}"#, auth: .organiser, expect: 404, "not_found"),
+        Case(
+            "moderation: no statements", .post, "/api/v1/conversations/town/moderation",
+            #"{"statements": [], "action": "accept"}"#,
+            auth: .organiser, expect: 422, "invalid"),
         Case("audit: no credentials", .get, "/api/v1/audit", expect: 401, "unauthorized"),
         Case("audit: bad offset", .get, "/api/v1/audit?offset=abc", auth: .organiser, expect: 400, "bad_request"),
         Case("unknown API route", .get, "/api/v1/nothing-here", expect: 404, "not_found"),
@@ -105,7 +167,8 @@ import Testing
     @Test(arguments: apiCases) func apiRefusesAndChangesNothing(_ c: Case) async throws {
         let h = try await Harness.make()
         _ = try await h.store.moderate(
-            statementIDs: [h.statements[4].id], conversationID: h.conversation.id, action: .reject(reason: ""), by: .system)
+            statementIDs: [h.statements[4].id], conversationID: h.conversation.id, action: .reject(reason: ""),
+            by: .system)
         try await h.test { client in
             let registered = try await client.json(.post, "/api/v1/conversations/town/participants", #"{"xid": "p"}"#)
             let token = try #require(try registered.decoded()["token"] as? String)
@@ -130,35 +193,61 @@ import Testing
 
     static let formCases: [(name: String, path: String, form: String, contentType: String, status: Int)] = [
         ("vote: no CSRF token", "/c/town/vote", "statement=1&vote=agree", "application/x-www-form-urlencoded", 403),
-        ("vote: wrong CSRF token", "/c/town/vote", "csrf=forged&statement=1&vote=agree", "application/x-www-form-urlencoded", 403),
+        (
+            "vote: wrong CSRF token", "/c/town/vote", "csrf=forged&statement=1&vote=agree",
+            "application/x-www-form-urlencoded", 403
+        ),
         ("vote: malformed encoding", "/c/town/vote", "csrf=%ZZ&statement=1", "application/x-www-form-urlencoded", 400),
         ("vote: JSON body", "/c/town/vote", #"{"statement": 1}"#, "application/json", 415),
-        ("vote: statement not a number", "/c/town/vote", "csrf={csrf}&statement=abc&vote=agree",
-         "application/x-www-form-urlencoded", 400),
+        (
+            "vote: statement not a number", "/c/town/vote", "csrf={csrf}&statement=abc&vote=agree",
+            "application/x-www-form-urlencoded", 400
+        ),
         ("vote: missing vote", "/c/town/vote", "csrf={csrf}&statement=1", "application/x-www-form-urlencoded", 400),
-        ("vote: unknown value", "/c/town/vote", "csrf={csrf}&statement=1&vote=maybe", "application/x-www-form-urlencoded", 400),
-        ("vote: unknown statement", "/c/town/vote", "csrf={csrf}&statement=9999&vote=agree",
-         "application/x-www-form-urlencoded", 404),
-        ("vote: rejected statement", "/c/town/vote", "csrf={csrf}&statement=5&vote=agree",
-         "application/x-www-form-urlencoded", 422),
-        ("vote: unknown conversation", "/c/nope/vote", "csrf={csrf}&statement=1&vote=agree",
-         "application/x-www-form-urlencoded", 404),
-        ("vote: oversize", "/c/town/vote", "csrf={csrf}&statement=1&vote=agree&pad=" + String(repeating: "x", count: 70_000),
-         "application/x-www-form-urlencoded", 413),
+        (
+            "vote: unknown value", "/c/town/vote", "csrf={csrf}&statement=1&vote=maybe",
+            "application/x-www-form-urlencoded", 400
+        ),
+        (
+            "vote: unknown statement", "/c/town/vote", "csrf={csrf}&statement=9999&vote=agree",
+            "application/x-www-form-urlencoded", 404
+        ),
+        (
+            "vote: rejected statement", "/c/town/vote", "csrf={csrf}&statement=5&vote=agree",
+            "application/x-www-form-urlencoded", 422
+        ),
+        (
+            "vote: unknown conversation", "/c/nope/vote", "csrf={csrf}&statement=1&vote=agree",
+            "application/x-www-form-urlencoded", 404
+        ),
+        (
+            "vote: oversize", "/c/town/vote",
+            "csrf={csrf}&statement=1&vote=agree&pad=" + String(repeating: "x", count: 70_000),
+            "application/x-www-form-urlencoded", 413
+        ),
         ("statement: no CSRF", "/c/town/statements", "text=Hello", "application/x-www-form-urlencoded", 403),
         ("statement: missing text", "/c/town/statements", "csrf={csrf}", "application/x-www-form-urlencoded", 400),
-        ("admin: create without session", "/admin/conversations", "csrf={csrf}&slug=x&title=T&question=Q",
-         "application/x-www-form-urlencoded", 401),
-        ("admin: moderate without session", "/admin/conversations/town/moderation", "csrf={csrf}&statement=1&action=reject",
-         "application/x-www-form-urlencoded", 401),
-        ("admin: login without CSRF", "/admin/login", "email=a%40b.c&password=x", "application/x-www-form-urlencoded", 403),
+        (
+            "admin: create without session", "/admin/conversations", "csrf={csrf}&slug=x&title=T&question=Q",
+            "application/x-www-form-urlencoded", 401
+        ),
+        (
+            "admin: moderate without session", "/admin/conversations/town/moderation",
+            "csrf={csrf}&statement=1&action=reject",
+            "application/x-www-form-urlencoded", 401
+        ),
+        (
+            "admin: login without CSRF", "/admin/login", "email=a%40b.c&password=x",
+            "application/x-www-form-urlencoded", 403
+        ),
     ]
 
     @Test(arguments: formCases.indices) func formsRefuseAndChangeNothing(_ index: Int) async throws {
         let c = Self.formCases[index]
         let h = try await Harness.make()
         _ = try await h.store.moderate(
-            statementIDs: [h.statements[4].id], conversationID: h.conversation.id, action: .reject(reason: ""), by: .system)
+            statementIDs: [h.statements[4].id], conversationID: h.conversation.id, action: .reject(reason: ""),
+            by: .system)
         try await h.test { client in
             var browser = Browser(client: client)
             let page = try await browser.get("/c/town")

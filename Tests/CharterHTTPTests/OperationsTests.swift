@@ -13,15 +13,19 @@ import Testing
         let h = try await Harness.make { $0.rateLimits.votesPerParticipant = RateLimit(rate: 0.01, burst: 2) }
         try await h.test { client in
             let registered = try await client.json(.post, "/api/v1/conversations/town/participants", "{}")
-            let auth: HTTPFields = [.authorization: "Bearer \(try #require(try registered.decoded()["token"] as? String))"]
+            let auth: HTTPFields = [
+                .authorization: "Bearer \(try #require(try registered.decoded()["token"] as? String))"
+            ]
             for statement in h.statements.prefix(2) {
                 let ok = try await client.json(
-                    .post, "/api/v1/conversations/town/votes", #"{"statement": \#(statement.id), "vote": "agree"}"#, headers: auth)
+                    .post, "/api/v1/conversations/town/votes", #"{"statement": \#(statement.id), "vote": "agree"}"#,
+                    headers: auth)
                 #expect(ok.status == .created)
             }
             let before = try h.snapshot()
             let limited = try await client.json(
-                .post, "/api/v1/conversations/town/votes", #"{"statement": \#(h.statements[2].id), "vote": "agree"}"#, headers: auth)
+                .post, "/api/v1/conversations/town/votes", #"{"statement": \#(h.statements[2].id), "vote": "agree"}"#,
+                headers: auth)
             #expect(limited.status == .tooManyRequests)
             #expect(limited.errorCode == "rate_limited")
             let retryAfter = try #require(limited.headers[.retryAfter].flatMap(Int.init))
@@ -30,7 +34,9 @@ import Testing
 
             // Another participant has a bucket of its own.
             let other = try await client.json(.post, "/api/v1/conversations/town/participants", "{}")
-            let otherAuth: HTTPFields = [.authorization: "Bearer \(try #require(try other.decoded()["token"] as? String))"]
+            let otherAuth: HTTPFields = [
+                .authorization: "Bearer \(try #require(try other.decoded()["token"] as? String))"
+            ]
             let ok = try await client.json(
                 .post, "/api/v1/conversations/town/votes", #"{"statement": \#(h.statements[2].id), "vote": "agree"}"#,
                 headers: otherAuth)
@@ -43,12 +49,14 @@ import Testing
         try await h.test { client in
             var first = Browser(client: client)
             var page = try await first.get("/c/town")
-            page = try await first.post("/c/town/statements", form: [("csrf", try #require(page.csrf)), ("text", "One idea")])
+            page = try await first.post(
+                "/c/town/statements", form: [("csrf", try #require(page.csrf)), ("text", "One idea")])
             #expect(page.status == .ok)
             var second = Browser(client: client)
             page = try await second.get("/c/town")
             let before = try h.snapshot()
-            page = try await second.post("/c/town/statements", form: [("csrf", try #require(page.csrf)), ("text", "Another idea")])
+            page = try await second.post(
+                "/c/town/statements", form: [("csrf", try #require(page.csrf)), ("text", "Another idea")])
             #expect(page.status == .tooManyRequests)
             #expect(page.headers[.retryAfter] != nil)
             #expect(page.contains("Too many requests"))
@@ -88,7 +96,9 @@ import Testing
             })
         #expect(routed.count >= 14)
         #expect(routed.subtracting(documented).isEmpty, "undocumented: \(routed.subtracting(documented).sorted())")
-        #expect(documented.subtracting(routed).isEmpty, "documented but not routed: \(documented.subtracting(routed).sorted())")
+        #expect(
+            documented.subtracting(routed).isEmpty,
+            "documented but not routed: \(documented.subtracting(routed).sorted())")
     }
 }
 
@@ -108,10 +118,13 @@ import Testing
         let h = try await Harness.make()
         try await h.test { client in
             let registered = try await client.json(.post, "/api/v1/conversations/town/participants", "{}")
-            let auth: HTTPFields = [.authorization: "Bearer \(try #require(try registered.decoded()["token"] as? String))"]
+            let auth: HTTPFields = [
+                .authorization: "Bearer \(try #require(try registered.decoded()["token"] as? String))"
+            ]
             for statement in h.statements.prefix(3) {
                 _ = try await client.json(
-                    .post, "/api/v1/conversations/town/votes", #"{"statement": \#(statement.id), "vote": "pass"}"#, headers: auth)
+                    .post, "/api/v1/conversations/town/votes", #"{"statement": \#(statement.id), "vote": "pass"}"#,
+                    headers: auth)
             }
             _ = try await client.json(.get, "/c/missing")
             let text = try await client.json(.get, "/metrics").text
@@ -148,7 +161,9 @@ import Testing
         #expect(signer.verified(signed, purpose: "browser") == "participant-7")
         #expect(signer.verified(signed, purpose: "csrf") == nil)
         #expect(Signer(secret: "s2").verified(signed, purpose: "browser") == nil)
-        #expect(signer.verified(signed.replacingOccurrences(of: "participant-7", with: "participant-8"), purpose: "browser") == nil)
+        #expect(
+            signer.verified(signed.replacingOccurrences(of: "participant-7", with: "participant-8"), purpose: "browser")
+                == nil)
         #expect(signer.verified("no-dot", purpose: "browser") == nil)
     }
 

@@ -15,7 +15,10 @@ import Testing
         #expect(response.status == .created)
         let json = try response.decoded()
         let participant = try #require(json["participant"] as? [String: Any])
-        return (try #require(participant["id"] as? Int64 ?? (participant["id"] as? Int).map(Int64.init)), try #require(json["token"] as? String))
+        return (
+            try #require(participant["id"] as? Int64 ?? (participant["id"] as? Int).map(Int64.init)),
+            try #require(json["token"] as? String)
+        )
     }
 
     @Test func aPanelParticipantVotesThroughTheAPI() async throws {
@@ -40,20 +43,24 @@ import Testing
                 let sid = try #require(statement["id"] as? Int)
                 seen.append(sid)
                 let vote = try await client.json(
-                    .post, "/api/v1/conversations/town/votes", #"{"statement": \#(sid), "vote": "agree"}"#, headers: auth)
+                    .post, "/api/v1/conversations/town/votes", #"{"statement": \#(sid), "vote": "agree"}"#,
+                    headers: auth)
                 #expect(vote.status == .created)
             }
             #expect(Set(seen) == Set(h.statements.map { Int($0.id) }))
             // Changing the last vote is a 200, repeating it a 409.
             let change = try await client.json(
-                .post, "/api/v1/conversations/town/votes", #"{"statement": \#(seen.last!), "vote": "pass"}"#, headers: auth)
+                .post, "/api/v1/conversations/town/votes", #"{"statement": \#(seen.last!), "vote": "pass"}"#,
+                headers: auth)
             #expect(change.status == .ok)
             #expect(try change.decoded()["changed_from"] as? String == "agree")
             let again = try await client.json(
-                .post, "/api/v1/conversations/town/votes", #"{"statement": \#(seen.last!), "vote": "pass"}"#, headers: auth)
+                .post, "/api/v1/conversations/town/votes", #"{"statement": \#(seen.last!), "vote": "pass"}"#,
+                headers: auth)
             #expect(again.status == .conflict && again.errorCode == "duplicate_vote")
             let older = try await client.json(
-                .post, "/api/v1/conversations/town/votes", #"{"statement": \#(seen.first!), "vote": "pass"}"#, headers: auth)
+                .post, "/api/v1/conversations/town/votes", #"{"statement": \#(seen.first!), "vote": "pass"}"#,
+                headers: auth)
             #expect(older.status == .conflict && older.errorCode == "vote_not_changeable")
 
             let votes = try await h.store.votes(conversationID: h.conversation.id)
@@ -67,14 +74,16 @@ import Testing
             let (id, token) = try await register(client)
             let auth: HTTPFields = [.authorization: "Bearer \(token)"]
             let created = try await client.json(
-                .post, "/api/v1/conversations/town/statements", #"{"text": "The AI should show its reasoning."}"#, headers: auth)
+                .post, "/api/v1/conversations/town/statements", #"{"text": "The AI should show its reasoning."}"#,
+                headers: auth)
             #expect(created.status == .created)
             let json = try created.decoded()
             #expect(json["text"] as? String == "The AI should show its reasoning.")
             #expect(json["moderation"] as? String == "pending")
             #expect((json["author_id"] as? Int).map(Int64.init) == id)
             let duplicate = try await client.json(
-                .post, "/api/v1/conversations/town/statements", #"{"text": "the ai should SHOW its reasoning."}"#, headers: auth)
+                .post, "/api/v1/conversations/town/statements", #"{"text": "the ai should SHOW its reasoning."}"#,
+                headers: auth)
             #expect(duplicate.status == .conflict && duplicate.errorCode == "duplicate_statement")
         }
     }
@@ -95,10 +104,12 @@ import Testing
     @Test func theLastStatementGivesNoContent() async throws {
         let h = try await Harness.make()
         _ = try await h.store.moderate(
-            statementIDs: h.statements.map(\.id), conversationID: h.conversation.id, action: .markMeta(true), by: .system)
+            statementIDs: h.statements.map(\.id), conversationID: h.conversation.id, action: .markMeta(true),
+            by: .system)
         try await h.test { client in
             let (_, token) = try await register(client)
-            let next = try await client.json(.get, "/api/v1/conversations/town/next", headers: [.authorization: "Bearer \(token)"])
+            let next = try await client.json(
+                .get, "/api/v1/conversations/town/next", headers: [.authorization: "Bearer \(token)"])
             #expect(next.status == .noContent)
         }
     }
@@ -120,22 +131,27 @@ import Testing
             #expect(body["closes_at"] as? String == "2030-01-01T00:00:00Z")
 
             let patched = try await client.json(
-                .patch, "/api/v1/conversations/ai-rules", #"{"title": "AI rules, v2", "closes_at": null}"#, headers: auth)
+                .patch, "/api/v1/conversations/ai-rules", #"{"title": "AI rules, v2", "closes_at": null}"#,
+                headers: auth)
             #expect(patched.status == .ok)
             #expect(try patched.decoded()["title"] as? String == "AI rules, v2")
             #expect(try patched.decoded()["closes_at"] == nil)
 
             let seededJSON = try await client.json(
-                .post, "/api/v1/conversations/ai-rules/seeds", #"{"statements": ["Be honest.", "be  HONEST.", "Be brief."]}"#,
+                .post, "/api/v1/conversations/ai-rules/seeds",
+                #"{"statements": ["Be honest.", "be  HONEST.", "Be brief."]}"#,
                 headers: auth)
             #expect(seededJSON.status == .created)
             #expect((try seededJSON.decoded()["added"] as? [Any])?.count == 2)
-            #expect((try seededJSON.decoded()["skipped"] as? [[String: Any]])?.first?["code"] as? String == "duplicate_statement")
+            #expect(
+                (try seededJSON.decoded()["skipped"] as? [[String: Any]])?.first?["code"] as? String
+                    == "duplicate_statement")
 
             var textHeaders = auth
             textHeaders[.contentType] = "text/plain; charset=utf-8"
             let seededText = try await client.json(
-                .post, "/api/v1/conversations/ai-rules/seeds", "Cite sources.\n\n  Admit mistakes.  \r\nRespect privacy.\n",
+                .post, "/api/v1/conversations/ai-rules/seeds",
+                "Cite sources.\n\n  Admit mistakes.  \r\nRespect privacy.\n",
                 headers: textHeaders)
             #expect(seededText.status == .created)
             #expect((try seededText.decoded()["added"] as? [Any])?.count == 3)
@@ -157,7 +173,8 @@ import Testing
                 .post, "/api/v1/conversations/ai-rules/moderation",
                 #"{"statements": [\#(ids[0]), \#(ids[1])], "action": "reject", "reason": "off topic"}"#, headers: auth)
             #expect(moderated.status == .ok)
-            let rejected = try await h.store.statements(conversationID: conversation.id, filter: .init(moderation: .rejected))
+            let rejected = try await h.store.statements(
+                conversationID: conversation.id, filter: .init(moderation: .rejected))
             #expect(rejected.items.map { Int($0.id) } == ids)
             #expect(rejected.items.allSatisfy { $0.reason == "off topic" })
 

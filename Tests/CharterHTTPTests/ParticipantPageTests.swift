@@ -60,9 +60,11 @@ import Testing
             var browser = Browser(client: client)
             var page = try await browser.get("/c/town")
             let id = try #require(page.input("statement"))
-            page = try await browser.post("/c/town/vote", form: [("csrf", page.csrf!), ("statement", id), ("vote", "agree")])
+            page = try await browser.post(
+                "/c/town/vote", form: [("csrf", page.csrf!), ("statement", id), ("vote", "agree")])
             #expect(page.contains("Your last vote: <strong>Agree</strong>"))
-            page = try await browser.post("/c/town/vote", form: [("csrf", page.csrf!), ("statement", id), ("vote", "disagree")])
+            page = try await browser.post(
+                "/c/town/vote", form: [("csrf", page.csrf!), ("statement", id), ("vote", "disagree")])
             #expect(page.path == "/c/town?done=changed")
             #expect(page.contains("Vote changed."))
             #expect(page.contains("1 of 5 statements"))
@@ -100,10 +102,12 @@ import Testing
         try await h.test { client in
             var browser = Browser(client: client)
             var page = try await browser.get("/c/town")
-            page = try await browser.post("/c/town/statements", form: [("csrf", page.csrf!), ("text", "  The AI should explain itself.  ")])
+            page = try await browser.post(
+                "/c/town/statements", form: [("csrf", page.csrf!), ("text", "  The AI should explain itself.  ")])
             #expect(page.path == "/c/town?done=statement")
             #expect(page.contains("1 of 6 statements"))
-            let all = try await h.store.statements(conversationID: h.conversation.id, filter: .init(moderation: .pending))
+            let all = try await h.store.statements(
+                conversationID: h.conversation.id, filter: .init(moderation: .pending))
             let added = try #require(all.items.first)
             #expect(added.text == "The AI should explain itself.")
             let votes = try await h.store.votes(conversationID: h.conversation.id)
@@ -191,7 +195,8 @@ import Testing
         try await h.test { client in
             let response = try await client.execute(uri: "/c/town", method: .get)
             let csp = try #require(response.headers[.contentSecurityPolicy])
-            #expect(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline") && !csp.contains("script-src"))
+            #expect(
+                csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline") && !csp.contains("script-src"))
             #expect(response.headers[.xContentTypeOptions] == "nosniff")
             #expect(response.headers[HTTPField.Name("Referrer-Policy")!] == "same-origin")
         }

@@ -1,7 +1,7 @@
 import CharterDomain
 import CharterSQLite
-import CharterTestSupport
 import CharterStore
+import CharterTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -23,16 +23,20 @@ import Testing
         do {
             let store = try database.open()
             let c = try await store.createConversation(.init(slug: "keep", title: "T", question: "Q"), by: .system)
-            statementID = try await store.addSeedStatements(conversationID: c.id, texts: ["One"], by: .system).added[0].id
+            statementID = try await store.addSeedStatements(conversationID: c.id, texts: ["One"], by: .system).added[0]
+                .id
             _ = try await store.castVote(
-                conversationID: c.id, participant: .external("p1"), statementID: statementID, value: .disagree, at: Date())
+                conversationID: c.id, participant: .external("p1"), statementID: statementID, value: .disagree,
+                at: Date())
         }
         let reopened = try database.open()
         let c = try await reopened.conversation(slug: "keep")
         let votes = try await reopened.votes(conversationID: try #require(c).id)
         #expect(votes.map(\.statementID) == [statementID])
         #expect(votes.map(\.value) == [.disagree])
-        let migrations = try await reopened.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM grdb_migrations") }
+        let migrations = try await reopened.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM grdb_migrations")
+        }
         #expect(migrations == 1)
     }
 
@@ -41,7 +45,8 @@ import Testing
         let store = try database.open()
         let c = try await store.createConversation(.init(slug: "log", title: "T", question: "Q"), by: .system)
         let s = try await store.addSeedStatements(conversationID: c.id, texts: ["One"], by: .system).added[0]
-        _ = try await store.castVote(conversationID: c.id, participant: .anonymous("a"), statementID: s.id, value: .agree, at: Date())
+        _ = try await store.castVote(
+            conversationID: c.id, participant: .anonymous("a"), statementID: s.id, value: .agree, at: Date())
         #expect(throws: DatabaseError.self) {
             try store.pool.write { db in try db.execute(sql: "UPDATE vote_event SET value = -1") }
         }
@@ -64,7 +69,8 @@ import Testing
                 let store = i.isMultiple(of: 2) ? first : second
                 group.addTask {
                     _ = try await store.castVote(
-                        conversationID: c.id, participant: .anonymous("p\(i)"), statementID: s.id, value: .agree, at: Date())
+                        conversationID: c.id, participant: .anonymous("p\(i)"), statementID: s.id, value: .agree,
+                        at: Date())
                 }
             }
             try await group.waitForAll()

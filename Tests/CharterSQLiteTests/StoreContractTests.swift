@@ -1,7 +1,7 @@
 import CharterDomain
 import CharterSQLite
-import CharterTestSupport
 import CharterStore
+import CharterTestSupport
 import Foundation
 import Testing
 
@@ -22,10 +22,13 @@ import Testing
             }
         }
 
-        func conversation(_ slug: String = "c", strict: Bool = false, _ edit: (inout ConversationSettings) -> Void = { _ in })
+        func conversation(
+            _ slug: String = "c", strict: Bool = false, _ edit: (inout ConversationSettings) -> Void = { _ in }
+        )
             async throws -> Conversation
         {
-            var settings = ConversationSettings(slug: slug, title: "Title", question: "Question?", strictModeration: strict)
+            var settings = ConversationSettings(
+                slug: slug, title: "Title", question: "Question?", strictModeration: strict)
             edit(&settings)
             return try await store.createConversation(settings, by: organiser)
         }
@@ -64,18 +67,22 @@ import Testing
         let c = try await f.conversation()
         let s = try await f.seed(c, ["One", "Two"])
         let who = ParticipantIdentity.anonymous("browser-1")
-        let first = try await f.store.castVote(conversationID: c.id, participant: who, statementID: s[0].id, value: .agree, at: Date())
+        let first = try await f.store.castVote(
+            conversationID: c.id, participant: who, statementID: s[0].id, value: .agree, at: Date())
         #expect(first.outcome == .recorded)
         #expect(first.progress == VotingProgress(voted: 1, total: 2))
         await #expect(throws: CharterError.duplicateVote) {
-            try await f.store.castVote(conversationID: c.id, participant: who, statementID: s[0].id, value: .agree, at: Date())
+            try await f.store.castVote(
+                conversationID: c.id, participant: who, statementID: s[0].id, value: .agree, at: Date())
         }
         let changed = try await f.store.castVote(
             conversationID: c.id, participant: who, statementID: s[0].id, value: .disagree, at: Date())
         #expect(changed.outcome == .changed(from: .agree))
-        _ = try await f.store.castVote(conversationID: c.id, participant: who, statementID: s[1].id, value: .pass, at: Date())
+        _ = try await f.store.castVote(
+            conversationID: c.id, participant: who, statementID: s[1].id, value: .pass, at: Date())
         await #expect(throws: CharterError.voteNotChangeable) {
-            try await f.store.castVote(conversationID: c.id, participant: who, statementID: s[0].id, value: .agree, at: Date())
+            try await f.store.castVote(
+                conversationID: c.id, participant: who, statementID: s[0].id, value: .agree, at: Date())
         }
         let votes = try await f.store.votes(conversationID: c.id)
         #expect(votes.map(\.value) == [.disagree, .pass])
@@ -92,7 +99,8 @@ import Testing
         let panel = ParticipantIdentity.external("panel-7")
         let before = try await f.store.existingParticipant(conversationID: c.id, identity: panel)
         #expect(before == nil)
-        let receipt = try await f.store.castVote(conversationID: c.id, participant: panel, statementID: s[0].id, value: .agree, at: Date())
+        let receipt = try await f.store.castVote(
+            conversationID: c.id, participant: panel, statementID: s[0].id, value: .agree, at: Date())
         #expect(receipt.participant.xid == "panel-7")
         let again = try await f.store.participant(conversationID: c.id, identity: panel)
         #expect(again.id == receipt.participant.id)
@@ -112,22 +120,27 @@ import Testing
         let foreign = try await f.seed(other, ["Elsewhere"])
         let who = ParticipantIdentity.anonymous("b")
         await #expect(throws: CharterError.statementNotVotable) {
-            try await f.store.castVote(conversationID: c.id, participant: who, statementID: s[1].id, value: .agree, at: Date())
+            try await f.store.castVote(
+                conversationID: c.id, participant: who, statementID: s[1].id, value: .agree, at: Date())
         }
         await #expect(throws: CharterError.notFound("Statement")) {
-            try await f.store.castVote(conversationID: c.id, participant: who, statementID: 9999, value: .agree, at: Date())
+            try await f.store.castVote(
+                conversationID: c.id, participant: who, statementID: 9999, value: .agree, at: Date())
         }
         await #expect(throws: CharterError.notFound("Statement")) {
-            try await f.store.castVote(conversationID: c.id, participant: who, statementID: foreign[0].id, value: .agree, at: Date())
+            try await f.store.castVote(
+                conversationID: c.id, participant: who, statementID: foreign[0].id, value: .agree, at: Date())
         }
         await #expect(throws: CharterError.notFound("Participant")) {
-            try await f.store.castVote(conversationID: c.id, participant: .id(424242), statementID: s[0].id, value: .agree, at: Date())
+            try await f.store.castVote(
+                conversationID: c.id, participant: .id(424242), statementID: s[0].id, value: .agree, at: Date())
         }
         var closed = c.settings
         closed.state = .closed
         _ = try await f.store.updateConversation(id: c.id, closed, by: f.organiser)
         await #expect(throws: CharterError.conversationClosed) {
-            try await f.store.castVote(conversationID: c.id, participant: who, statementID: s[0].id, value: .agree, at: Date())
+            try await f.store.castVote(
+                conversationID: c.id, participant: who, statementID: s[0].id, value: .agree, at: Date())
         }
         let counts = try await f.store.counts()
         #expect(counts.votes == 0 && counts.participants == 0)
@@ -186,11 +199,13 @@ import Testing
         let needsVotes = try await f.conversation("b") { $0.minVotesBeforeSubmit = 1 }
         let s = try await f.seed(needsVotes, ["One"])
         await #expect(throws: CharterError.notEnoughVotesToSubmit(needed: 1)) {
-            try await f.store.submitStatement(conversationID: needsVotes.id, participant: .anonymous("x"), text: "Hi", at: Date())
+            try await f.store.submitStatement(
+                conversationID: needsVotes.id, participant: .anonymous("x"), text: "Hi", at: Date())
         }
         _ = try await f.store.castVote(
             conversationID: needsVotes.id, participant: .anonymous("x"), statementID: s[0].id, value: .pass, at: Date())
-        _ = try await f.store.submitStatement(conversationID: needsVotes.id, participant: .anonymous("x"), text: "Hi", at: Date())
+        _ = try await f.store.submitStatement(
+            conversationID: needsVotes.id, participant: .anonymous("x"), text: "Hi", at: Date())
     }
 
     @Test(arguments: backEnds) func strictModerationHidesUntilAccepted(_ backEnd: String) async throws {
@@ -203,9 +218,11 @@ import Testing
         #expect(visible.map(\.text) == ["Seeded"])
         await #expect(throws: CharterError.statementNotVotable) {
             try await f.store.castVote(
-                conversationID: c.id, participant: .anonymous("voter"), statementID: submitted.id, value: .agree, at: Date())
+                conversationID: c.id, participant: .anonymous("voter"), statementID: submitted.id, value: .agree,
+                at: Date())
         }
-        _ = try await f.store.moderate(statementIDs: [submitted.id], conversationID: c.id, action: .accept, by: f.organiser)
+        _ = try await f.store.moderate(
+            statementIDs: [submitted.id], conversationID: c.id, action: .accept, by: f.organiser)
         visible = try await f.store.visibleStatements(conversationID: c.id)
         #expect(visible.map(\.text) == ["Seeded", "Pending one"])
     }
@@ -214,14 +231,17 @@ import Testing
         let f = try Fixture(backEnd)
         let c = try await f.conversation()
         let s = try await f.seed(c, ["A", "B", "C", "D"])
-        _ = try await f.store.moderate(statementIDs: [s[1].id], conversationID: c.id, action: .markMeta(true), by: f.organiser)
-        _ = try await f.store.moderate(statementIDs: [s[2].id], conversationID: c.id, action: .reject(reason: ""), by: f.organiser)
+        _ = try await f.store.moderate(
+            statementIDs: [s[1].id], conversationID: c.id, action: .markMeta(true), by: f.organiser)
+        _ = try await f.store.moderate(
+            statementIDs: [s[2].id], conversationID: c.id, action: .reject(reason: ""), by: f.organiser)
         let who = ParticipantIdentity.anonymous("p")
         var seen: [String] = []
         var participantID: Int64?
         while let next = try await f.store.nextStatement(conversationID: c.id, participantID: participantID) {
             seen.append(next.text)
-            let receipt = try await f.store.castVote(conversationID: c.id, participant: who, statementID: next.id, value: .agree, at: Date())
+            let receipt = try await f.store.castVote(
+                conversationID: c.id, participant: who, statementID: next.id, value: .agree, at: Date())
             participantID = receipt.participant.id
         }
         #expect(seen.sorted() == ["A", "D"])
@@ -233,7 +253,8 @@ import Testing
         let f = try Fixture(backEnd)
         let c = try await f.conversation { $0.maxStatementLength = 30 }
         let result = try await f.store.addSeedStatements(
-            conversationID: c.id, texts: ["First", "first ", "", String(repeating: "y", count: 31), "Second"], by: f.organiser)
+            conversationID: c.id, texts: ["First", "first ", "", String(repeating: "y", count: 31), "Second"],
+            by: f.organiser)
         #expect(result.added.map(\.text) == ["First", "Second"])
         #expect(result.added.allSatisfy { $0.isSeed && $0.moderation == .accepted && $0.authorID == nil })
         #expect(result.skipped.map(\.error.code) == ["duplicate_statement", "invalid", "invalid"])
@@ -281,14 +302,17 @@ import Testing
         let f = try Fixture(backEnd)
         let organiser = try await f.store.createOrganiser(email: "Ada@Example.org", passwordHash: "hash")
         #expect(organiser.email == "ada@example.org")
-        await #expect(throws: CharterError.self) { try await f.store.createOrganiser(email: "ada@example.org", passwordHash: "h") }
+        await #expect(throws: CharterError.self) {
+            try await f.store.createOrganiser(email: "ada@example.org", passwordHash: "h")
+        }
         let credentials = try await f.store.organiserCredentials(email: "ADA@example.org ")
         #expect(credentials?.passwordHash == "hash")
         try await f.store.storeAPIToken(organiserID: organiser.id, tokenHash: "t-hash", label: "ci")
         #expect(try await f.store.organiser(apiTokenHash: "t-hash") == organiser)
         #expect(try await f.store.organiser(apiTokenHash: "other") == nil)
         let now = Date()
-        try await f.store.storeSession(organiserID: organiser.id, tokenHash: "s-hash", expiresAt: now.addingTimeInterval(60))
+        try await f.store.storeSession(
+            organiserID: organiser.id, tokenHash: "s-hash", expiresAt: now.addingTimeInterval(60))
         #expect(try await f.store.organiser(sessionHash: "s-hash", at: now) == organiser)
         #expect(try await f.store.organiser(sessionHash: "s-hash", at: now.addingTimeInterval(61)) == nil)
         try await f.store.deleteSession(tokenHash: "s-hash")

@@ -46,7 +46,9 @@ public struct Browser: Sendable {
     }
 
     /// Posts a form the way a browser does; the fields are URL-encoded in order.
-    public mutating func post(_ path: String, form: [(String, String)], contentType: String = "application/x-www-form-urlencoded")
+    public mutating func post(
+        _ path: String, form: [(String, String)], contentType: String = "application/x-www-form-urlencoded"
+    )
         async throws -> Page
     {
         try await request(path, method: .post, body: Self.encode(form), contentType: contentType)
@@ -74,7 +76,8 @@ public struct Browser: Sendable {
         while true {
             var fields = headers
             if !cookies.isEmpty {
-                fields[.cookie] = cookies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; ")
+                fields[.cookie] = cookies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
+                    separator: "; ")
             }
             if let body, let contentType {
                 fields[.contentType] = contentType

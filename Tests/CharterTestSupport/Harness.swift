@@ -38,8 +38,10 @@ public struct Harness: Sendable {
         let conversation = try await store.createConversation(settings, by: .system)
         let statements = try await store.addSeedStatements(
             conversationID: conversation.id,
-            texts: ["The AI should be honest.", "The AI should be kind.", "The AI should cite sources.",
-                "The AI should refuse dangerous requests.", "The AI should respect privacy."],
+            texts: [
+                "The AI should be honest.", "The AI should be kind.", "The AI should cite sources.",
+                "The AI should refuse dangerous requests.", "The AI should respect privacy.",
+            ],
             by: .system
         ).added
         let organiser = try await store.createOrganiser(
@@ -56,7 +58,9 @@ public struct Harness: Sendable {
     }
 
     /// Runs `body` against the application in process (`.router`).
-    public func test<Value: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
+    public func test<Value: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws
+        -> Value
+    {
         let app = Application(router: try await router(), logger: Logger(label: "test"))
         return try await app.test(.router) { client in try await body(client) }
     }
@@ -73,7 +77,8 @@ extension TestClientProtocol {
     ) async throws -> TestResponse {
         var fields = headers
         if body != nil, fields[.contentType] == nil { fields[.contentType] = "application/json" }
-        return try await executeRequest(uri: uri, method: method, headers: fields, body: body.map { ByteBuffer(string: $0) })
+        return try await executeRequest(
+            uri: uri, method: method, headers: fields, body: body.map { ByteBuffer(string: $0) })
     }
 }
 

@@ -52,17 +52,23 @@ struct AdminPages: Sendable {
         router.post("/admin/conversations") { request, context in
             let (organiser, form) = try await organiserForm(request, context: context)
             do {
-                let settings = try SettingsForm.parse(form, base: ConversationSettings(slug: "", title: "", question: ""))
+                let settings = try SettingsForm.parse(
+                    form, base: ConversationSettings(slug: "", title: "", question: ""))
                 let created = try await services.store.createConversation(settings, by: Actor(organiser))
                 return Response.seeOther("/admin/conversations/\(created.slug)?done=created")
             } catch let error as CharterError {
-                let draft = (try? SettingsForm.parse(form, base: ConversationSettings(slug: "", title: "", question: "")))
+                let draft =
+                    (try? SettingsForm.parse(form, base: ConversationSettings(slug: "", title: "", question: "")))
                 return services.views.page(
                     "admin_conversation_new", title: "New conversation",
                     NewView(
                         organiserEmail: organiser.email, csrf: csrfToken(context), formAction: "/admin/conversations",
                         submitLabel: "Create conversation",
-                        form: SettingsForm(draft ?? ConversationSettings(slug: form["slug"] ?? "", title: form["title"] ?? "", question: form["question"] ?? "")),
+                        form: SettingsForm(
+                            draft
+                                ?? ConversationSettings(
+                                    slug: form["slug"] ?? "", title: form["title"] ?? "",
+                                    question: form["question"] ?? "")),
                         error: error.message),
                     status: AppError(error).status, admin: true)
             }
@@ -95,7 +101,8 @@ struct AdminPages: Sendable {
             guard !texts.isEmpty else {
                 return try await conversationPage(
                     conversation, organiser: organiser, csrf: csrfToken(context),
-                    error: AppError(CharterError.invalid(field: "statements", message: "Enter at least one statement.")))
+                    error: AppError(CharterError.invalid(field: "statements", message: "Enter at least one statement."))
+                )
             }
             let result = try await services.store.addSeedStatements(
                 conversationID: conversation.id, texts: texts, by: Actor(organiser))
@@ -136,11 +143,14 @@ struct AdminPages: Sendable {
             let back = Form(urlEncoded: form["return"] ?? "") ?? Form(urlEncoded: "")!
             var query = ["done=moderated-\(moderated.count)"]
             for name in ["moderation", "q", "offset"] {
-                if let value = back[name], let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
+                if let value = back[name],
+                    let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)
+                {
                     query.append("\(name)=\(encoded)")
                 }
             }
-            return Response.seeOther("/admin/conversations/\(conversation.slug)/moderation?\(query.joined(separator: "&"))")
+            return Response.seeOther(
+                "/admin/conversations/\(conversation.slug)/moderation?\(query.joined(separator: "&"))")
         }
         router.get("/admin/audit") { request, context in
             try await signedIn(context) { organiser, csrf in
@@ -149,7 +159,9 @@ struct AdminPages: Sendable {
         }
     }
 
-    static let notices = ["created": "Conversation created.", "saved": "Settings saved.", "seeded": "Statements added."]
+    static let notices = [
+        "created": "Conversation created.", "saved": "Settings saved.", "seeded": "Statements added.",
+    ]
 
     // MARK: Authentication
 
@@ -204,7 +216,8 @@ struct AdminPages: Sendable {
     private func login(_ request: Request, context: AppRequestContext) async throws -> Response {
         let form = try await services.body.form(request)
         _ = try services.identities.forForm(request, form: form, conversationID: 0)
-        try services.limiter.consume("login:ip:\(context.remoteIP)", limit: services.configuration.rateLimits.loginsPerIP)
+        try services.limiter.consume(
+            "login:ip:\(context.remoteIP)", limit: services.configuration.rateLimits.loginsPerIP)
         let email = try form.required("email")
         let password = try form.required("password")
         guard let (organiser, hash) = try await services.store.organiserCredentials(email: email),
@@ -265,7 +278,8 @@ struct AdminPages: Sendable {
             organiserEmail: organiser.email, csrf: csrf, formAction: "/admin/conversations/\(conversation.slug)",
             submitLabel: "Save settings", slug: conversation.slug, title: conversation.settings.title,
             form: SettingsForm(conversation.settings), pendingCount: pending, notice: notice, error: error?.message,
-            hasSkipped: !skipped.isEmpty, skipped: skipped.map { SkippedLine(text: $0.text, message: $0.error.message) })
+            hasSkipped: !skipped.isEmpty, skipped: skipped.map { SkippedLine(text: $0.text, message: $0.error.message) }
+        )
         return services.views.page(
             "admin_conversation", title: conversation.settings.title, view,
             status: status ?? error?.status ?? .ok, admin: true)
@@ -302,8 +316,11 @@ struct AdminPages: Sendable {
         if query["moderation"] == nil { filter.moderation = .pending }
         let page = try await services.store.statements(conversationID: conversation.id, filter: filter)
         let selected = filter.moderation?.rawValue ?? "all"
-        let base = "/admin/conversations/\(conversation.slug)/moderation?moderation=\(selected)"
-            + (filter.search.flatMap { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) }.map { "&q=\($0)" } ?? "")
+        let base =
+            "/admin/conversations/\(conversation.slug)/moderation?moderation=\(selected)"
+            + (filter.search.flatMap { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) }.map {
+                "&q=\($0)"
+            } ?? "")
         let notice = query["done"].flatMap { done -> String? in
             guard done.hasPrefix("moderated-") else { return nil }
             return "\(done.dropFirst("moderated-".count)) statement(s) updated."
@@ -312,13 +329,19 @@ struct AdminPages: Sendable {
             organiserEmail: organiser.email, csrf: csrf, slug: conversation.slug, title: conversation.settings.title,
             query: filter.search ?? "",
             returnQuery: "moderation=\(selected)&offset=\(page.offset)"
-                + (filter.search.flatMap { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) }.map { "&q=\($0)" } ?? ""),
+                + (filter.search.flatMap { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) }.map {
+                    "&q=\($0)"
+                } ?? ""),
             notice: notice,
-            filters: ["pending", "accepted", "rejected", "all"].map { FilterOption(value: $0, selected: $0 == selected) },
+            filters: ["pending", "accepted", "rejected", "all"].map {
+                FilterOption(value: $0, selected: $0 == selected)
+            },
             statements: page.items.map {
                 ModerationRow(
-                    id: $0.id, text: $0.text, moderation: $0.moderation.rawValue, metaAction: $0.isMeta ? "unmeta" : "meta",
-                    metaLabel: $0.isMeta ? "Unmark meta" : "Meta", isSeed: $0.isSeed, isMeta: $0.isMeta, reason: $0.reason)
+                    id: $0.id, text: $0.text, moderation: $0.moderation.rawValue,
+                    metaAction: $0.isMeta ? "unmeta" : "meta",
+                    metaLabel: $0.isMeta ? "Unmark meta" : "Meta", isSeed: $0.isSeed, isMeta: $0.isMeta,
+                    reason: $0.reason)
             },
             total: page.total,
             pageText: page.total > page.limit
@@ -435,7 +458,8 @@ struct SettingsForm {
     private static func number(_ form: Form, _ name: String) throws -> Int? {
         guard let raw = form[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
         guard let value = Int(raw) else {
-            throw CharterError.invalid(field: name, message: "\(name.replacingOccurrences(of: "_", with: " ")) must be a whole number")
+            throw CharterError.invalid(
+                field: name, message: "\(name.replacingOccurrences(of: "_", with: " ")) must be a whole number")
         }
         return value
     }

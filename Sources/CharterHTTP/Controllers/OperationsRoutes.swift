@@ -45,7 +45,9 @@ struct OperationsRoutes: Sendable {
 struct StaticFiles: Sendable {
     let directory: String
 
-    static let types = ["css": "text/css; charset=utf-8", "svg": "image/svg+xml", "png": "image/png", "ico": "image/x-icon"]
+    static let types = [
+        "css": "text/css; charset=utf-8", "svg": "image/svg+xml", "png": "image/png", "ico": "image/x-icon",
+    ]
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/static/{file}") { _, context in

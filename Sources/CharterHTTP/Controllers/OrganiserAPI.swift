@@ -54,7 +54,8 @@ struct OrganiserAPI: Sendable {
             }
             let result = try await services.store.addSeedStatements(
                 conversationID: conversation.id, texts: texts, by: Actor(organiser))
-            return Response.json(API.SeedResponse(result), status: result.added.isEmpty ? .unprocessableContent : .created)
+            return Response.json(
+                API.SeedResponse(result), status: result.added.isEmpty ? .unprocessableContent : .created)
         }
         router.post("/api/v1/conversations/{slug}/moderation") { request, context in
             let organiser = try context.requireOrganiser()
@@ -95,7 +96,8 @@ struct OrganiserAPI: Sendable {
             conversationID: conversationID, offset: try query.integer("offset") ?? 0,
             limit: try query.integer("limit") ?? 50)
         return Response.json(
-            API.PageBody(items: page.items.map(API.AuditBody.init), total: page.total, offset: page.offset, limit: page.limit))
+            API.PageBody(
+                items: page.items.map(API.AuditBody.init), total: page.total, offset: page.offset, limit: page.limit))
     }
 }
 

@@ -41,7 +41,8 @@ struct ParticipantAPI: Sendable {
         else {
             throw AppError(
                 .unauthorized, code: "unauthorized",
-                message: "Send the participant token from POST /api/v1/conversations/{slug}/participants as a Bearer token.")
+                message:
+                    "Send the participant token from POST /api/v1/conversations/{slug}/participants as a Bearer token.")
         }
         return id
     }

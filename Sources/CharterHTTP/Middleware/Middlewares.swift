@@ -26,12 +26,14 @@ struct ErrorMiddleware: RouterMiddleware {
             case let e as HTTPError:
                 appError = AppError(
                     e.status, code: e.status == .notFound ? "not_found" : "http_\(e.status.code)",
-                    message: e.body ?? (e.status == .notFound ? "There is nothing at this address." : e.status.reasonPhrase),
+                    message: e.body
+                        ?? (e.status == .notFound ? "There is nothing at this address." : e.status.reasonPhrase),
                     headers: e.headers)
             default:
                 context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
                 appError = AppError(
-                    .internalServerError, code: "internal", message: "Something went wrong on our side; it has been logged.")
+                    .internalServerError, code: "internal",
+                    message: "Something went wrong on our side; it has been logged.")
             }
             return render(appError, for: request)
         }
@@ -120,7 +122,8 @@ final class HTTPMetrics: Sendable {
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
         votes = registry.makeCounter(
-            descriptor: .init(namespace: "charter", metricName: "votes", unitName: "total", helpText: "Votes committed."))
+            descriptor: .init(
+                namespace: "charter", metricName: "votes", unitName: "total", helpText: "Votes committed."))
         statements = registry.makeCounter(
             descriptor: .init(
                 namespace: "charter", metricName: "statements_submitted", unitName: "total",
@@ -137,7 +140,7 @@ final class HTTPMetrics: Sendable {
 
     private static var requests: MetricNameDescriptor {
         MetricNameDescriptor(
-        namespace: "charter", subsystem: "http", metricName: "requests", unitName: "total",
+            namespace: "charter", subsystem: "http", metricName: "requests", unitName: "total",
             helpText: "HTTP requests answered.")
     }
 

@@ -19,7 +19,8 @@ final class RateLimiter: Sendable {
         let now = clock.now
         let wait: Double? = buckets.withLock { buckets in
             var bucket = buckets[key] ?? Bucket(tokens: limit.burst, updated: now)
-            let elapsed = Double((now - bucket.updated).components.attoseconds) / 1e18
+            let elapsed =
+                Double((now - bucket.updated).components.attoseconds) / 1e18
                 + Double((now - bucket.updated).components.seconds)
             bucket.tokens = min(limit.burst, bucket.tokens + elapsed * limit.rate)
             bucket.updated = now

@@ -1,6 +1,6 @@
-import _CryptoExtras
 import Crypto
 import Foundation
+import _CryptoExtras
 
 /// Password hashing with PBKDF2-HMAC-SHA256. The stored form names its parameters
 /// (`pbkdf2-sha256$<rounds>$<salt>$<hash>`), so the work factor can rise without

@@ -11,7 +11,8 @@ public struct Views: Sendable {
 
     public static func load() async throws -> Views {
         guard let directory = Bundle.module.url(forResource: "Templates", withExtension: nil) else {
-            throw AppError(.internalServerError, code: "templates", message: "HTML templates are missing from the bundle.")
+            throw AppError(
+                .internalServerError, code: "templates", message: "HTML templates are missing from the bundle.")
         }
         let library = try await MustacheLibrary(directory: directory.path)
         for name in ["layout", "error"] where library.getTemplate(named: name) == nil {
