@@ -4,7 +4,7 @@ Runs the real `charter` binary against a fresh SQLite file and drives it with
 headless Chromium (JavaScript disabled) through Selenium, then inspects the
 database directly.
 
-    python3 -m pytest scripts/browser_test.py -q
+    python3 -m pytest Tests/Browser -q
 
 Environment:
     CHARTER_BIN         path to the charter executable (default: .build/debug/charter)
@@ -31,7 +31,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 READY_TIMEOUT = 60.0
