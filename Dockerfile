@@ -2,7 +2,7 @@
 
 # ---------------------------------------------------------------------------
 # Build stage
-FROM swift:6.1-bookworm AS build
+FROM swift:6.2-bookworm AS build
 
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get update \
@@ -12,8 +12,8 @@ RUN export DEBIAN_FRONTEND=noninteractive \
 WORKDIR /build
 
 # Resolve dependencies first so this layer is cached until the manifest changes.
-COPY Package.swift Package.resolved ./
-RUN swift package resolve --force-resolved-versions
+COPY Package.swift ./
+RUN swift package resolve
 
 # SwiftPM validates every declared target's directory (tests included), so
 # Tests/ is copied too even though only the charter product is built.

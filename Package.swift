@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "charter", targets: ["charter"]),
         .library(name: "CharterDomain", targets: ["CharterDomain"]),
+        .library(name: "CharterMath", targets: ["CharterMath"]),
         .library(name: "CharterStore", targets: ["CharterStore"]),
         .library(name: "CharterSQLite", targets: ["CharterSQLite"]),
         .library(name: "CharterHTTP", targets: ["CharterHTTP"]),
@@ -28,6 +29,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CharterDomain", swiftSettings: strict),
+        .target(name: "CharterMath", swiftSettings: strict),
         .target(name: "CharterStore", dependencies: ["CharterDomain"], swiftSettings: strict),
         .target(
             name: "CharterSQLite",

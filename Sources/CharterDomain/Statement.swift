@@ -42,6 +42,9 @@ public enum StatementText {
         guard !text.isEmpty else {
             throw .invalid(field: "text", message: "The statement is empty.")
         }
+        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" }) else {
+            throw .invalid(field: "text", message: "The statement contains control characters.")
+        }
         guard text.count <= maxLength else {
             throw .invalid(
                 field: "text",

@@ -53,6 +53,7 @@ public func buildRouter(
         identities: ParticipantIdentityResolver(signer: signer, secureCookies: configuration.secureCookies))
 
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: MetricsMiddleware(metrics: services.metrics))
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ErrorMiddleware(views: views))

@@ -283,8 +283,10 @@ def test_participant_votes_with_javascript_off(server, driver):
             pass
         raise
 
-    # Stop the server so everything is flushed, then inspect the database.
-    server.stop()
+    # Stop the server the way an orchestrator does (SIGTERM): it must shut down gracefully,
+    # then the database is inspected directly.
+    status = server.stop()
+    assert status == 0, f"charter exited with status {status} on SIGTERM, expected a graceful 0"
     assert server.database.exists(), f"database file {server.database} was not created"
 
     db = sqlite3.connect(server.database)

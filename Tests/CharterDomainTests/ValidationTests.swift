@@ -81,6 +81,10 @@ import Testing
         #expect(throws: CharterError.self) {
             try StatementText.validated(String(repeating: "x", count: 141), maxLength: 140)
         }
+        #expect(throws: CharterError.self) { try StatementText.validated("bell\u{07}", maxLength: 140) }
+        #expect(throws: CharterError.self) { try StatementText.validated("nul\u{00}byte", maxLength: 140) }
+        let multiline = try StatementText.validated("two\nlines", maxLength: 140)
+        #expect(multiline == "two\nlines")
         let exact = try StatementText.validated(String(repeating: "é", count: 140), maxLength: 140)
         #expect(exact.count == 140)
     }

@@ -262,6 +262,65 @@ import Testing
         }
     }
 
+    @Test func aDoubleSubmittedVoteIsRefusedAndChangesNothing() async throws {
+        let h = try await Harness.make()
+        try await h.test { client in
+            var browser = Browser(client: client)
+            let page = try await browser.get("/c/town")
+            let form = [
+                ("csrf", try #require(page.csrf)), ("statement", try #require(page.input("statement"))),
+                ("vote", "agree"),
+            ]
+            let first = try await browser.post("/c/town/vote", form: form)
+            #expect(first.contains("Vote recorded."))
+            let before = try h.snapshot()
+            let second = try await browser.post("/c/town/vote", form: form)
+            #expect(second.status == .conflict)
+            #expect(second.contains("You have already cast this vote on this statement."))
+            #expect(try h.snapshot() == before)
+        }
+    }
+
+    @Test func adminFormsRefuseBadInputForASignedInOrganiser() async throws {
+        let h = try await Harness.make()
+        try await h.test { client in
+            var browser = Browser(client: client)
+            let home = try await AdminSession.signIn(&browser)
+            let csrf = try #require(home.csrf)
+            let before = try h.snapshot()
+            let cases: [(String, [(String, String)], Int)] = [
+                ("/admin/conversations/nope/seeds", [("csrf", csrf), ("statements", "x")], 404),
+                ("/admin/conversations/town/seeds", [("csrf", csrf)], 400),
+                ("/admin/conversations/town/seeds", [("csrf", csrf), ("statements", " \n ")], 422),
+                (
+                    "/admin/conversations/town/moderation",
+                    [("csrf", csrf), ("statement", "abc"), ("action", "accept")], 400
+                ),
+                (
+                    "/admin/conversations/town/moderation",
+                    [("csrf", csrf), ("statement", "9999"), ("action", "accept")], 404
+                ),
+                (
+                    "/admin/conversations/town/moderation", [("csrf", csrf), ("statement", "1"), ("action", "burn")],
+                    422
+                ),
+                ("/admin/conversations/town/moderation", [("csrf", csrf), ("action", "accept")], 422),
+                ("/admin/conversations/town/moderation", [("csrf", csrf), ("single", "accept")], 400),
+                ("/admin/conversations/town", [("csrf", csrf), ("max_statement_length", "lots")], 422),
+                ("/admin/conversations/town", [("csrf", csrf), ("closes_at", "tomorrow")], 422),
+                ("/admin/conversations/town", [("csrf", csrf), ("slug", "")], 422),
+            ]
+            for (path, form, status) in cases {
+                let response = try await browser.post(path, form: form)
+                #expect(response.status.code == status, "\(path) \(form)")
+                #expect(response.contains(#"class="error""#), "\(path) \(form)")
+            }
+            let missing = try await browser.get("/admin/conversations/nope")
+            #expect(missing.status == .notFound)
+            #expect(try h.snapshot() == before)
+        }
+    }
+
     @Test func adminFormsNeedTheSessionsCSRFToken() async throws {
         let h = try await Harness.make()
         try await h.test { client in

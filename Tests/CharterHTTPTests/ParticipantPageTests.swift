@@ -202,6 +202,19 @@ import Testing
         }
     }
 
+    @Test func theHomePageListsOpenConversationsOnly() async throws {
+        let h = try await Harness.make()
+        _ = try await h.store.createConversation(
+            .init(slug: "finished", title: "Finished one", question: "Q", state: .closed), by: .system)
+        try await h.test { client in
+            var browser = Browser(client: client)
+            let home = try await browser.get("/")
+            #expect(home.status == .ok)
+            #expect(home.contains(#"<a href="/c/town">Town hall</a>"#))
+            #expect(!home.contains("Finished one"))
+        }
+    }
+
     @Test func unknownConversationsAre404Pages() async throws {
         let h = try await Harness.make()
         try await h.test { client in

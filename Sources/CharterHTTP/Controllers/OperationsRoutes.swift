@@ -9,7 +9,19 @@ struct OperationsRoutes: Sendable {
     let services: AppServices
 
     func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/") { _, _ in Response.seeOther("/admin") }
+        router.get("/") { _, _ in
+            struct Item {
+                let slug, title, question: String
+            }
+            struct Home {
+                let conversations: [Item]
+            }
+            let now = Date()
+            let open = try await services.store.conversations().filter { $0.isOpen(at: now) }.map {
+                Item(slug: $0.slug, title: $0.settings.title, question: $0.settings.question)
+            }
+            return services.views.page("home", title: "Charter", Home(conversations: open))
+        }
         router.get("/healthz") { _, _ in
             struct Health: Encodable {
                 let status: String
