@@ -76,6 +76,7 @@ let package = Package(
             path: "Tests/CharterTestSupport",
             swiftSettings: strict
         ),
+        .testTarget(name: "CharterMathTests", dependencies: ["CharterMath", "CharterDomain"], swiftSettings: strict),
         .testTarget(name: "CharterDomainTests", dependencies: ["CharterDomain"], swiftSettings: strict),
         .testTarget(
             name: "CharterSQLiteTests",
