@@ -42,7 +42,8 @@ let package = Package(
         .target(
             name: "CharterHTTP",
             dependencies: [
-                "CharterDomain", "CharterStore",
+                "CharterDomain", "CharterStore", "CharterMath",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -56,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "charter",
             dependencies: [
-                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP",
+                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterMath",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -13,6 +13,20 @@ public struct PolisExport: Sendable, Equatable {
         /// Polis' own group-aware consensus, where the export has it.
         public var groupInformedConsensus: Double?
         public var timestamp: Int64?
+
+        public init(
+            id: Int64, authorID: Int64?, text: String, moderated: Int, isMeta: Bool, isSeed: Bool,
+            groupInformedConsensus: Double?, timestamp: Int64?
+        ) {
+            self.id = id
+            self.authorID = authorID
+            self.text = text
+            self.moderated = moderated
+            self.isMeta = isMeta
+            self.isSeed = isSeed
+            self.groupInformedConsensus = groupInformedConsensus
+            self.timestamp = timestamp
+        }
     }
 
     public struct Participant: Sendable, Equatable {
@@ -20,12 +34,24 @@ public struct PolisExport: Sendable, Equatable {
         public var xid: String?
         /// Polis' own opinion group at export time.
         public var groupID: Int?
+
+        public init(id: Int64, xid: String?, groupID: Int?) {
+            self.id = id
+            self.xid = xid
+            self.groupID = groupID
+        }
     }
 
     public struct Vote: Sendable, Equatable {
         public var participant: Int64
         public var comment: Int64
         public var value: Int8
+
+        public init(participant: Int64, comment: Int64, value: Int8) {
+            self.participant = participant
+            self.comment = comment
+            self.value = value
+        }
     }
 
     public var topic: String?

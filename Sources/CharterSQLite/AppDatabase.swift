@@ -136,6 +136,26 @@ public final class SQLiteStore: Sendable {
                     );
                     """)
         }
+        migrator.registerMigration("v2 imports and analyses") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE participant ADD COLUMN source_id TEXT;
+                    CREATE UNIQUE INDEX participant_by_source ON participant(conversation_id, source_id)
+                        WHERE source_id IS NOT NULL;
+                    ALTER TABLE statement ADD COLUMN source_id TEXT;
+                    CREATE UNIQUE INDEX statement_by_source ON statement(conversation_id, source_id)
+                        WHERE source_id IS NOT NULL;
+                    CREATE TABLE analysis (
+                        conversation_id INTEGER PRIMARY KEY REFERENCES conversation(id) ON DELETE CASCADE,
+                        computed_at DATETIME NOT NULL,
+                        vote_count INTEGER NOT NULL,
+                        last_vote_event INTEGER NOT NULL,
+                        duration_ms REAL NOT NULL,
+                        parameters TEXT NOT NULL,
+                        result BLOB NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }

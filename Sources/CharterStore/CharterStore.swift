@@ -103,6 +103,75 @@ public struct StoreCounts: Sendable, Equatable {
     }
 }
 
+/// A stored analysis of a conversation: the result as the analysis library encoded it, and
+/// what it was computed from.
+public struct StoredAnalysis: Sendable, Equatable {
+    public var conversationID: Int64
+    public var computedAt: Date
+    public var voteCount: Int
+    /// The newest vote event the analysis saw; a newer one means it is out of date.
+    public var lastVoteEvent: Int64
+    public var durationMs: Double
+    public var parameters: String
+    public var result: Data
+
+    public init(
+        conversationID: Int64, computedAt: Date, voteCount: Int, lastVoteEvent: Int64, durationMs: Double,
+        parameters: String, result: Data
+    ) {
+        self.conversationID = conversationID
+        self.computedAt = computedAt
+        self.voteCount = voteCount
+        self.lastVoteEvent = lastVoteEvent
+        self.durationMs = durationMs
+        self.parameters = parameters
+        self.result = result
+    }
+}
+
+/// Everything the analysis needs of a conversation, read in one consistent snapshot.
+public struct AnalysisSnapshot: Sendable {
+    public var participants: [Int64]
+    public var statements: [Int64]
+    public var values: [Int8]
+    /// Rejected statements.
+    public var rejected: Set<Int64>
+    public var meta: Set<Int64>
+    public var lastVoteEvent: Int64
+
+    public init(
+        participants: [Int64], statements: [Int64], values: [Int8], rejected: Set<Int64>, meta: Set<Int64>,
+        lastVoteEvent: Int64
+    ) {
+        self.participants = participants
+        self.statements = statements
+        self.values = values
+        self.rejected = rejected
+        self.meta = meta
+        self.lastVoteEvent = lastVoteEvent
+    }
+}
+
+/// What an import added; a second import of the same files adds nothing.
+public struct ImportSummary: Sendable, Equatable {
+    public var conversation: Conversation
+    public var createdConversation: Bool
+    public var statementsAdded: Int
+    public var participantsAdded: Int
+    public var votesAdded: Int
+
+    public init(
+        conversation: Conversation, createdConversation: Bool, statementsAdded: Int, participantsAdded: Int,
+        votesAdded: Int
+    ) {
+        self.conversation = conversation
+        self.createdConversation = createdConversation
+        self.statementsAdded = statementsAdded
+        self.participantsAdded = participantsAdded
+        self.votesAdded = votesAdded
+    }
+}
+
 /// Charter's storage interface. Every operation that changes data is one transaction: it
 /// either happens whole, with its audit entry, or not at all, and it returns only after the
 /// transaction is durable. Rules that need the stored state to be checked atomically (an open
@@ -163,6 +232,20 @@ public protocol CharterStore: Sendable {
     func storeSession(organiserID: Int64, tokenHash: String, expiresAt: Date) async throws
     func organiser(sessionHash: String, at now: Date) async throws -> Organiser?
     func deleteSession(tokenHash: String) async throws
+
+    // MARK: Analysis and imports
+    /// The current votes and moderation of a conversation, for the analysis.
+    func analysisSnapshot(conversationID: Int64) async throws -> AnalysisSnapshot
+    /// The id of the newest vote event of the conversation (0 when none).
+    func lastVoteEvent(conversationID: Int64) async throws -> Int64
+    func saveAnalysis(_ analysis: StoredAnalysis) async throws
+    func latestAnalysis(conversationID: Int64) async throws -> StoredAnalysis?
+    /// The external ids an import gave participants and statements, by row id.
+    func sourceIDs(conversationID: Int64) async throws -> (participants: [Int64: String], statements: [Int64: String])
+    /// Imports a Polis export as the conversation `settings.slug` (created if absent), keeping
+    /// the export's participant and comment ids as source ids. Idempotent.
+    func importPolis(_ export: PolisExport, settings: ConversationSettings, by actor: Actor) async throws
+        -> ImportSummary
 
     // MARK: Audit and settings
     func auditLog(conversationID: Int64?, offset: Int, limit: Int) async throws -> Page<AuditEntry>

@@ -1,0 +1,195 @@
+import ArgumentParser
+import CharterDomain
+import CharterHTTP
+import CharterMath
+import CharterSQLite
+import CharterStore
+import Foundation
+
+struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import conversations from other platforms.", subcommands: [ImportPolis.self])
+}
+
+struct ImportPolis: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "polis",
+        abstract: "Import a folder in the Polis open-data export format; prints the conversation's slug.",
+        discussion: """
+            Reads participants-votes.csv (required), comments.csv, votes.csv (the final vote per cell, when present)
+            and summary.csv. Polis participant and comment ids are kept as source ids. Importing again adds nothing.
+            """)
+
+    @Argument(help: "The export folder.")
+    var folder: String
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "The slug of the conversation (default: from the folder name).")
+    var slug: String?
+
+    func run() async throws {
+        let export = try PolisFolder.read(folder)
+        let name = URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
+        let slug = slug ?? PolisFolder.slug(from: name)
+        let topic = export.topic.flatMap { $0.isEmpty ? nil : $0 } ?? name
+        let settings = ConversationSettings(
+            slug: slug, title: String(topic.prefix(200)), question: String(topic.prefix(1000)),
+            description: String((export.description ?? "Imported from the Polis export \(name).").prefix(10_000)),
+            state: .closed, participantStatementsAllowed: false, maxStatementLength: 2000)
+        let store = try database.open()
+        do {
+            let summary = try await store.importPolis(export, settings: settings, by: .system)
+            FileHandle.standardError.write(
+                Data(
+                    ("\(summary.createdConversation ? "created" : "updated") \(summary.conversation.slug): "
+                        + "\(summary.statementsAdded) statements, \(summary.participantsAdded) participants, "
+                        + "\(summary.votesAdded) votes added\n").utf8))
+            print(summary.conversation.slug)
+        } catch let error as CharterError {
+            throw ValidationError(error.message)
+        }
+    }
+}
+
+enum PolisFolder {
+    static func read(_ folder: String) throws -> PolisExport {
+        let dir = URL(fileURLWithPath: folder)
+        func file(_ name: String) -> String? {
+            try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
+        }
+        guard let matrix = file("participants-votes.csv") else {
+            throw ValidationError("\(folder) has no readable participants-votes.csv.")
+        }
+        do {
+            return try PolisExport.parse(
+                participantsVotes: matrix, comments: file("comments.csv"), votes: file("votes.csv"),
+                summary: file("summary.csv"))
+        } catch {
+            throw ValidationError("\(folder): \(error)")
+        }
+    }
+
+    /// "vtaiwan.uberx" → "vtaiwan-uberx".
+    static func slug(from name: String) -> String {
+        let mapped = name.lowercased().map { c -> Character in
+            (c.isASCII && (c.isLetter || c.isNumber)) ? c : "-"
+        }
+        let collapsed = String(mapped).split(separator: "-", omittingEmptySubsequences: true).joined(separator: "-")
+        return String(collapsed.prefix(64)).trimmingCharacters(in: CharacterSet(charactersIn: "-"))
+    }
+}
+
+struct Analyze: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a cold analysis of a conversation (or of a votes CSV) and print it.")
+
+    @Argument(help: "The conversation's slug.")
+    var slug: String?
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "Analyse a CSV of participant,statement,vote lines instead of a stored conversation.")
+    var votesCSV: String?
+
+    @Flag(help: "Print the whole result as JSON.")
+    var json = false
+
+    func run() async throws {
+        let result: AnalysisResult
+        let timings: AnalysisTimings
+        var sources: (participants: [Int64: String], statements: [Int64: String]) = ([:], [:])
+        if let votesCSV {
+            let votes = try VotesCSV.read(votesCSV)
+            (result, timings) = Analyzer.analyze(votes: votes)
+        } else {
+            guard let slug else { throw ValidationError("Name a conversation's slug, or pass --votes-csv.") }
+            let store = try database.open()
+            guard let conversation = try await store.conversation(slug: slug) else {
+                throw ValidationError("No conversation with the slug \(slug).")
+            }
+            (result, timings) = try await ConversationAnalysis.run(
+                conversationID: conversation.id, store: store, warmStart: false)
+            sources = try await store.sourceIDs(conversationID: conversation.id)
+        }
+        let report = AnalysisReport(
+            result, participantSources: sources.participants, statementSources: sources.statements, timings: timings)
+        if json {
+            FileHandle.standardOutput.write(try AnalysisReport.encoder.encode(report))
+            print()
+            return
+        }
+        print(
+            "\(result.participantCount) participants, \(result.statementCount) statements, \(result.voteCount) votes; "
+                + "k = \(result.k) (silhouettes: "
+                + result.silhouettes.map { "k=\($0.k): \(String(format: "%.3f", $0.silhouette))" }.joined(
+                    separator: ", ")
+                + "); \(Int(timings.total)) ms")
+        for group in result.groups {
+            print("group \(group.id): \(group.size) participants")
+            for r in group.representative {
+                let id = sources.statements[r.statement] ?? String(r.statement)
+                print(
+                    "  \(r.direction.rawValue) on statement \(id): \(Int((r.probability * 100).rounded()))% vs "
+                        + "\(Int((r.othersProbability * 100).rounded()))% of others")
+            }
+        }
+        let top = result.statements.filter { !$0.moderatedOut }.sorted { $0.gac > $1.gac }.prefix(10)
+        print("highest group-aware consensus:")
+        for s in top {
+            print("  statement \(sources.statements[s.id] ?? String(s.id)): \(String(format: "%.4f", s.gac))")
+        }
+    }
+}
+
+enum VotesCSV {
+    /// `participant,statement,vote` lines; a first line that is not numbers is a header.
+    static func read(_ path: String) throws -> [AnalysisVote] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("Cannot read \(path).")
+        }
+        var votes: [AnalysisVote] = []
+        votes.reserveCapacity(data.count / 12)
+        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            var start = 0
+            var line = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                line += 1
+                if let vote = parse(bytes[start..<end]) {
+                    votes.append(vote)
+                } else if !(line == 1 || bytes[start..<end].allSatisfy({ $0 == 13 || $0 == 32 })) {
+                    throw ValidationError("\(path) line \(line) is not participant,statement,vote.")
+                }
+                start = end + 1
+            }
+        }
+        return votes
+    }
+
+    private static func parse(_ line: Slice<UnsafeRawBufferPointer>) -> AnalysisVote? {
+        var fields: [Int64] = []
+        var value: Int64 = 0
+        var negative = false
+        var digits = 0
+        for byte in line {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                value = value &* 10 &+ Int64(byte - UInt8(ascii: "0"))
+                digits += 1
+            case UInt8(ascii: "-") where digits == 0 && !negative: negative = true
+            case UInt8(ascii: ","):
+                guard digits > 0 else { return nil }
+                fields.append(negative ? -value : value)
+                (value, negative, digits) = (0, false, 0)
+            case UInt8(ascii: "\r"), UInt8(ascii: " "): continue
+            default: return nil
+            }
+        }
+        guard digits > 0 else { return nil }
+        fields.append(negative ? -value : value)
+        guard fields.count == 3, (-1...1).contains(fields[2]) else { return nil }
+        return AnalysisVote(participant: fields[0], statement: fields[1], value: Int8(fields[2]))
+    }
+}
