@@ -1,4 +1,5 @@
 import CharterDomain
+import CharterMath
 public import CharterStore
 import Foundation
 public import Hummingbird
@@ -15,6 +16,20 @@ struct AppServices: Sendable {
     let metrics: HTTPMetrics
     let body: RequestBodyReader
     let identities: ParticipantIdentityResolver
+    let analysis: AnalysisService
+
+    /// The next statement for a participant, drawn by the routing priority of the latest
+    /// analysis; the draw is seeded by who asks and how far they are, so a reload shows the same
+    /// statement.
+    func nextStatement(conversationID: Int64, participantID: Int64?, seedKey: String) async throws -> Statement? {
+        let candidates = try await store.unvotedStatements(conversationID: conversationID, participantID: participantID)
+        guard !candidates.isEmpty else { return nil }
+        let priorities = await analysis.priorities(of: conversationID)
+        let voted = try await store.progress(conversationID: conversationID, participantID: participantID).voted
+        let chosen = StatementRouting.pick(
+            candidates.map(\.id), priorities: priorities, seed: StatementRouting.seed(seedKey, voted))
+        return candidates.first { $0.id == chosen }
+    }
 
     func limitVote(identity: ParticipantIdentity, conversationID: Int64, ip: String) throws {
         let limits = configuration.rateLimits
@@ -43,14 +58,15 @@ public func cookieSecret(given: String?, store: any CharterStore) async throws -
 /// Builds the router with every route and middleware of Charter.
 public func buildRouter(
     store: any CharterStore, configuration: HTTPConfiguration, secret: String,
-    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), analysis: AnalysisService? = nil
 ) async throws -> Router<AppRequestContext> {
     let signer = Signer(secret: secret)
     let views = try await Views.load()
     let services = AppServices(
         store: store, configuration: configuration, signer: signer, views: views, limiter: RateLimiter(),
         metrics: HTTPMetrics(registry: registry), body: RequestBodyReader(limit: configuration.maxBodyBytes),
-        identities: ParticipantIdentityResolver(signer: signer, secureCookies: configuration.secureCookies))
+        identities: ParticipantIdentityResolver(signer: signer, secureCookies: configuration.secureCookies),
+        analysis: analysis ?? AnalysisService(store: store, logger: Logger(label: "charter.analysis")))
 
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: LogRequestsMiddleware(.debug))
@@ -65,16 +81,18 @@ public func buildRouter(
     ParticipantAPI(services: services).addRoutes(to: router)
     OrganiserAPI(services: services, openAPIDocument: try OpenAPIDocument.load()).addRoutes(to: router)
     AdminPages(services: services).addRoutes(to: router)
+    AnalysisRoutes(services: services).addRoutes(to: router)
     StaticFiles(directory: configuration.publicDirectory).addRoutes(to: router)
     return router
 }
 
 public func buildApplication(
     store: any CharterStore, configuration: HTTPConfiguration, secret: String, host: String, port: Int,
-    logger: Logger, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    logger: Logger, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    analysis: AnalysisService? = nil
 ) async throws -> some ApplicationProtocol {
     let router = try await buildRouter(
-        store: store, configuration: configuration, secret: secret, registry: registry)
+        store: store, configuration: configuration, secret: secret, registry: registry, analysis: analysis)
     return Application(
         router: router,
         configuration: .init(address: .hostname(host, port: port), serverName: "Charter"),

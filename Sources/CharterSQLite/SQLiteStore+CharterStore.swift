@@ -225,6 +225,23 @@ extension SQLiteStore: CharterStore {
         }
     }
 
+    public func unvotedStatements(conversationID: Int64, participantID: Int64?) async throws
+        -> [CharterDomain.Statement]
+    {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.* FROM statement s JOIN conversation c ON c.id = s.conversation_id
+                    WHERE s.conversation_id = ? AND \(visibleStatementSQL)
+                      AND NOT EXISTS (SELECT 1 FROM vote v WHERE v.participant_id = ? AND v.statement_id = s.id)
+                    ORDER BY s.id
+                    """,
+                arguments: [conversationID, participantID ?? 0]
+            ).map(Statement.init(row:))
+        }
+    }
+
     public func nextStatement(conversationID: Int64, participantID: Int64?) async throws -> CharterDomain.Statement? {
         try await pool.read { db in
             // Each participant meets the statements in an order of their own (a multiplicative

@@ -204,6 +204,8 @@ public protocol CharterStore: Sendable {
     func statements(conversationID: Int64, filter: StatementFilter) async throws -> Page<Statement>
     /// The statements participants see, in the order they were written.
     func visibleStatements(conversationID: Int64) async throws -> [Statement]
+    /// The visible statements the participant has not voted on yet.
+    func unvotedStatements(conversationID: Int64, participantID: Int64?) async throws -> [Statement]
     /// A visible statement the participant has not voted on yet, or nil when done.
     func nextStatement(conversationID: Int64, participantID: Int64?) async throws -> Statement?
     func moderate(statementIDs: [Int64], conversationID: Int64, action: ModerationAction, by actor: Actor)

@@ -68,6 +68,11 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Mark cookies Secure (serve behind HTTPS) (env CHARTER_SECURE_COOKIES=1).")
     var secureCookies = ProcessInfo.processInfo.environment["CHARTER_SECURE_COOKIES"] == "1"
 
+    @Option(help: "Seconds at least between two analyses of one conversation (env CHARTER_ANALYSIS_INTERVAL).")
+    var analysisInterval: Double =
+        ProcessInfo.processInfo.environment["CHARTER_ANALYSIS_INTERVAL"].flatMap(Double.init)
+        ?? 5
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env CHARTER_LOG_LEVEL).")
     var logLevel: String = ProcessInfo.processInfo.environment["CHARTER_LOG_LEVEL"] ?? "info"
 
@@ -100,11 +105,19 @@ struct Serve: AsyncParsableCommand {
         }
         let secret = try await cookieSecret(
             given: ProcessInfo.processInfo.environment["CHARTER_SECRET"], store: store)
+        guard analysisInterval > 0, analysisInterval.isFinite else {
+            throw ValidationError("--analysis-interval must be a positive number of seconds.")
+        }
+        var analysisConfiguration = AnalysisService.Configuration()
+        analysisConfiguration.debounce = .milliseconds(Int64(analysisInterval * 1000))
+        let analysis = AnalysisService(
+            store: store, configuration: analysisConfiguration, logger: Logger(label: "charter.analysis"))
         let app = try await buildApplication(
-            store: store, configuration: configuration, secret: secret, host: host, port: port, logger: logger)
+            store: store, configuration: configuration, secret: secret, host: host, port: port, logger: logger,
+            analysis: analysis)
         let services = ServiceGroup(
             configuration: .init(
-                services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [app, analysis], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         logger.info("stopped")
     }

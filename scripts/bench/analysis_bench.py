@@ -12,7 +12,8 @@ writes the votes as CSV (participant,statement,vote), then
 
 It prints a Markdown table and, with --output, writes the rows as JSON.
 Normally started through scripts/bench/analysis, which installs numpy/scikit-learn and builds the
-release binary first.
+release binary first. Peak RSS comes from GNU time (/usr/bin/time), else from getrusage in a
+small intermediary process (BENCH_NO_GNU_TIME=1 forces the latter).
 
 The JSON expected on Charter's stdout (extra keys are ignored):
   {
@@ -353,7 +354,7 @@ def run_size(name: str, args, workdir: Path, charter_bin: str) -> dict:
             all_ids = np.array([int(p["id"]) for p in people], dtype=np.int64)
             all_labels = np.array([-1 if p.get("group") is None else int(p["group"]) for p in people])
             row["ari_charter_all"] = ari(planted, all_ids, all_labels)
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, IndexError) as e:
             row["charter_error"] = f"bad JSON output: {e!r}"
             log(f"[{name}] charter output unreadable: {e!r}")
     row["reference_k"] = k if k is not None else 2
@@ -402,6 +403,7 @@ def run_size(name: str, args, workdir: Path, charter_bin: str) -> dict:
         row["speedup"] = row["reference_wall_s"] / row["charter_wall_s"]
     if not args.keep_csv:
         csv_path.unlink(missing_ok=True)
+        del row["csv"]
     return row
 
 

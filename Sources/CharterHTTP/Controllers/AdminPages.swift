@@ -140,6 +140,7 @@ struct AdminPages: Sendable {
             }
             let moderated = try await services.store.moderate(
                 statementIDs: ids, conversationID: conversation.id, action: action, by: Actor(organiser))
+            services.analysis.conversationChanged(conversation.id)
             let back = Form(urlEncoded: form["return"] ?? "") ?? Form(urlEncoded: "")!
             var query = ["done=moderated-\(moderated.count)"]
             for name in ["moderation", "q", "offset"] {

@@ -64,6 +64,7 @@ struct OrganiserAPI: Sendable {
             let action = try ModerationAction(name: body.action, reason: body.reason)
             let moderated = try await services.store.moderate(
                 statementIDs: body.statements, conversationID: conversation.id, action: action, by: Actor(organiser))
+            services.analysis.conversationChanged(conversation.id)
             return Response.json(["statements": moderated.map(API.StatementFull.init)])
         }
         router.get("/api/v1/conversations/{slug}/audit") { request, context in

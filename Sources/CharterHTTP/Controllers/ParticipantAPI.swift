@@ -78,8 +78,8 @@ struct ParticipantAPI: Sendable {
         let participantID = try participantID(request, conversation: conversation)
         guard conversation.isOpen(at: Date()) else { throw CharterError.conversationClosed }
         guard
-            let statement = try await services.store.nextStatement(
-                conversationID: conversation.id, participantID: participantID)
+            let statement = try await services.nextStatement(
+                conversationID: conversation.id, participantID: participantID, seedKey: "p:\(participantID)")
         else { return Response(status: .noContent) }
         let progress = try await services.store.progress(conversationID: conversation.id, participantID: participantID)
         return Response.json(
@@ -98,6 +98,7 @@ struct ParticipantAPI: Sendable {
             conversationID: conversation.id, participant: .id(participantID), statementID: body.statement, value: value,
             at: Date())
         services.metrics.votes.increment()
+        services.analysis.conversationChanged(conversation.id)
         var changedFrom: String?
         if case .changed(let from) = receipt.outcome { changedFrom = from.name }
         var code: String?
@@ -119,6 +120,7 @@ struct ParticipantAPI: Sendable {
         let statement = try await services.store.submitStatement(
             conversationID: conversation.id, participant: .id(participantID), text: body.text, at: Date())
         services.metrics.statements.increment()
+        services.analysis.conversationChanged(conversation.id)
         return Response.json(API.StatementFull(statement), status: .created)
     }
 }

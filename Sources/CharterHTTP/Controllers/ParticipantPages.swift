@@ -96,7 +96,9 @@ struct ParticipantPages: Sendable {
         let participant = try await store.existingParticipant(
             conversationID: conversation.id, identity: resolved.identity)
         let closed = !conversation.isOpen(at: Date())
-        let next = try await store.nextStatement(conversationID: conversation.id, participantID: participant?.id)
+        let next = try await services.nextStatement(
+            conversationID: conversation.id, participantID: participant?.id,
+            seedKey: ParticipantIdentityResolver.limitKey(resolved.identity, conversationID: conversation.id))
         let progress = try await store.progress(conversationID: conversation.id, participantID: participant?.id)
         var lastVote: LastVoteView?
         if let participant, !closed, let vote = try await store.lastVote(participantID: participant.id),
@@ -169,6 +171,7 @@ struct ParticipantPages: Sendable {
                 conversationID: conversation.id, participant: resolved.identity, statementID: statementID,
                 value: value, at: Date())
             services.metrics.votes.increment()
+            services.analysis.conversationChanged(conversation.id)
             if case .changed = receipt.outcome {
                 return redirect(conversation, xid: resolved.xid, done: "changed")
             }
@@ -184,6 +187,7 @@ struct ParticipantPages: Sendable {
             let statement = try await services.store.submitStatement(
                 conversationID: conversation.id, participant: resolved.identity, text: text, at: Date())
             services.metrics.statements.increment()
+            services.analysis.conversationChanged(conversation.id)
             let shown = conversation.shows(statement)
             return redirect(conversation, xid: resolved.xid, done: shown ? "statement" : "statement-pending")
         }

@@ -1,0 +1,302 @@
+import CharterDomain
+import CharterMath
+import CharterStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The opinion map, groups, consensus and statement table for organisers, as an HTML page and
+/// as `GET /api/v1/conversations/{slug}/analysis`. Both serve the last stored analysis with its
+/// age; neither waits for a computation.
+struct AnalysisRoutes: Sendable {
+    let services: AppServices
+    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/api/v1/conversations/{slug}/analysis") { _, context in
+            _ = try context.requireOrganiser()
+            let conversation = try await conversation(context)
+            struct Body: Encodable {
+                let status: String
+                let computedAt: Date?
+                let ageSeconds: Double?
+                let voteCount: Int?
+                let stale: Bool
+                let analysis: AnalysisReport?
+            }
+            let last = try await services.store.lastVoteEvent(conversationID: conversation.id)
+            guard let stored = try await services.store.latestAnalysis(conversationID: conversation.id) else {
+                if last > 0 { services.analysis.conversationChanged(conversation.id) }
+                return Response.json(
+                    Body(
+                        status: "none", computedAt: nil, ageSeconds: nil, voteCount: nil, stale: last > 0, analysis: nil
+                    ))
+            }
+            let result = try ConversationAnalysis.decode(stored)
+            let sources = try await services.store.sourceIDs(conversationID: conversation.id)
+            let report = AnalysisReport(
+                result, participantSources: sources.participants, statementSources: sources.statements,
+                computedAt: stored.computedAt)
+            let body = Body(
+                status: "ready", computedAt: stored.computedAt,
+                ageSeconds: max(0, Date().timeIntervalSince(stored.computedAt)),
+                voteCount: stored.voteCount, stale: last > stored.lastVoteEvent, analysis: report)
+            let data = try AnalysisReport.encoder.encode(body)
+            return Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        router.get("/admin/conversations/{slug}/analysis") { request, context in
+            guard let organiser = context.organiser, let session = context.organiserSessionToken else {
+                return Response.seeOther("/admin/login")
+            }
+            let csrf = services.signer.signature(of: session, purpose: "admin-csrf")
+            return try await page(request, context: context, organiser: organiser, csrf: csrf)
+        }
+        router.post("/admin/conversations/{slug}/analysis") { request, context in
+            guard context.organiser != nil, let session = context.organiserSessionToken else {
+                throw AppError.unauthorized
+            }
+            let form = try await services.body.form(request)
+            let expected = services.signer.signature(of: session, purpose: "admin-csrf")
+            guard let given = form["csrf"], ConstantTime.equal(Array(given.utf8), Array(expected.utf8)) else {
+                throw AppError.badCSRF
+            }
+            let conversation = try await conversation(context)
+            let done = await services.analysis.analyze(conversation.id) != nil
+            return Response.seeOther(
+                "/admin/conversations/\(conversation.slug)/analysis?done=\(done ? "recomputed" : "failed")")
+        }
+    }
+
+    private func conversation(_ context: AppRequestContext) async throws -> Conversation {
+        let slug = try context.parameters.require("slug")
+        guard let conversation = try await services.store.conversation(slug: slug) else {
+            throw CharterError.notFound("Conversation")
+        }
+        return conversation
+    }
+
+    static func letter(_ group: Int) -> String { String(UnicodeScalar(UInt8(65 + group % 26))) }
+
+    struct GroupView {
+        struct Line {
+            let share, othersShare: Int
+            let verb, text: String
+        }
+        let index: Int
+        let letter: String
+        let size: Int
+        let representative: [Line]
+    }
+
+    struct ConsensusView {
+        let share, count, total: Int
+        let text: String
+    }
+
+    struct Column {
+        let label, href: String
+        let active: Bool
+        let arrow: String
+    }
+
+    struct Row {
+        let id: Int64
+        let text: String
+        let votes: Int
+        let agreeShare: Int
+        let gac, ccai, extremity: String
+        let moderatedOut: Bool
+        let groupShares: [String]
+    }
+
+    struct PageView {
+        let organiserEmail, csrf, slug, title: String
+        let notice: String?
+        let ready: Bool
+        let computing: Bool
+        let age: String
+        let voteCount, participantCount, statementCount, k: Int
+        let stale: Bool
+        let silhouettes: String
+        let svg: String
+        let groups: [GroupView]
+        let consensusAgree, consensusDisagree: [ConsensusView]
+        let columns: [Column]
+        let rows: [Row]
+    }
+
+    private func page(_ request: Request, context: AppRequestContext, organiser: Organiser, csrf: String) async throws
+        -> Response
+    {
+        let conversation = try await conversation(context)
+        let store = services.store
+        let stored = try await store.latestAnalysis(conversationID: conversation.id)
+        let last = try await store.lastVoteEvent(conversationID: conversation.id)
+        let notice = request.query["done"].map {
+            $0 == "recomputed" ? "Analysis recomputed." : "The analysis failed; see the log."
+        }
+        guard let stored else {
+            if last > 0 { services.analysis.conversationChanged(conversation.id) }
+            let view = PageView(
+                organiserEmail: organiser.email, csrf: csrf, slug: conversation.slug,
+                title: conversation.settings.title,
+                notice: notice, ready: false, computing: last > 0, age: "", voteCount: 0, participantCount: 0,
+                statementCount: 0, k: 0, stale: false, silhouettes: "", svg: "", groups: [], consensusAgree: [],
+                consensusDisagree: [], columns: [], rows: [])
+            return services.views.page("admin_analysis", title: "Opinion map", view, admin: true)
+        }
+        let result = try ConversationAnalysis.decode(stored)
+        var texts: [Int64: String] = [:]
+        var offset = 0
+        while true {
+            let page = try await store.statements(
+                conversationID: conversation.id, filter: StatementFilter(offset: offset, limit: 500))
+            for s in page.items { texts[s.id] = s.text }
+            offset += page.items.count
+            if page.items.isEmpty || offset >= page.total { break }
+        }
+        func text(_ id: Int64) -> String { texts[id] ?? "statement \(id)" }
+        func percent(_ p: Double) -> Int { Int((p * 100).rounded()) }
+
+        let groups = result.groups.map { group in
+            GroupView(
+                index: group.id, letter: Self.letter(group.id), size: group.size,
+                representative: group.representative.map {
+                    .init(
+                        share: percent($0.probability), othersShare: percent($0.othersProbability),
+                        verb: $0.direction == .agree ? "agree" : "disagree", text: text($0.statement))
+                })
+        }
+        let consensus = { (list: [AnalysisResult.ConsensusStatement]) in
+            list.map {
+                ConsensusView(
+                    share: percent($0.probability), count: $0.count, total: $0.total, text: text($0.statement))
+            }
+        }
+
+        let sortKeys = ["id", "text", "votes", "agree", "gac", "ccai", "extremity"]
+        let sort = request.query["sort"].flatMap { sortKeys.contains($0) ? $0 : nil } ?? "gac"
+        let ascending = request.query["dir"] == "asc"
+        var statements = result.statements
+        statements.sort { a, b in
+            let order: Bool? =
+                switch sort {
+                case "id": a.id == b.id ? nil : a.id < b.id
+                case "text": text(a.id) == text(b.id) ? nil : text(a.id) < text(b.id)
+                case "votes": a.votes == b.votes ? nil : a.votes < b.votes
+                case "agree":
+                    Self.share(a.agree, a.votes) == Self.share(b.agree, b.votes)
+                        ? nil : Self.share(a.agree, a.votes) < Self.share(b.agree, b.votes)
+                case "ccai": a.ccaiAgreeProduct == b.ccaiAgreeProduct ? nil : a.ccaiAgreeProduct < b.ccaiAgreeProduct
+                case "extremity": a.extremity == b.extremity ? nil : a.extremity < b.extremity
+                default: a.gac == b.gac ? nil : a.gac < b.gac
+                }
+            guard let order else { return a.id < b.id }
+            return ascending ? order : !order
+        }
+        let base = "/admin/conversations/\(conversation.slug)/analysis"
+        let labels = [
+            "id": "#", "text": "Statement", "votes": "Votes", "agree": "Agree", "gac": "GAC",
+            "ccai": "CCAI score", "extremity": "Extremity",
+        ]
+        let columns = sortKeys.map { key in
+            Column(
+                label: labels[key]!,
+                href: "\(base)?sort=\(key)&dir=\(key == sort && !ascending ? "asc" : "desc")",
+                active: key == sort, arrow: ascending ? "▲" : "▼")
+        }
+        let rows = statements.map { s in
+            Row(
+                id: s.id, text: text(s.id), votes: s.votes, agreeShare: percent(Self.share(s.agree, s.votes)),
+                gac: String(format: "%.3f", s.gac), ccai: String(format: "%.3f", s.ccaiAgreeProduct),
+                extremity: String(format: "%.2f", s.extremity), moderatedOut: s.moderatedOut,
+                groupShares: s.groupVotes.map { "\(percent(Self.share($0.agree, $0.votes)))%" })
+        }
+        let view = PageView(
+            organiserEmail: organiser.email, csrf: csrf, slug: conversation.slug, title: conversation.settings.title,
+            notice: notice, ready: true, computing: false, age: Self.age(Date().timeIntervalSince(stored.computedAt)),
+            voteCount: stored.voteCount, participantCount: result.participantCount,
+            statementCount: result.statementCount,
+            k: result.k, stale: last > stored.lastVoteEvent,
+            silhouettes: result.silhouettes.map { "k=\($0.k): \(String(format: "%.2f", $0.silhouette))" }
+                .joined(separator: ", "),
+            svg: OpinionMap.svg(result, text: text), groups: groups, consensusAgree: consensus(result.consensus.agree),
+            consensusDisagree: consensus(result.consensus.disagree), columns: columns, rows: rows)
+        return services.views.page("admin_analysis", title: "Opinion map", view, admin: true)
+    }
+
+    static func share(_ count: Int, _ total: Int) -> Double { total == 0 ? 0 : Double(count) / Double(total) }
+
+    static func age(_ seconds: TimeInterval) -> String {
+        let s = max(0, Int(seconds))
+        if s < 120 { return "\(s) s" }
+        if s < 7200 { return "\(s / 60) min" }
+        if s < 172_800 { return "\(s / 3600) h" }
+        return "\(s / 86400) days"
+    }
+}
+
+/// The opinion map as SVG, built with presentation attributes only (the CSP allows no inline
+/// styles) and every text escaped.
+enum OpinionMap {
+    static func svg(_ result: AnalysisResult, text: (Int64) -> String) -> String {
+        let width = 640.0
+        let height = 420.0
+        let pad = 24.0
+        let points = result.participants
+        let xs = points.map(\.x) + result.statements.filter { !$0.moderatedOut }.map(\.x)
+        let ys = points.map(\.y) + result.statements.filter { !$0.moderatedOut }.map(\.y)
+        let minX = xs.min() ?? -1
+        let maxX = xs.max() ?? 1
+        let minY = ys.min() ?? -1
+        let maxY = ys.max() ?? 1
+        let spanX = max(maxX - minX, 1e-9)
+        let spanY = max(maxY - minY, 1e-9)
+        func sx(_ x: Double) -> String { String(format: "%.1f", pad + (x - minX) / spanX * (width - 2 * pad)) }
+        func sy(_ y: Double) -> String {
+            String(format: "%.1f", height - pad - (y - minY) / spanY * (height - 2 * pad))
+        }
+        var out =
+            #"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 \#(Int(width)) \#(Int(height))" role="img" aria-label="Opinion map">"#
+        for p in points {
+            let color = p.group.map { AnalysisRoutes.palette[$0 % AnalysisRoutes.palette.count] } ?? "#b0b7bf"
+            let label = p.group.map { "group \(AnalysisRoutes.letter($0))" } ?? "not clustered"
+            out +=
+                #"<circle cx="\#(sx(p.x))" cy="\#(sy(p.y))" r="2.5" fill="\#(color)" fill-opacity="0.55"><title>participant \#(p.id) · \#(label) · \#(p.voteCount) votes</title></circle>"#
+        }
+        for group in result.groups {
+            let members = points.filter { $0.group == group.id }
+            guard !members.isEmpty else { continue }
+            let cx = members.map(\.x).reduce(0, +) / Double(members.count)
+            let cy = members.map(\.y).reduce(0, +) / Double(members.count)
+            let color = AnalysisRoutes.palette[group.id % AnalysisRoutes.palette.count]
+            out +=
+                #"<circle cx="\#(sx(cx))" cy="\#(sy(cy))" r="14" fill="none" stroke="\#(color)" stroke-width="3"><title>group \#(AnalysisRoutes.letter(group.id)): \#(group.size) participants</title></circle>"#
+            out +=
+                #"<text x="\#(sx(cx))" y="\#(sy(cy))" dy="5" text-anchor="middle" font-size="14" font-weight="bold" fill="\#(color)">\#(AnalysisRoutes.letter(group.id))</text>"#
+        }
+        for s in result.statements where !s.moderatedOut {
+            out +=
+                #"<rect x="\#(sx(s.x))" y="\#(sy(s.y))" width="5" height="5" transform="translate(-2.5 -2.5)" fill="black" fill-opacity="0.6"><title>\#(escape(text(s.id))) · GAC \#(String(format: "%.2f", s.gac))</title></rect>"#
+        }
+        return out + "</svg>"
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for c in text {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}
