@@ -134,6 +134,19 @@ public struct Conversation: Sendable, Codable, Equatable, Identifiable {
 }
 
 public enum Slug {
+    /// A valid slug made from any name: "vtaiwan.uberx" → "vtaiwan-uberx".
+    public static func derived(from name: String) -> String {
+        let mapped = name.lowercased().map { c -> Character in
+            (c.isASCII && (c.isLetter || c.isNumber)) ? c : "-"
+        }
+        let words = String(mapped).split(separator: "-", omittingEmptySubsequences: true)
+        var slug = ""
+        for word in words where slug.count + word.count + 1 <= 64 {
+            slug += slug.isEmpty ? String(word) : "-" + word
+        }
+        return slug.isEmpty ? "conversation" : slug
+    }
+
     public static func isValid(_ slug: String) -> Bool {
         guard (1...64).contains(slug.count), let first = slug.unicodeScalars.first else { return false }
         let allowed: (Unicode.Scalar) -> Bool = { c in

@@ -61,6 +61,16 @@ public struct PolisExport: Sendable, Equatable {
     /// The final vote per participant and comment.
     public var votes: [Vote]
 
+    public init(
+        topic: String?, description: String?, comments: [Comment], participants: [Participant], votes: [Vote]
+    ) {
+        self.topic = topic
+        self.description = description
+        self.comments = comments
+        self.participants = participants
+        self.votes = votes
+    }
+
     public enum ParseError: Error, Equatable, CustomStringConvertible {
         case missingColumn(file: String, column: String)
         case badValue(file: String, line: Int, column: String, value: String)
@@ -191,6 +201,16 @@ public struct PolisExport: Sendable, Equatable {
         return PolisExport(
             topic: topic, description: description, comments: parsedComments, participants: participants,
             votes: finalVotes)
+    }
+
+    /// The settings of the conversation an import creates: closed (the votes are history),
+    /// titled by the export's topic.
+    public func conversationSettings(slug: String, fallbackTitle: String) -> ConversationSettings {
+        let topic = topic.flatMap { $0.isEmpty ? nil : $0 } ?? fallbackTitle
+        return ConversationSettings(
+            slug: slug, title: String(topic.prefix(200)), question: String(topic.prefix(1000)),
+            description: String((description ?? "Imported from a Polis export.").prefix(10_000)), state: .closed,
+            participantStatementsAllowed: false, maxStatementLength: 2000)
     }
 
     struct Key: Hashable {

@@ -82,6 +82,7 @@ public func buildRouter(
     OrganiserAPI(services: services, openAPIDocument: try OpenAPIDocument.load()).addRoutes(to: router)
     AdminPages(services: services).addRoutes(to: router)
     AnalysisRoutes(services: services).addRoutes(to: router)
+    ImportRoutes(services: services).addRoutes(to: router)
     StaticFiles(directory: configuration.publicDirectory).addRoutes(to: router)
     return router
 }

@@ -46,6 +46,8 @@ public struct RateLimits: Sendable, Equatable {
 public struct HTTPConfiguration: Sendable {
     /// Requests with larger bodies are refused with 413.
     public var maxBodyBytes: Int = 64 * 1024
+    /// The one exception: conversation imports, whose files run to megabytes.
+    public var maxImportBytes: Int = 64 * 1024 * 1024
     public var rateLimits = RateLimits()
     /// Sets `Secure` on cookies; turn on behind HTTPS.
     public var secureCookies = false

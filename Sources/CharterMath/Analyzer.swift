@@ -279,19 +279,24 @@ public enum Analyzer {
         var best = silhouettes[0]
         for score in silhouettes.dropFirst() where score.silhouette >= best.silhouette { best = score }
 
+        // A k whose clustering lost clusters is really the smaller k: the smoother and the next
+        // warm start count the clusters there are, so a tie won by a collapsed k does not turn
+        // into an extra group later.
+        let bestK = outcomes[best.k]!.centers.count
         // The k smoother: a new best k must win several analyses in a row.
         var chosen = best.k
-        var candidate = best.k
+        var smoothedK = bestK
+        var candidate = bestK
         var streak = 0
-        if let previous, previous.k >= 2, options.kSmoothing > 1, outcomes[previous.k] != nil {
-            chosen = previous.k
-            if best.k != previous.k {
-                streak = previous.kCandidate == best.k ? previous.kCandidateStreak + 1 : 1
-                candidate = best.k
-                if streak >= options.kSmoothing {
-                    chosen = best.k
-                    streak = 0
-                }
+        if let previous, previous.k >= 2, options.kSmoothing > 1, let held = outcomes[previous.k],
+            held.centers.count == previous.k, bestK != previous.k
+        {
+            streak = previous.kCandidate == bestK ? previous.kCandidateStreak + 1 : 1
+            if streak >= options.kSmoothing {
+                streak = 0
+            } else {
+                chosen = previous.k
+                smoothedK = previous.k
             }
         }
         let outcome = outcomes[chosen]!
@@ -301,7 +306,7 @@ public enum Analyzer {
         }
         return Clustering(
             baseOfRow: baseOfRow, baseClusters: baseClusters, groupClusterings: clusterings, silhouettes: silhouettes,
-            groups: groups.filter { !$0.rows.isEmpty }, smoothedK: chosen, kCandidate: candidate,
+            groups: groups.filter { !$0.rows.isEmpty }, smoothedK: smoothedK, kCandidate: candidate,
             kCandidateStreak: streak)
     }
 }

@@ -163,7 +163,7 @@ extension SQLiteStore {
                     db, sql: "SELECT 1 FROM statement WHERE conversation_id = ? AND duplicate_key = ?",
                     arguments: [conversation.id, key]) == true
                 {
-                    key += "\u{0}#\(comment.id)"
+                    key += "\u{1}#\(comment.id)"
                 }
                 let moderation: ModerationState =
                     comment.moderated > 0 ? .accepted : comment.moderated < 0 ? .rejected : .pending

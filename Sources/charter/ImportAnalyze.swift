@@ -31,12 +31,8 @@ struct ImportPolis: AsyncParsableCommand {
     func run() async throws {
         let export = try PolisFolder.read(folder)
         let name = URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
-        let slug = slug ?? PolisFolder.slug(from: name)
-        let topic = export.topic.flatMap { $0.isEmpty ? nil : $0 } ?? name
-        let settings = ConversationSettings(
-            slug: slug, title: String(topic.prefix(200)), question: String(topic.prefix(1000)),
-            description: String((export.description ?? "Imported from the Polis export \(name).").prefix(10_000)),
-            state: .closed, participantStatementsAllowed: false, maxStatementLength: 2000)
+        let slug = slug ?? Slug.derived(from: name)
+        let settings = export.conversationSettings(slug: slug, fallbackTitle: name)
         let store = try database.open()
         do {
             let summary = try await store.importPolis(export, settings: settings, by: .system)
@@ -68,15 +64,6 @@ enum PolisFolder {
         } catch {
             throw ValidationError("\(folder): \(error)")
         }
-    }
-
-    /// "vtaiwan.uberx" → "vtaiwan-uberx".
-    static func slug(from name: String) -> String {
-        let mapped = name.lowercased().map { c -> Character in
-            (c.isASCII && (c.isLetter || c.isNumber)) ? c : "-"
-        }
-        let collapsed = String(mapped).split(separator: "-", omittingEmptySubsequences: true).joined(separator: "-")
-        return String(collapsed.prefix(64)).trimmingCharacters(in: CharacterSet(charactersIn: "-"))
     }
 }
 

@@ -22,6 +22,8 @@ public struct Harness: Sendable {
     public let statements: [Statement]
     public let organiser: Organiser
     public let organiserToken: String
+    /// Not running: tests call `analyze` themselves, so nothing depends on timing.
+    public let analysis: AnalysisService
 
     public static func make(
         _ configure: (inout HTTPConfiguration) -> Void = { _ in },
@@ -48,13 +50,17 @@ public struct Harness: Sendable {
             email: email, passwordHash: try configuration.passwordHasher.hash(password))
         let token = SecureToken.make(prefix: "co_")
         try await store.storeAPIToken(organiserID: organiser.id, tokenHash: SecureToken.digest(token), label: "test")
+        var analysisConfiguration = AnalysisService.Configuration()
+        analysisConfiguration.debounce = .seconds(3600)
         return Harness(
             database: database, store: store, configuration: configuration, conversation: conversation,
-            statements: statements, organiser: organiser, organiserToken: token)
+            statements: statements, organiser: organiser, organiserToken: token,
+            analysis: AnalysisService(store: store, configuration: analysisConfiguration, logger: Logger(label: "test"))
+        )
     }
 
     public func router() async throws -> Router<AppRequestContext> {
-        try await buildRouter(store: store, configuration: configuration, secret: "test-secret")
+        try await buildRouter(store: store, configuration: configuration, secret: "test-secret", analysis: analysis)
     }
 
     /// Runs `body` against the application in process (`.router`).

@@ -83,7 +83,9 @@ struct BodyLimitMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit,
+            request.uri.path != ImportRoutes.path
+        {
             throw AppError.tooLarge(limit: limit)
         }
         return try await next(request, context)

@@ -1,0 +1,155 @@
+import CharterDomain
+import CharterStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ZIPFoundation
+
+/// `POST /api/v1/conversations/import`: a Polis export's files, as multipart form data (one
+/// part per file, named by file name) or as a zip of the folder.
+struct ImportRoutes: Sendable {
+    static let path = "/api/v1/conversations/import"
+    static let files = ["participants-votes.csv", "comments.csv", "votes.csv", "summary.csv"]
+    let services: AppServices
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.post(RouterPath(stringLiteral: Self.path)) { request, context in
+            let organiser = try context.requireOrganiser()
+            let limit = services.configuration.maxImportBytes
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: limit)
+            } catch {
+                throw AppError.tooLarge(limit: limit)
+            }
+            let data = Data(body.readableBytesView)
+            let contentType = request.headers[.contentType]?.lowercased() ?? ""
+            let files: [String: Data]
+            if contentType.hasPrefix("multipart/form-data") {
+                files = try Multipart.files(data, contentType: request.headers[.contentType] ?? "")
+            } else if contentType.hasPrefix("application/zip") || contentType.hasPrefix("application/x-zip") {
+                files = try Self.unzip(data)
+            } else {
+                throw AppError(
+                    .unsupportedMediaType, code: "unsupported_media_type",
+                    message: "Send the export's files as multipart/form-data or as an application/zip.")
+            }
+            func text(_ name: String) throws -> String? {
+                guard let bytes = files[name] else { return nil }
+                guard let string = String(data: bytes, encoding: .utf8) else {
+                    throw AppError.badRequest("\(name) is not UTF-8 text.")
+                }
+                return string
+            }
+            guard let matrix = try text("participants-votes.csv") else {
+                throw CharterError.invalid(
+                    field: "participants-votes.csv", message: "The export needs participants-votes.csv.")
+            }
+            let export: PolisExport
+            do {
+                export = try PolisExport.parse(
+                    participantsVotes: matrix, comments: try text("comments.csv"), votes: try text("votes.csv"),
+                    summary: try text("summary.csv"))
+            } catch {
+                throw CharterError.invalid(field: "export", message: "The export is malformed: \(error)")
+            }
+            let slug =
+                request.query["slug"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? Slug.derived(from: export.topic ?? "polis-import")
+            let summary = try await services.store.importPolis(
+                export, settings: export.conversationSettings(slug: slug, fallbackTitle: slug), by: Actor(organiser))
+            services.analysis.conversationChanged(summary.conversation.id)
+            struct Body: Encodable {
+                let conversation: String
+                let created: Bool
+                let statementsAdded: Int
+                let participantsAdded: Int
+                let votesAdded: Int
+            }
+            return Response.json(
+                Body(
+                    conversation: summary.conversation.slug, created: summary.createdConversation,
+                    statementsAdded: summary.statementsAdded, participantsAdded: summary.participantsAdded,
+                    votesAdded: summary.votesAdded),
+                status: summary.createdConversation ? .created : .ok)
+        }
+    }
+
+    /// The export's files from a zip, by file name wherever they sit in it.
+    static func unzip(_ data: Data) throws -> [String: Data] {
+        let archive: Archive
+        do {
+            archive = try Archive(data: data, accessMode: .read)
+        } catch {
+            throw AppError.badRequest("The body is not a readable zip archive.")
+        }
+        var files: [String: Data] = [:]
+        for entry in archive where entry.type == .file {
+            let name = String(entry.path.split(separator: "/").last ?? "")
+            guard Self.files.contains(name) else { continue }
+            var content = Data()
+            do {
+                _ = try archive.extract(entry) { content.append($0) }
+            } catch {
+                throw AppError.badRequest("\(name) in the zip cannot be read.")
+            }
+            files[name] = content
+        }
+        return files
+    }
+}
+
+/// Just enough of multipart/form-data (RFC 7578) to receive files.
+enum Multipart {
+    static func files(_ body: Data, contentType: String) throws -> [String: Data] {
+        guard
+            let boundary = contentType.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) })
+                .first(where: { $0.lowercased().hasPrefix("boundary=") })
+                .map({
+                    String($0.dropFirst("boundary=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                }),
+            !boundary.isEmpty
+        else { throw AppError.badRequest("The multipart content type has no boundary.") }
+        let delimiter = Data("--\(boundary)".utf8)
+        var files: [String: Data] = [:]
+        var cursor = body.startIndex
+        guard let first = body.range(of: delimiter, in: cursor..<body.endIndex) else {
+            throw AppError.badRequest("The multipart body has no parts.")
+        }
+        cursor = first.upperBound
+        while true {
+            // After a delimiter: "--" ends the body, CRLF starts a part.
+            if body[cursor...].starts(with: Data("--".utf8)) { break }
+            guard body[cursor...].starts(with: Data("\r\n".utf8)) else {
+                throw AppError.badRequest("The multipart body is malformed.")
+            }
+            let partStart = cursor + 2
+            guard let headerEnd = body.range(of: Data("\r\n\r\n".utf8), in: partStart..<body.endIndex),
+                let next = body.range(of: Data("\r\n".utf8) + delimiter, in: headerEnd.upperBound..<body.endIndex)
+            else { throw AppError.badRequest("The multipart body is malformed.") }
+            let headers = String(decoding: body[partStart..<headerEnd.lowerBound], as: UTF8.self)
+            if let name = fileName(headers) {
+                files[name] = body.subdata(in: headerEnd.upperBound..<next.lowerBound)
+            }
+            cursor = next.upperBound
+        }
+        return files
+    }
+
+    /// The part's file name (or field name), without any folder.
+    static func fileName(_ headers: String) -> String? {
+        for line in headers.split(separator: "\r\n") where line.lowercased().hasPrefix("content-disposition:") {
+            var name: String?
+            for parameter in line.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                let pair = parameter.split(separator: "=", maxSplits: 1).map(String.init)
+                guard pair.count == 2 else { continue }
+                let value = pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                if pair[0] == "filename" { return value.split(separator: "/").last.map(String.init) }
+                if pair[0] == "name" { name = value }
+            }
+            return name
+        }
+        return nil
+    }
+}
