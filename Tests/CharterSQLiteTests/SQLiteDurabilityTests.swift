@@ -35,9 +35,9 @@ import Testing
         #expect(votes.map(\.statementID) == [statementID])
         #expect(votes.map(\.value) == [.disagree])
         let migrations = try await reopened.pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM grdb_migrations")
+            try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
         }
-        #expect(migrations == 1)
+        #expect(migrations == ["v1 core schema", "v2 imports and analyses"])
     }
 
     @Test func theVoteEventLogIsAppendOnly() async throws {

@@ -62,7 +62,7 @@ public final class AnalysisService: Service, Sendable {
     }
 
     /// Conversations whose stored analysis is older than their newest vote.
-    func markStaleConversations() async throws {
+    public func markStaleConversations() async throws {
         for conversation in try await store.conversations() {
             let last = try await store.lastVoteEvent(conversationID: conversation.id)
             let analysed = try await store.latestAnalysis(conversationID: conversation.id)?.lastVoteEvent ?? -1
@@ -71,7 +71,7 @@ public final class AnalysisService: Service, Sendable {
     }
 
     /// The changed conversation that has waited longest and whose interval has passed.
-    func dueConversation() -> Int64? {
+    public func dueConversation() -> Int64? {
         let now = clock.now
         return state.withLock { state in
             let due = state.dirty.filter { id, _ in (state.notBefore[id] ?? now) <= now }

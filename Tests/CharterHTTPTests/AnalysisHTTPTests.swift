@@ -1,0 +1,207 @@
+import CharterDomain
+import CharterHTTP
+import CharterMath
+import CharterStore
+import CharterTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+@Suite struct AnalysisHTTPTests {
+    /// 30 participants in two camps over the harness' five statements.
+    static func vote(_ h: Harness) async throws {
+        for p in 0..<30 {
+            for (index, statement) in h.statements.enumerated() {
+                let value: VoteValue = index == 0 ? .agree : (p < 15) == index.isMultiple(of: 2) ? .agree : .disagree
+                _ = try await h.store.castVote(
+                    conversationID: h.conversation.id, participant: .external("p\(p)"), statementID: statement.id,
+                    value: value, at: Date())
+            }
+        }
+    }
+
+    @Test func theAPIServesTheLastAnalysisWithItsAge() async throws {
+        let h = try await Harness.make()
+        try await Self.vote(h)
+        try await h.test { client in
+            let before = try await client.json(.get, "/api/v1/conversations/town/analysis", headers: h.organiserHeaders)
+            #expect(before.status == .ok)
+            #expect(try before.decoded()["status"] as? String == "none")
+            #expect(try before.decoded()["stale"] as? Bool == true)
+
+            let result = try #require(await h.analysis.analyze(h.conversation.id))
+            #expect(result.k == 2)
+            let after = try await client.json(.get, "/api/v1/conversations/town/analysis", headers: h.organiserHeaders)
+            let body = try after.decoded()
+            #expect(body["status"] as? String == "ready")
+            #expect(body["vote_count"] as? Int == 150)
+            #expect(body["stale"] as? Bool == false)
+            #expect((body["age_seconds"] as? Double).map { $0 >= 0 && $0 < 60 } == true)
+            let analysis = try #require(body["analysis"] as? [String: Any])
+            #expect(analysis["k"] as? Int == 2)
+            #expect((analysis["participants"] as? [Any])?.count == 30)
+            let statements = try #require(analysis["statements"] as? [[String: Any]])
+            let top = statements.max { ($0["gac"] as? Double ?? 0) < ($1["gac"] as? Double ?? 0) }
+            #expect(top?["id"] as? Int == Int(h.statements[0].id))
+
+            // A new vote makes the stored analysis stale until the next run.
+            _ = try await h.store.castVote(
+                conversationID: h.conversation.id, participant: .external("late"), statementID: h.statements[1].id,
+                value: .pass, at: Date())
+            let stale = try await client.json(.get, "/api/v1/conversations/town/analysis", headers: h.organiserHeaders)
+            #expect(try stale.decoded()["stale"] as? Bool == true)
+            let denied = try await client.json(.get, "/api/v1/conversations/town/analysis")
+            #expect(denied.status == .unauthorized)
+        }
+    }
+
+    @Test func theOrganiserPageShowsTheMapGroupsAndTable() async throws {
+        let h = try await Harness.make()
+        _ = try await h.store.addSeedStatements(
+            conversationID: h.conversation.id, texts: [#"<img src=x onerror="alert(1)"> & co"#], by: .system)
+        try await Self.vote(h)
+        let extra = try await h.store.visibleStatements(conversationID: h.conversation.id).last!
+        for p in 0..<10 {
+            _ = try await h.store.castVote(
+                conversationID: h.conversation.id, participant: .external("p\(p)"), statementID: extra.id,
+                value: .agree,
+                at: Date())
+        }
+        try await h.test { client in
+            var browser = Browser(client: client)
+            let home = try await AdminSession.signIn(&browser)
+            var page = try await browser.get("/admin/conversations/town/analysis")
+            #expect(page.contains("No analysis yet"))
+            page = try await browser.post(
+                "/admin/conversations/town/analysis", form: [("csrf", try #require(home.csrf))])
+            #expect(page.contains("Analysis recomputed."))
+            #expect(page.contains("<svg"))
+            #expect(page.body.components(separatedBy: "<circle").count - 1 >= 30)
+            #expect(page.contains("Group A: ") && page.contains("Group B: "))
+            #expect(page.contains("% of group A"))
+            #expect(!page.contains("<img src=x"))
+            #expect(page.contains("&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; co"))
+            let sorted = try await browser.get("/admin/conversations/town/analysis?sort=votes&dir=asc")
+            let firstRow = try #require(sorted.firstMatch(#"<tbody>\s*<tr[^>]*><td>(\d+)</td>"#))
+            #expect(firstRow == String(extra.id))
+        }
+    }
+
+    @Test func theNextStatementFollowsTheAnalysisPriorities() async throws {
+        let h = try await Harness.make()
+        try await Self.vote(h)
+        let result = try #require(await h.analysis.analyze(h.conversation.id))
+        let priorities = Dictionary(uniqueKeysWithValues: result.statements.map { ($0.id, $0.priority) })
+        try await h.test { client in
+            let registered = try await client.json(.post, "/api/v1/conversations/town/participants", #"{"xid": "new"}"#)
+            let json = try registered.decoded()
+            let token = try #require(json["token"] as? String)
+            let id = try #require((json["participant"] as? [String: Any])?["id"] as? Int)
+            let next = try await client.json(
+                .get, "/api/v1/conversations/town/next", headers: [.authorization: "Bearer \(token)"])
+            let shown = try #require((try next.decoded()["statement"] as? [String: Any])?["id"] as? Int)
+            let expected = StatementRouting.pick(
+                h.statements.map(\.id), priorities: priorities, seed: StatementRouting.seed("p:\(id)", 0))
+            #expect(Int64(shown) == expected)
+        }
+    }
+
+    @Test func theServiceTakesChangedConversationsInTurnAndRespectsTheInterval() async throws {
+        let h = try await Harness.make()
+        let other = try await h.store.createConversation(.init(slug: "other", title: "O", question: "Q"), by: .system)
+        #expect(h.analysis.dueConversation() == nil)
+        h.analysis.conversationChanged(h.conversation.id)
+        h.analysis.conversationChanged(other.id)
+        h.analysis.conversationChanged(h.conversation.id)
+        #expect(h.analysis.dueConversation() == h.conversation.id)
+        await h.analysis.analyze(h.conversation.id)
+        // Changed again right away: its interval (an hour in the harness) has not passed, so
+        // the other conversation goes first and this one waits.
+        h.analysis.conversationChanged(h.conversation.id)
+        #expect(h.analysis.dueConversation() == other.id)
+        #expect(h.analysis.dueConversation() == nil)
+    }
+
+    @Test func aRestartFindsConversationsWhoseAnalysisIsBehind() async throws {
+        let h = try await Harness.make()
+        try await Self.vote(h)
+        try await h.analysis.markStaleConversations()
+        #expect(h.analysis.dueConversation() == h.conversation.id)
+        await h.analysis.analyze(h.conversation.id)
+        try await h.analysis.markStaleConversations()
+        #expect(h.analysis.dueConversation() == nil)
+    }
+}
+
+@Suite struct ImportHTTPTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "shared/polis-opendata/brexit-consensus")
+
+    static func multipart(_ files: [String], boundary: String = "charter-test-boundary") throws -> ByteBuffer {
+        var body = Data()
+        for name in files {
+            body += Data(
+                "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(name)\"\r\n".utf8)
+            body += Data("Content-Type: text/csv\r\n\r\n".utf8)
+            body += try Data(contentsOf: folder.appendingPathComponent(name))
+            body += Data("\r\n".utf8)
+        }
+        body += Data("--\(boundary)--\r\n".utf8)
+        return ByteBuffer(bytes: body)
+    }
+
+    @Test func aPolisExportIsImportedOnceAsMultipart() async throws {
+        let h = try await Harness.make()
+        let body = try Self.multipart(["participants-votes.csv", "comments.csv", "votes.csv", "summary.csv"])
+        var fields = h.organiserHeaders
+        fields[.contentType] = "multipart/form-data; boundary=charter-test-boundary"
+        let headers = fields
+        try await h.test { client in
+            let first = try await client.executeRequest(
+                uri: "/api/v1/conversations/import?slug=brexit", method: .post, headers: headers, body: body)
+            #expect(first.status == .created)
+            let summary = try first.decoded()
+            #expect(summary["conversation"] as? String == "brexit")
+            #expect(summary["votes_added"] as? Int == 5303)
+            #expect(summary["statements_added"] as? Int == 50)
+            let again = try await client.executeRequest(
+                uri: "/api/v1/conversations/import?slug=brexit", method: .post, headers: headers, body: body)
+            #expect(again.status == .ok)
+            #expect(try again.decoded()["votes_added"] as? Int == 0)
+        }
+        let conversation = try #require(try await h.store.conversation(slug: "brexit"))
+        let result = try #require(await h.analysis.analyze(conversation.id))
+        #expect(result.participantCount == 204 && result.voteCount == 5303)
+    }
+
+    @Test func badImportsAreRefusedAndChangeNothing() async throws {
+        let h = try await Harness.make()
+        try await h.test { client in
+            let before = try h.snapshot()
+            var multipart = h.organiserHeaders
+            multipart[.contentType] = "multipart/form-data; boundary=charter-test-boundary"
+            var zip = h.organiserHeaders
+            zip[.contentType] = "application/zip"
+            var noAuth: HTTPFields = [:]
+            noAuth[.contentType] = "multipart/form-data; boundary=charter-test-boundary"
+            let cases: [(HTTPFields, ByteBuffer, Int)] = [
+                (noAuth, try Self.multipart(["participants-votes.csv"]), 401),
+                (multipart, try Self.multipart(["comments.csv"]), 422),
+                (multipart, ByteBuffer(string: "not multipart at all"), 400),
+                (zip, ByteBuffer(string: "PK but not really a zip"), 400),
+                (h.organiserHeaders, ByteBuffer(string: "{}"), 415),
+            ]
+            for (headers, body, status) in cases {
+                let response = try await client.executeRequest(
+                    uri: "/api/v1/conversations/import", method: .post, headers: headers, body: body)
+                #expect(response.status.code == status)
+                #expect(response.errorCode != nil)
+            }
+            #expect(try h.snapshot() == before)
+        }
+    }
+}
