@@ -92,9 +92,11 @@ let package = Package(
         .testTarget(
             name: "CharterHTTPTests",
             dependencies: [
-                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterTestSupport",
+                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterTestSupport", "CharterMath",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             swiftSettings: strict
         ),

@@ -31,6 +31,31 @@ struct AppServices: Sendable {
         return candidates.first { $0.id == chosen }
     }
 
+    /// The conversation the route's `{slug}` names, or 404.
+    func conversation(_ context: AppRequestContext) async throws -> Conversation {
+        let slug = try context.parameters.require("slug")
+        guard let conversation = try await store.conversation(slug: slug) else {
+            throw CharterError.notFound("Conversation")
+        }
+        return conversation
+    }
+
+    /// The organiser behind an admin form post whose CSRF token belongs to their session.
+    func organiserForm(_ request: Request, context: AppRequestContext) async throws -> (Organiser, Form) {
+        guard let organiser = context.organiser, let session = context.organiserSessionToken else {
+            throw AppError.unauthorized
+        }
+        let form = try await body.form(request)
+        guard let given = form["csrf"],
+            ConstantTime.equal(Array(given.utf8), Array(adminCSRF(session: session).utf8))
+        else { throw AppError.badCSRF }
+        return (organiser, form)
+    }
+
+    func adminCSRF(session: String) -> String {
+        signer.signature(of: session, purpose: "admin-csrf")
+    }
+
     func limitVote(identity: ParticipantIdentity, conversationID: Int64, ip: String) throws {
         let limits = configuration.rateLimits
         try limiter.consume("vote:ip:\(ip)", limit: limits.votesPerIP)

@@ -7,8 +7,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import Testing
+import ZIPFoundation
 
 @Suite struct AnalysisHTTPTests {
     /// 30 participants in two camps over the harness' five statements.
@@ -123,6 +125,52 @@ import Testing
         h.analysis.conversationChanged(h.conversation.id)
         #expect(h.analysis.dueConversation() == other.id)
         #expect(h.analysis.dueConversation() == nil)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func theRunningServiceAnalysesChangedConversations() async throws {
+        let h = try await Harness.make()
+        try await Self.vote(h)
+        var configuration = AnalysisService.Configuration()
+        configuration.debounce = .milliseconds(1)
+        configuration.poll = .milliseconds(5)
+        let service = AnalysisService(store: h.store, configuration: configuration, logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await service.run() }
+            // Stale at start: analysed without anyone asking.
+            for await id in service.analysed where id == h.conversation.id { break }
+            _ = try await h.store.castVote(
+                conversationID: h.conversation.id, participant: .external("late"), statementID: h.statements[0].id,
+                value: .agree, at: Date())
+            service.conversationChanged(h.conversation.id)
+            for await id in service.analysed where id == h.conversation.id { break }
+            group.cancelAll()
+        }
+        let stored = try #require(try await h.store.latestAnalysis(conversationID: h.conversation.id))
+        #expect(stored.voteCount == 151)
+    }
+
+    @Test func aZippedExportImportsLikeTheFolder() async throws {
+        let h = try await Harness.make()
+        let archive = try Archive(data: Data(), accessMode: .create)
+        for name in ["participants-votes.csv", "comments.csv", "summary.csv"] {
+            let data = try Data(contentsOf: ImportHTTPTests.folder.appendingPathComponent(name))
+            try archive.addEntry(
+                with: "brexit-consensus/\(name)", type: .file, uncompressedSize: Int64(data.count),
+                compressionMethod: .deflate
+            ) { position, size in data.subdata(in: Int(position)..<Int(position) + size) }
+        }
+        let zipped = try #require(archive.data)
+        var headers = h.organiserHeaders
+        headers[.contentType] = "application/zip"
+        let fields = headers
+        try await h.test { client in
+            let response = try await client.executeRequest(
+                uri: "/api/v1/conversations/import", method: .post, headers: fields, body: ByteBuffer(bytes: zipped))
+            #expect(response.status == .created)
+            let body = try response.decoded()
+            #expect(body["votes_added"] as? Int == 5303)
+            #expect(body["conversation"] as? String != nil)
+        }
     }
 
     @Test func aRestartFindsConversationsWhoseAnalysisIsBehind() async throws {

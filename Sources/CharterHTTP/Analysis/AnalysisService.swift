@@ -33,11 +33,15 @@ public final class AnalysisService: Service, Sendable {
     let logger: Logger
     private let state = Mutex(State())
     private let clock = ContinuousClock()
+    /// The id of each conversation as its analysis is stored, for whoever waits on one.
+    public let analysed: AsyncStream<Int64>
+    private let analysedContinuation: AsyncStream<Int64>.Continuation
 
     public init(store: any CharterStore, configuration: Configuration = Configuration(), logger: Logger) {
         self.store = store
         self.configuration = configuration
         self.logger = logger
+        (analysed, analysedContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(64))
     }
 
     /// Called after votes, statements or moderation change a conversation. Cheap: no I/O.
@@ -95,6 +99,7 @@ public final class AnalysisService: Service, Sendable {
                 state.notBefore[conversationID] = clock.now + max(configuration.debounce, took * 2)
                 state.priorities[conversationID] = Self.priorities(of: result)
             }
+            analysedContinuation.yield(conversationID)
             logger.debug(
                 "analysis done",
                 metadata: [

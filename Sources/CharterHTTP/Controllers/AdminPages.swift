@@ -13,7 +13,7 @@ struct AdminPages: Sendable {
         router.get("/admin/login") { request, _ in try loginPage(request) }
         router.post("/admin/login") { request, context in try await login(request, context: context) }
         router.post("/admin/logout") { request, context in
-            _ = try await organiserForm(request, context: context)
+            _ = try await services.organiserForm(request, context: context)
             if let token = context.organiserSessionToken {
                 try await services.store.deleteSession(tokenHash: SecureToken.digest(token))
             }
@@ -50,7 +50,7 @@ struct AdminPages: Sendable {
             }
         }
         router.post("/admin/conversations") { request, context in
-            let (organiser, form) = try await organiserForm(request, context: context)
+            let (organiser, form) = try await services.organiserForm(request, context: context)
             do {
                 let settings = try SettingsForm.parse(
                     form, base: ConversationSettings(slug: "", title: "", question: ""))
@@ -75,15 +75,15 @@ struct AdminPages: Sendable {
         }
         router.get("/admin/conversations/{slug}") { request, context in
             try await signedIn(context) { organiser, csrf in
-                let conversation = try await conversation(context)
+                let conversation = try await services.conversation(context)
                 return try await conversationPage(
                     conversation, organiser: organiser, csrf: csrf,
                     notice: request.query["done"].flatMap { Self.notices[$0] })
             }
         }
         router.post("/admin/conversations/{slug}") { request, context in
-            let (organiser, form) = try await organiserForm(request, context: context)
-            let conversation = try await conversation(context)
+            let (organiser, form) = try await services.organiserForm(request, context: context)
+            let conversation = try await services.conversation(context)
             do {
                 let settings = try SettingsForm.parse(form, base: conversation.settings)
                 let updated = try await services.store.updateConversation(
@@ -95,8 +95,8 @@ struct AdminPages: Sendable {
             }
         }
         router.post("/admin/conversations/{slug}/seeds") { request, context in
-            let (organiser, form) = try await organiserForm(request, context: context)
-            let conversation = try await conversation(context)
+            let (organiser, form) = try await services.organiserForm(request, context: context)
+            let conversation = try await services.conversation(context)
             let texts = SeedText.lines(try form.required("statements"))
             guard !texts.isEmpty else {
                 return try await conversationPage(
@@ -120,8 +120,8 @@ struct AdminPages: Sendable {
             }
         }
         router.post("/admin/conversations/{slug}/moderation") { request, context in
-            let (organiser, form) = try await organiserForm(request, context: context)
-            let conversation = try await conversation(context)
+            let (organiser, form) = try await services.organiserForm(request, context: context)
+            let conversation = try await services.conversation(context)
             let ids: [Int64]
             let action: ModerationAction
             if let single = form["single"] {
@@ -173,7 +173,7 @@ struct AdminPages: Sendable {
     }
 
     private func csrfToken(_ context: AppRequestContext) -> String {
-        services.signer.signature(of: context.organiserSessionToken ?? "", purpose: "admin-csrf")
+        services.adminCSRF(session: context.organiserSessionToken ?? "")
     }
 
     /// Runs a page for a signed-in organiser, or sends the browser to the sign-in page.
@@ -184,19 +184,6 @@ struct AdminPages: Sendable {
             return .seeOther("/admin/login")
         }
         return try await body(organiser, csrfToken(context))
-    }
-
-    /// A form post from a signed-in organiser with a valid CSRF token.
-    private func organiserForm(_ request: Request, context: AppRequestContext) async throws -> (Organiser, Form) {
-        guard let organiser = context.organiser, let session = context.organiserSessionToken else {
-            throw AppError.unauthorized
-        }
-        let form = try await services.body.form(request)
-        let expected = services.signer.signature(of: session, purpose: "admin-csrf")
-        guard let given = form["csrf"], ConstantTime.equal(Array(given.utf8), Array(expected.utf8)) else {
-            throw AppError.badCSRF
-        }
-        return (organiser, form)
     }
 
     struct LoginView {
@@ -238,14 +225,6 @@ struct AdminPages: Sendable {
     }
 
     // MARK: Pages
-
-    private func conversation(_ context: AppRequestContext) async throws -> Conversation {
-        let slug = try context.parameters.require("slug")
-        guard let conversation = try await services.store.conversation(slug: slug) else {
-            throw CharterError.notFound("Conversation")
-        }
-        return conversation
-    }
 
     struct NewView {
         let organiserEmail, csrf, formAction, submitLabel: String
@@ -311,7 +290,7 @@ struct AdminPages: Sendable {
     private func moderationPage(
         _ request: Request, context: AppRequestContext, organiser: Organiser, csrf: String
     ) async throws -> Response {
-        let conversation = try await conversation(context)
+        let conversation = try await services.conversation(context)
         let query = request.query
         var filter = try StatementFilter(query: query)
         if query["moderation"] == nil { filter.moderation = .pending }

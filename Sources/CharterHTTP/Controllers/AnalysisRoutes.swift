@@ -16,7 +16,7 @@ struct AnalysisRoutes: Sendable {
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/api/v1/conversations/{slug}/analysis") { _, context in
             _ = try context.requireOrganiser()
-            let conversation = try await conversation(context)
+            let conversation = try await services.conversation(context)
             struct Body: Encodable {
                 let status: String
                 let computedAt: Date?
@@ -51,31 +51,16 @@ struct AnalysisRoutes: Sendable {
             guard let organiser = context.organiser, let session = context.organiserSessionToken else {
                 return Response.seeOther("/admin/login")
             }
-            let csrf = services.signer.signature(of: session, purpose: "admin-csrf")
+            let csrf = services.adminCSRF(session: session)
             return try await page(request, context: context, organiser: organiser, csrf: csrf)
         }
         router.post("/admin/conversations/{slug}/analysis") { request, context in
-            guard context.organiser != nil, let session = context.organiserSessionToken else {
-                throw AppError.unauthorized
-            }
-            let form = try await services.body.form(request)
-            let expected = services.signer.signature(of: session, purpose: "admin-csrf")
-            guard let given = form["csrf"], ConstantTime.equal(Array(given.utf8), Array(expected.utf8)) else {
-                throw AppError.badCSRF
-            }
-            let conversation = try await conversation(context)
+            _ = try await services.organiserForm(request, context: context)
+            let conversation = try await services.conversation(context)
             let done = await services.analysis.analyze(conversation.id) != nil
             return Response.seeOther(
                 "/admin/conversations/\(conversation.slug)/analysis?done=\(done ? "recomputed" : "failed")")
         }
-    }
-
-    private func conversation(_ context: AppRequestContext) async throws -> Conversation {
-        let slug = try context.parameters.require("slug")
-        guard let conversation = try await services.store.conversation(slug: slug) else {
-            throw CharterError.notFound("Conversation")
-        }
-        return conversation
     }
 
     static func letter(_ group: Int) -> String { String(UnicodeScalar(UInt8(65 + group % 26))) }
@@ -131,7 +116,7 @@ struct AnalysisRoutes: Sendable {
     private func page(_ request: Request, context: AppRequestContext, organiser: Organiser, csrf: String) async throws
         -> Response
     {
-        let conversation = try await conversation(context)
+        let conversation = try await services.conversation(context)
         let store = services.store
         let stored = try await store.latestAnalysis(conversationID: conversation.id)
         let last = try await store.lastVoteEvent(conversationID: conversation.id)

@@ -24,7 +24,7 @@ struct OrganiserAPI: Sendable {
         }
         router.patch("/api/v1/conversations/{slug}") { request, context in
             let organiser = try context.requireOrganiser()
-            let conversation = try await conversation(context)
+            let conversation = try await services.conversation(context)
             let patch = try await services.body.json(API.ConversationPatch.self, from: request)
             let updated = try await services.store.updateConversation(
                 id: conversation.id, try patch.applied(to: conversation.settings), by: Actor(organiser))
@@ -32,7 +32,7 @@ struct OrganiserAPI: Sendable {
         }
         router.get("/api/v1/conversations/{slug}/statements") { request, context in
             _ = try context.requireOrganiser()
-            let conversation = try await conversation(context)
+            let conversation = try await services.conversation(context)
             let page = try await services.store.statements(
                 conversationID: conversation.id, filter: try StatementFilter(query: request.query))
             return Response.json(
@@ -42,7 +42,7 @@ struct OrganiserAPI: Sendable {
         }
         router.post("/api/v1/conversations/{slug}/seeds") { request, context in
             let organiser = try context.requireOrganiser()
-            let conversation = try await conversation(context)
+            let conversation = try await services.conversation(context)
             let texts: [String]
             if request.headers[.contentType]?.lowercased().hasPrefix("text/plain") == true {
                 texts = SeedText.lines(try await services.body.text(request))
@@ -59,7 +59,7 @@ struct OrganiserAPI: Sendable {
         }
         router.post("/api/v1/conversations/{slug}/moderation") { request, context in
             let organiser = try context.requireOrganiser()
-            let conversation = try await conversation(context)
+            let conversation = try await services.conversation(context)
             let body = try await services.body.json(API.ModerationRequest.self, from: request)
             let action = try ModerationAction(name: body.action, reason: body.reason)
             let moderated = try await services.store.moderate(
@@ -69,7 +69,7 @@ struct OrganiserAPI: Sendable {
         }
         router.get("/api/v1/conversations/{slug}/audit") { request, context in
             _ = try context.requireOrganiser()
-            let conversation = try await conversation(context)
+            let conversation = try await services.conversation(context)
             return try await audit(request, conversationID: conversation.id)
         }
         router.get("/api/v1/audit") { request, context in
@@ -81,14 +81,6 @@ struct OrganiserAPI: Sendable {
                 status: .ok, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: .init(string: openAPIDocument)))
         }
-    }
-
-    private func conversation(_ context: AppRequestContext) async throws -> Conversation {
-        let slug = try context.parameters.require("slug")
-        guard let conversation = try await services.store.conversation(slug: slug) else {
-            throw CharterError.notFound("Conversation")
-        }
-        return conversation
     }
 
     private func audit(_ request: Request, conversationID: Int64?) async throws -> Response {

@@ -20,14 +20,6 @@ struct ParticipantAPI: Sendable {
         group.post("statements") { request, context in try await submit(request, context: context) }
     }
 
-    private func conversation(_ context: AppRequestContext) async throws -> Conversation {
-        let slug = try context.parameters.require("slug")
-        guard let conversation = try await services.store.conversation(slug: slug) else {
-            throw CharterError.notFound("Conversation")
-        }
-        return conversation
-    }
-
     private func token(for participant: Participant) -> String {
         let value = "\(participant.id)_\(SecureToken.make())"
         return Self.tokenPrefix + services.signer.sign(value, purpose: "participant:\(participant.conversationID)")
@@ -48,7 +40,7 @@ struct ParticipantAPI: Sendable {
     }
 
     func register(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let conversation = try await conversation(context)
+        let conversation = try await services.conversation(context)
         let body = try await services.body.json(API.ParticipantRequest.self, from: request)
         guard conversation.isOpen(at: Date()) else { throw CharterError.conversationClosed }
         let identity: ParticipantIdentity =
@@ -65,7 +57,7 @@ struct ParticipantAPI: Sendable {
     }
 
     func show(context: AppRequestContext) async throws -> Response {
-        let conversation = try await conversation(context)
+        let conversation = try await services.conversation(context)
         let statements = try await services.store.visibleStatements(conversationID: conversation.id)
         return Response.json(
             API.ConversationWithStatements(
@@ -74,7 +66,7 @@ struct ParticipantAPI: Sendable {
     }
 
     func next(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let conversation = try await conversation(context)
+        let conversation = try await services.conversation(context)
         let participantID = try participantID(request, conversation: conversation)
         guard conversation.isOpen(at: Date()) else { throw CharterError.conversationClosed }
         guard
@@ -87,7 +79,7 @@ struct ParticipantAPI: Sendable {
     }
 
     func vote(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let conversation = try await conversation(context)
+        let conversation = try await services.conversation(context)
         let participantID = try participantID(request, conversation: conversation)
         let body = try await services.body.json(API.VoteRequest.self, from: request)
         guard let value = VoteValue(name: body.vote) else {
@@ -113,7 +105,7 @@ struct ParticipantAPI: Sendable {
     }
 
     func submit(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let conversation = try await conversation(context)
+        let conversation = try await services.conversation(context)
         let participantID = try participantID(request, conversation: conversation)
         let body = try await services.body.json(API.StatementRequest.self, from: request)
         try services.limitStatement(identity: .id(participantID), conversationID: conversation.id, ip: context.remoteIP)

@@ -72,16 +72,8 @@ struct ParticipantPages: Sendable {
         "statement-pending": "Thank you — your statement was added and will be shown once a moderator accepts it.",
     ]
 
-    private func conversation(_ context: AppRequestContext) async throws -> Conversation {
-        let slug = try context.parameters.require("slug")
-        guard let conversation = try await services.store.conversation(slug: slug) else {
-            throw CharterError.notFound("Conversation")
-        }
-        return conversation
-    }
-
     func show(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let conversation = try await conversation(context)
+        let conversation = try await services.conversation(context)
         let resolved = try services.identities.forPage(
             request, conversationID: conversation.id, xid: request.query["xid"])
         let notice = request.query["done"].flatMap { Self.notices[$0] }
@@ -148,7 +140,7 @@ struct ParticipantPages: Sendable {
         _ request: Request, context: AppRequestContext,
         action: (Conversation, ParticipantIdentityResolver.Resolved, Form) async throws -> Response
     ) async throws -> Response {
-        let conversation = try await conversation(context)
+        let conversation = try await services.conversation(context)
         let form = try await services.body.form(request)
         let resolved = try services.identities.forForm(request, form: form, conversationID: conversation.id)
         do {
