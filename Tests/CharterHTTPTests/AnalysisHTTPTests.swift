@@ -143,7 +143,9 @@ import ZIPFoundation
                 value: .agree, at: Date())
             service.conversationChanged(h.conversation.id)
             for await id in service.analysed where id == h.conversation.id { break }
+            // Stopping is not a failure: run() returns normally when cancelled.
             group.cancelAll()
+            try await group.waitForAll()
         }
         let stored = try #require(try await h.store.latestAnalysis(conversationID: h.conversation.id))
         #expect(stored.voteCount == 151)

@@ -52,14 +52,16 @@ public final class AnalysisService: Service, Sendable {
         }
     }
 
+    /// Runs until cancelled or a graceful shutdown, then returns normally: stopping is not a
+    /// failure of the service group.
     public func run() async throws {
         try await markStaleConversations()
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 if let conversationID = self.dueConversation() {
                     await self.analyze(conversationID)
                 } else {
-                    try await Task.sleep(for: self.configuration.poll)
+                    try? await Task.sleep(for: self.configuration.poll)
                 }
             }
         }
