@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "charter", targets: ["charter"]),
         .library(name: "CharterDomain", targets: ["CharterDomain"]),
         .library(name: "CharterMath", targets: ["CharterMath"]),
+        .library(name: "CharterCompiler", targets: ["CharterCompiler"]),
         .library(name: "CharterStore", targets: ["CharterStore"]),
         .library(name: "CharterSQLite", targets: ["CharterSQLite"]),
         .library(name: "CharterHTTP", targets: ["CharterHTTP"]),
@@ -31,6 +32,11 @@ let package = Package(
     targets: [
         .target(name: "CharterDomain", swiftSettings: strict),
         .target(name: "CharterMath", swiftSettings: strict),
+        .target(
+            name: "CharterCompiler",
+            dependencies: ["CharterMath", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .target(name: "CharterStore", dependencies: ["CharterDomain"], swiftSettings: strict),
         .target(
             name: "CharterSQLite",
@@ -80,6 +86,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "CharterMathTests", dependencies: ["CharterMath", "CharterDomain"], swiftSettings: strict),
+        .testTarget(
+            name: "CharterCompilerTests", dependencies: ["CharterCompiler", "CharterMath"], swiftSettings: strict),
         .testTarget(name: "CharterDomainTests", dependencies: ["CharterDomain"], swiftSettings: strict),
         .testTarget(
             name: "CharterSQLiteTests",

@@ -1,0 +1,182 @@
+public import CharterMath
+import Foundation
+
+public struct CompileParameters: Codable, Sendable, Equatable {
+    public var rule: SelectionRule
+    public var threshold: Double
+    /// Eligible statements have at least this many votes in every opinion group.
+    public var minimumVotesPerGroup: Int
+    public var filters: ParticipantFilters
+    /// Statements at least this similar (TF-IDF cosine) whose vote patterns agree are merged.
+    public var mergeSimilarity: Double
+    /// Two statements' vote patterns agree when no group's agree share differs by more.
+    public var mergeShareDifference: Double
+
+    public init(
+        rule: SelectionRule = .ccai, threshold: Double? = nil, minimumVotesPerGroup: Int = 5,
+        filters: ParticipantFilters = ParticipantFilters(), mergeSimilarity: Double = 0.7,
+        mergeShareDifference: Double = 0.15
+    ) {
+        self.rule = rule
+        self.threshold = threshold ?? rule.defaultThreshold
+        self.minimumVotesPerGroup = minimumVotesPerGroup
+        self.filters = filters
+        self.mergeSimilarity = mergeSimilarity
+        self.mergeShareDifference = mergeShareDifference
+    }
+}
+
+/// A statement as the compiler sees it.
+public struct CompilerStatement: Sendable, Equatable {
+    public var id: Int64
+    public var sourceID: String?
+    public var text: String
+    public var accepted: Bool
+    public var isMeta: Bool
+
+    public init(id: Int64, sourceID: String? = nil, text: String, accepted: Bool, isMeta: Bool = false) {
+        self.id = id
+        self.sourceID = sourceID
+        self.text = text
+        self.accepted = accepted
+        self.isMeta = isMeta
+    }
+}
+
+public struct CompileSummary: Codable, Sendable, Equatable {
+    public var participants: Int
+    public var removedForFewVotes: Int
+    public var removedAsStraightLiners: Int
+    public var votes: Int
+    public var groups: Int
+    public var statements: Int
+    public var eligible: Int
+    public var selected: Int
+    public var principles: Int
+}
+
+/// Why each statement was kept or dropped, with its score under the rule.
+public struct StatementDecision: Codable, Sendable, Equatable {
+    public var statement: Int64
+    public var text: String
+    public var score: Double?
+    public var kept: Bool
+    public var reason: String
+    /// The statement whose principle this one was merged into.
+    public var mergedInto: Int64?
+}
+
+public struct CompileResult: Sendable {
+    public var constitution: Constitution
+    public var decisions: [StatementDecision]
+    public var analysis: AnalysisResult
+}
+
+public enum ConstitutionCompiler {
+    /// Compiles a conversation: filters participants, analyses the rest, selects by the rule,
+    /// merges near-duplicates and words each principle. `wording` holds organisers' edits by
+    /// lead statement id; they replace the rule-based wording.
+    public static func compile(
+        name: String, conversation: String, statements: [CompilerStatement], votes: [AnalysisVote],
+        parameters: CompileParameters, wording: [Int64: String] = [:]
+    ) -> CompileResult {
+        let filtered = parameters.filters.apply(to: votes)
+        let moderatedOut = Set(statements.filter { !$0.accepted || $0.isMeta }.map(\.id))
+        let (analysis, _) = Analyzer.analyze(votes: filtered.votes, moderatedOut: moderatedOut)
+        let stats = Dictionary(uniqueKeysWithValues: analysis.statements.map { ($0.id, $0) })
+
+        var decisions: [StatementDecision] = []
+        var selected: [(statement: CompilerStatement, stats: AnalysisResult.StatementStats, score: Double)] = []
+        var eligible = 0
+        for statement in statements.sorted(by: { $0.id < $1.id }) {
+            func drop(_ reason: String, score: Double? = nil) {
+                decisions.append(
+                    .init(statement: statement.id, text: statement.text, score: score, kept: false, reason: reason))
+            }
+            guard statement.accepted else {
+                drop("not accepted by moderation")
+                continue
+            }
+            guard !statement.isMeta else {
+                drop("meta statement")
+                continue
+            }
+            guard let s = stats[statement.id], analysis.k > 0 else {
+                drop("no votes")
+                continue
+            }
+            if let thin = s.groupVotes.firstIndex(where: { $0.votes < parameters.minimumVotesPerGroup }) {
+                drop(
+                    "\(s.groupVotes[thin].votes) votes in group \(groupLetter(thin)), fewer than \(parameters.minimumVotesPerGroup)",
+                    score: parameters.rule.score(s.groupVotes, gac: s.gac))
+                continue
+            }
+            eligible += 1
+            let score = parameters.rule.score(s.groupVotes, gac: s.gac)
+            guard parameters.rule.passes(score, threshold: parameters.threshold) else {
+                drop(
+                    "score \(format(score)) \(parameters.rule == .ccai ? "≤" : "<") \(format(parameters.threshold))",
+                    score: score)
+                continue
+            }
+            selected.append((statement, s, score))
+            decisions.append(
+                .init(
+                    statement: statement.id, text: statement.text, score: score, kept: true,
+                    reason:
+                        "score \(format(score)) \(parameters.rule == .ccai ? ">" : "≥") \(format(parameters.threshold))"
+                ))
+        }
+
+        let clusters = NearDuplicates.clusters(
+            selected.map { ($0.statement.id, $0.statement.text, shares($0.stats.groupVotes), $0.score) },
+            corpus: statements.map(\.text), similarity: parameters.mergeSimilarity,
+            shareDifference: parameters.mergeShareDifference)
+        var principles: [Constitution.Principle] = []
+        let byID = Dictionary(uniqueKeysWithValues: selected.map { ($0.statement.id, $0) })
+        for (index, cluster) in clusters.enumerated() {
+            guard let lead = byID[cluster.lead] else { continue }
+            for member in cluster.members where member != cluster.lead {
+                if let i = decisions.firstIndex(where: { $0.statement == member }) {
+                    decisions[i].mergedInto = cluster.lead
+                    decisions[i].reason += "; merged into statement \(cluster.lead)"
+                }
+            }
+            let text = wording[cluster.lead] ?? PrincipleWording.principle(from: lead.statement.text)
+            principles.append(
+                Constitution.Principle(
+                    id: "p\(index + 1)", text: text, critique: critique(text), revision: revision(text),
+                    sources: cluster.members.compactMap { byID[$0] }.map {
+                        .init(statement: $0.statement.id, sourceId: $0.statement.sourceID, text: $0.statement.text)
+                    },
+                    groupAgreeShares: shares(lead.stats.groupVotes), gac: lead.stats.gac, score: lead.score,
+                    votes: lead.stats.votes))
+        }
+        let summary = CompileSummary(
+            participants: Set(filtered.votes.map(\.participant)).count, removedForFewVotes: filtered.removedForFewVotes,
+            removedAsStraightLiners: filtered.removedAsStraightLiners, votes: analysis.voteCount, groups: analysis.k,
+            statements: statements.count, eligible: eligible, selected: selected.count, principles: principles.count)
+        let constitution = Constitution(
+            name: name, version: 0, kind: "collective",
+            description: "Compiled by Charter from the votes of the conversation \(conversation).",
+            conversation: conversation, parameters: parameters, report: summary, principles: principles)
+        return CompileResult(constitution: constitution, decisions: decisions, analysis: analysis)
+    }
+
+    static func shares(_ groups: [AnalysisResult.GroupVotes]) -> [Double] {
+        groups.map { $0.votes == 0 ? 0 : Double($0.agree) / Double($0.votes) }
+    }
+
+    static func groupLetter(_ index: Int) -> String { String(UnicodeScalar(UInt8(65 + index % 26))) }
+
+    static func format(_ value: Double) -> String { String(format: "%.3f", value) }
+
+    /// The critique request of the CAI recipes, from a principle.
+    public static func critique(_ principle: String) -> String {
+        "Identify specific ways in which the assistant's last response does not follow this principle: \(principle)"
+    }
+
+    public static func revision(_ principle: String) -> String {
+        "Please rewrite the assistant response so that it follows this principle: \(principle)"
+    }
+}

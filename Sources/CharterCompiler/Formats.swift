@@ -1,0 +1,85 @@
+public import Foundation
+
+/// The formats a constitution is exported in.
+public enum ConstitutionFormat: String, Sendable, CaseIterable {
+    case json, md, cai, txt
+
+    public var contentType: String {
+        switch self {
+        case .json, .cai: "application/json; charset=utf-8"
+        case .md: "text/markdown; charset=utf-8"
+        case .txt: "text/plain; charset=utf-8"
+        }
+    }
+
+    public var fileName: String {
+        switch self {
+        case .json: "constitution.json"
+        case .md: "constitution.md"
+        case .cai: "cai.json"
+        case .txt: "principles.txt"
+        }
+    }
+}
+
+extension Constitution {
+    public func rendered(_ format: ConstitutionFormat) throws -> Data {
+        switch format {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            return try encoder.encode(self)
+        case .txt:
+            return Data((principles.map(\.text).joined(separator: "\n") + "\n").utf8)
+        case .cai:
+            struct Pair: Encodable {
+                let critic: String
+                let revision: String
+            }
+            struct CAI: Encodable {
+                let constitutions: [Pair]
+                let systemChat: [String]
+                enum CodingKeys: String, CodingKey {
+                    case constitutions
+                    case systemChat = "system_chat"
+                }
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            return try encoder.encode(
+                CAI(
+                    constitutions: principles.map {
+                        Pair(
+                            critic: $0.critique ?? ConstitutionCompiler.critique($0.text),
+                            revision: $0.revision ?? ConstitutionCompiler.revision($0.text))
+                    }, systemChat: []))
+        case .md:
+            var out = "# \(name)\n\n\(description)\n\n"
+            if let sha256 { out += "Version \(version) · sha256 `\(sha256)`\n\n" }
+            out += "## Principles\n\n"
+            for (index, principle) in principles.enumerated() { out += "\(index + 1). \(principle.text)\n" }
+            let traced = principles.filter { !($0.sources ?? []).isEmpty }
+            if !traced.isEmpty {
+                out += "\n## Provenance\n\n"
+                for (index, principle) in principles.enumerated() {
+                    guard let sources = principle.sources, !sources.isEmpty else { continue }
+                    out += "\(index + 1). "
+                    out += sources.map { "“\($0.text)” (statement \($0.sourceId ?? String($0.statement)))" }
+                        .joined(separator: "; ")
+                    if let shares = principle.groupAgreeShares {
+                        out +=
+                            " — agree share by group: "
+                            + shares.enumerated().map {
+                                "\(ConstitutionCompiler.groupLetter($0.offset)) \(Int(($0.element * 100).rounded()))%"
+                            }.joined(separator: ", ")
+                    }
+                    if let gac = principle.gac { out += String(format: "; GAC %.3f", gac) }
+                    if let votes = principle.votes { out += "; \(votes) votes" }
+                    out += "\n"
+                }
+            }
+            return Data(out.utf8)
+        }
+    }
+}

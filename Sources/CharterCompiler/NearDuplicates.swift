@@ -1,0 +1,69 @@
+import Foundation
+
+/// Groups statements that say the same thing: TF-IDF cosine over word uni- and bigrams and
+/// character trigrams, and vote patterns that agree. Deterministic (order by statement id).
+enum NearDuplicates {
+    struct Cluster: Equatable {
+        var lead: Int64
+        var members: [Int64]
+    }
+
+    static func clusters(
+        _ items: [(id: Int64, text: String, shares: [Double], score: Double)], corpus: [String], similarity: Double,
+        shareDifference: Double
+    ) -> [Cluster] {
+        let sorted = items.sorted { $0.id < $1.id }
+        let documents = corpus.map(features)
+        var documentFrequency: [String: Int] = [:]
+        for document in documents { for term in Set(document.keys) { documentFrequency[term, default: 0] += 1 } }
+        let n = Double(max(1, documents.count))
+        func vector(_ text: String) -> [String: Double] {
+            var v: [String: Double] = [:]
+            for (term, count) in features(text) {
+                let idf = log((1 + n) / (1 + Double(documentFrequency[term] ?? 0))) + 1
+                v[term] = Double(count) * idf
+            }
+            let norm = v.values.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return norm > 0 ? v.mapValues { $0 / norm } : v
+        }
+        let vectors = sorted.map { vector($0.text) }
+        var parent = Array(sorted.indices)
+        func root(_ i: Int) -> Int {
+            var i = i
+            while parent[i] != i { i = parent[i] }
+            return i
+        }
+        for a in sorted.indices {
+            for b in (a + 1)..<sorted.count {
+                let cosine = vectors[a].reduce(0) { $0 + $1.value * (vectors[b][$1.key] ?? 0) }
+                guard cosine >= similarity, sorted[a].shares.count == sorted[b].shares.count,
+                    zip(sorted[a].shares, sorted[b].shares).allSatisfy({ abs($0 - $1) <= shareDifference })
+                else { continue }
+                let ra = root(a)
+                let rb = root(b)
+                if ra != rb { parent[max(ra, rb)] = min(ra, rb) }
+            }
+        }
+        var groups: [Int: [Int]] = [:]
+        for i in sorted.indices { groups[root(i), default: []].append(i) }
+        return groups.keys.sorted().map { key in
+            let members = groups[key]!
+            let lead = members.max { a, b in
+                sorted[a].score != sorted[b].score ? sorted[a].score < sorted[b].score : sorted[a].id > sorted[b].id
+            }!
+            return Cluster(lead: sorted[lead].id, members: members.map { sorted[$0].id })
+        }
+    }
+
+    static func features(_ text: String) -> [String: Int] {
+        let words = text.lowercased().split { !$0.isLetter && !$0.isNumber }.map(String.init)
+        var counts: [String: Int] = [:]
+        for word in words { counts["w:" + word, default: 0] += 1 }
+        for pair in zip(words, words.dropFirst()) { counts["b:\(pair.0) \(pair.1)", default: 0] += 1 }
+        let joined = Array(" " + words.joined(separator: " ") + " ")
+        if joined.count >= 3 {
+            for i in 0...(joined.count - 3) { counts["c:" + String(joined[i..<(i + 3)]), default: 0] += 1 }
+        }
+        return counts
+    }
+}
