@@ -49,7 +49,7 @@ let package = Package(
         .target(
             name: "CharterHTTP",
             dependencies: [
-                "CharterDomain", "CharterStore", "CharterMath",
+                "CharterDomain", "CharterStore", "CharterMath", "CharterCompiler",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "charter",
             dependencies: [
-                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterMath",
+                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterMath", "CharterCompiler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -81,10 +81,12 @@ public struct Constitution: Codable, Sendable, Equatable {
 
     static let keyEncoding: JSONEncoder.KeyEncodingStrategy = .convertToSnakeCase
 
-    /// Sorted keys, no insignificant white space, snake_case: the bytes that are hashed.
+    /// Sorted keys, no insignificant white space, snake_case: the bytes that are hashed. The
+    /// hash names the content, not its place in the sequence, so the version number is left out.
     public func canonicalJSON() throws -> Data {
         var copy = self
         copy.sha256 = nil
+        copy.version = 0
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = Self.keyEncoding
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -108,6 +108,7 @@ public func buildRouter(
     AdminPages(services: services).addRoutes(to: router)
     AnalysisRoutes(services: services).addRoutes(to: router)
     ImportRoutes(services: services).addRoutes(to: router)
+    ConstitutionRoutes(services: services).addRoutes(to: router)
     StaticFiles(directory: configuration.publicDirectory).addRoutes(to: router)
     return router
 }

@@ -31,6 +31,9 @@ public final class SQLiteStore: Sendable {
         try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
+    /// The schema's versions, oldest first.
+    public static var migrationIdentifiers: [String] { migrator.migrations }
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1 core schema") { db in
@@ -153,6 +156,33 @@ public final class SQLiteStore: Sendable {
                         duration_ms REAL NOT NULL,
                         parameters TEXT NOT NULL,
                         result BLOB NOT NULL
+                    );
+                    """)
+        }
+        migrator.registerMigration("v3 constitutions") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE constitution (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        conversation_id INTEGER NOT NULL REFERENCES conversation(id),
+                        version INTEGER NOT NULL,
+                        sha256 TEXT NOT NULL,
+                        body BLOB NOT NULL,
+                        created_at DATETIME NOT NULL,
+                        created_by TEXT NOT NULL,
+                        UNIQUE (conversation_id, version)
+                    );
+                    CREATE TRIGGER constitution_is_immutable_update BEFORE UPDATE ON constitution
+                        BEGIN SELECT RAISE(ABORT, 'a published constitution is immutable'); END;
+                    CREATE TRIGGER constitution_is_immutable_delete BEFORE DELETE ON constitution
+                        BEGIN SELECT RAISE(ABORT, 'a published constitution is immutable'); END;
+                    CREATE TABLE principle_wording (
+                        conversation_id INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+                        statement_id INTEGER NOT NULL REFERENCES statement(id) ON DELETE CASCADE,
+                        text TEXT NOT NULL,
+                        updated_at DATETIME NOT NULL,
+                        updated_by TEXT NOT NULL,
+                        PRIMARY KEY (conversation_id, statement_id)
                     );
                     """)
         }

@@ -172,6 +172,30 @@ public struct ImportSummary: Sendable, Equatable {
     }
 }
 
+/// A published constitution: immutable, numbered per conversation, named by its hash.
+public struct StoredConstitution: Sendable, Equatable {
+    public var id: Int64
+    public var conversationID: Int64
+    public var version: Int
+    public var sha256: String
+    /// The constitution in Charter's JSON format.
+    public var body: Data
+    public var createdAt: Date
+    public var createdBy: String
+
+    public init(
+        id: Int64, conversationID: Int64, version: Int, sha256: String, body: Data, createdAt: Date, createdBy: String
+    ) {
+        self.id = id
+        self.conversationID = conversationID
+        self.version = version
+        self.sha256 = sha256
+        self.body = body
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+    }
+}
+
 /// Charter's storage interface. Every operation that changes data is one transaction: it
 /// either happens whole, with its audit entry, or not at all, and it returns only after the
 /// transaction is durable. Rules that need the stored state to be checked atomically (an open
@@ -248,6 +272,18 @@ public protocol CharterStore: Sendable {
     /// the export's participant and comment ids as source ids. Idempotent.
     func importPolis(_ export: PolisExport, settings: ConversationSettings, by actor: Actor) async throws
         -> ImportSummary
+
+    // MARK: Constitutions
+    /// Stores a new version; `makeBody` gets the version number and returns the body and its hash.
+    func publishConstitution(
+        conversationID: Int64, by actor: Actor, makeBody: @Sendable (Int) throws -> (body: Data, sha256: String)
+    ) async throws -> StoredConstitution
+    func constitution(id: Int64) async throws -> StoredConstitution?
+    func constitutions(conversationID: Int64) async throws -> [StoredConstitution]
+    /// Organisers' wording of principles, by lead statement id; carried into the next compile.
+    func principleWordings(conversationID: Int64) async throws -> [Int64: String]
+    /// Sets (or, with nil, removes) the wording of the principle led by a statement.
+    func setPrincipleWording(conversationID: Int64, statementID: Int64, text: String?, by actor: Actor) async throws
 
     // MARK: Audit and settings
     func auditLog(conversationID: Int64?, offset: Int, limit: Int) async throws -> Page<AuditEntry>

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CharterCompiler
 import CharterDomain
 import CharterHTTP
 import CharterMath
@@ -178,5 +179,84 @@ enum VotesCSV {
         fields.append(negative ? -value : value)
         guard fields.count == 3, (-1...1).contains(fields[2]) else { return nil }
         return AnalysisVote(participant: fields[0], statement: fields[1], value: Int8(fields[2]))
+    }
+}
+
+struct Compile: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compile a conversation's constitution and print it in a format.",
+        discussion: "With --publish the result is stored as the next immutable version.")
+
+    @Argument(help: "The conversation's slug.")
+    var slug: String
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "ccai, polis-gac or min-group.")
+    var rule: String = "ccai"
+
+    @Option(help: "The rule's threshold (default: 0.72 for ccai, 0.5 for polis-gac, 0.6 for min-group).")
+    var threshold: Double?
+
+    @Option(help: "Eligible statements need this many votes in every opinion group.")
+    var minVotesPerGroup = 5
+
+    @Option(help: "Leave out participants with fewer votes.")
+    var minParticipantVotes = 0
+
+    @Option(help: "Leave out participants who agreed (or disagreed) with everything over at least this many votes.")
+    var straightLining: Int?
+
+    @Option(help: "Merge statements at least this similar (TF-IDF cosine) whose votes agree.")
+    var mergeSimilarity = 0.7
+
+    @Option(help: "json, md, cai or txt.")
+    var format = "md"
+
+    @Option(help: "Write to this file instead of standard output.")
+    var out: String?
+
+    @Flag(help: "Store the result as the next published version.")
+    var publish = false
+
+    func run() async throws {
+        guard let rule = SelectionRule(rawValue: rule) else {
+            throw ValidationError("--rule must be ccai, polis-gac or min-group.")
+        }
+        guard let format = ConstitutionFormat(rawValue: format) else {
+            throw ValidationError("--format must be json, md, cai or txt.")
+        }
+        let parameters = CompileParameters(
+            rule: rule, threshold: threshold, minimumVotesPerGroup: minVotesPerGroup,
+            filters: ParticipantFilters(minimumVotes: minParticipantVotes, straightLiningVotes: straightLining),
+            mergeSimilarity: mergeSimilarity)
+        let store = try database.open()
+        guard let conversation = try await store.conversation(slug: slug) else {
+            throw ValidationError("No conversation with the slug \(slug).")
+        }
+        let constitution: Constitution
+        if publish {
+            constitution = try await ConstitutionBuilding.publish(
+                conversation: conversation, store: store, parameters: parameters, by: .system
+            ).constitution
+        } else {
+            constitution = try await ConstitutionBuilding.compile(
+                conversation: conversation, store: store, parameters: parameters
+            ).constitution.hashed()
+        }
+        if let report = constitution.report {
+            FileHandle.standardError.write(
+                Data(
+                    ("\(report.participants) participants (\(report.removedForFewVotes) with too few votes and "
+                        + "\(report.removedAsStraightLiners) straight-liners left out), \(report.votes) votes, "
+                        + "\(report.groups) groups; \(report.statements) statements, \(report.eligible) eligible, "
+                        + "\(report.selected) selected, \(report.principles) principles after merging\n").utf8))
+        }
+        let data = try constitution.rendered(format)
+        if let out {
+            try data.write(to: URL(fileURLWithPath: out))
+        } else {
+            FileHandle.standardOutput.write(data)
+        }
     }
 }

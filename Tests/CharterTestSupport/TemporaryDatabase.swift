@@ -25,7 +25,7 @@ extension SQLiteStore {
             var out = ""
             for table in [
                 "conversation", "statement", "participant", "vote", "vote_event", "organiser", "api_token", "audit_log",
-                "setting",
+                "setting", "analysis", "constitution", "principle_wording",
             ] {
                 let rows = try Row.fetchAll(db, sql: "SELECT * FROM \(table)").map(\.description).sorted()
                 out += "\(table): \(rows.count)\n" + rows.joined(separator: "\n") + "\n"

@@ -1,0 +1,55 @@
+public import CharterCompiler
+public import CharterDomain
+import CharterMath
+public import CharterStore
+import Foundation
+
+/// Compiles and publishes a conversation's constitution from the store.
+public enum ConstitutionBuilding {
+    /// Compiles the conversation's current votes with the organisers' wording edits.
+    public static func compile(conversation: Conversation, store: any CharterStore, parameters: CompileParameters)
+        async throws -> CompileResult
+    {
+        var statements: [CompilerStatement] = []
+        let sources = try await store.sourceIDs(conversationID: conversation.id)
+        var offset = 0
+        while true {
+            let page = try await store.statements(
+                conversationID: conversation.id, filter: StatementFilter(offset: offset, limit: 500))
+            statements += page.items.map {
+                CompilerStatement(
+                    id: $0.id, sourceID: sources.statements[$0.id], text: $0.text, accepted: $0.moderation == .accepted,
+                    isMeta: $0.isMeta)
+            }
+            offset += page.items.count
+            if page.items.isEmpty || offset >= page.total { break }
+        }
+        let snapshot = try await store.analysisSnapshot(conversationID: conversation.id)
+        let (votes, _) = ConversationAnalysis.input(snapshot)
+        let wording = try await store.principleWordings(conversationID: conversation.id)
+        let title = conversation.settings.title
+        let all = statements
+        return await withCheckedContinuation { continuation in
+            ConversationAnalysis.queue.async {
+                continuation.resume(
+                    returning: ConstitutionCompiler.compile(
+                        name: "\(title) — collective constitution", conversation: conversation.slug,
+                        statements: all, votes: votes, parameters: parameters, wording: wording))
+            }
+        }
+    }
+
+    /// Compiles and stores the next version.
+    public static func publish(
+        conversation: Conversation, store: any CharterStore, parameters: CompileParameters, by actor: Actor
+    ) async throws -> (stored: StoredConstitution, constitution: Constitution) {
+        let compiled = try await compile(conversation: conversation, store: store, parameters: parameters).constitution
+        let stored = try await store.publishConstitution(conversationID: conversation.id, by: actor) { version in
+            var numbered = compiled
+            numbered.version = version
+            let hashed = try numbered.hashed()
+            return (try hashed.rendered(.json), hashed.sha256 ?? "")
+        }
+        return (stored, try Constitution.decode(stored.body))
+    }
+}

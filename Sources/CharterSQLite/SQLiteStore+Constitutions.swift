@@ -1,0 +1,103 @@
+import CharterDomain
+public import CharterStore
+public import Foundation
+import GRDB
+
+extension SQLiteStore {
+    public func publishConstitution(
+        conversationID: Int64, by actor: Actor, makeBody: @Sendable (Int) throws -> (body: Data, sha256: String)
+    ) async throws -> StoredConstitution {
+        try await pool.write { db in
+            guard try Self.fetchConversation(db, id: conversationID) != nil else {
+                throw CharterError.notFound("Conversation")
+            }
+            let version =
+                (try Int.fetchOne(
+                    db, sql: "SELECT MAX(version) FROM constitution WHERE conversation_id = ?",
+                    arguments: [conversationID])
+                    ?? 0) + 1
+            let (body, sha256) = try makeBody(version)
+            let now = Date()
+            try db.execute(
+                sql: """
+                    INSERT INTO constitution (conversation_id, version, sha256, body, created_at, created_by)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [conversationID, version, sha256, body, now, actor.name])
+            let id = db.lastInsertedRowID
+            try Self.audit(
+                db, actor, "constitution.publish", conversationID: conversationID,
+                detail: "version \(version), sha256 \(sha256)")
+            return StoredConstitution(
+                id: id, conversationID: conversationID, version: version, sha256: sha256, body: body, createdAt: now,
+                createdBy: actor.name)
+        }
+    }
+
+    static func constitution(_ row: Row) -> StoredConstitution {
+        StoredConstitution(
+            id: row["id"], conversationID: row["conversation_id"], version: row["version"], sha256: row["sha256"],
+            body: row["body"], createdAt: row["created_at"], createdBy: row["created_by"])
+    }
+
+    public func constitution(id: Int64) async throws -> StoredConstitution? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM constitution WHERE id = ?", arguments: [id]).map(Self.constitution)
+        }
+    }
+
+    public func constitutions(conversationID: Int64) async throws -> [StoredConstitution] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM constitution WHERE conversation_id = ? ORDER BY version DESC",
+                arguments: [conversationID]
+            ).map(Self.constitution)
+        }
+    }
+
+    public func principleWordings(conversationID: Int64) async throws -> [Int64: String] {
+        try await pool.read { db in
+            var wordings: [Int64: String] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT statement_id, text FROM principle_wording WHERE conversation_id = ?",
+                arguments: [conversationID])
+            {
+                wordings[row[0]] = row[1]
+            }
+            return wordings
+        }
+    }
+
+    public func setPrincipleWording(conversationID: Int64, statementID: Int64, text: String?, by actor: Actor)
+        async throws
+    {
+        let text = text?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let text, text.isEmpty || text.count > 2000 {
+            throw CharterError.invalid(field: "text", message: "A principle's wording must be 1–2000 characters.")
+        }
+        try await pool.write { db in
+            guard
+                try Int64.fetchOne(
+                    db, sql: "SELECT conversation_id FROM statement WHERE id = ?", arguments: [statementID])
+                    == conversationID
+            else { throw CharterError.notFound("Statement") }
+            if let text {
+                try db.execute(
+                    sql: """
+                        INSERT INTO principle_wording (conversation_id, statement_id, text, updated_at, updated_by)
+                        VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (conversation_id, statement_id)
+                        DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at, updated_by = excluded.updated_by
+                        """,
+                    arguments: [conversationID, statementID, text, Date(), actor.name])
+            } else {
+                try db.execute(
+                    sql: "DELETE FROM principle_wording WHERE conversation_id = ? AND statement_id = ?",
+                    arguments: [conversationID, statementID])
+            }
+            try Self.audit(
+                db, actor, text == nil ? "principle.reword.reset" : "principle.reword", conversationID: conversationID,
+                statementID: statementID, detail: text ?? "back to the rule-based wording")
+        }
+    }
+}

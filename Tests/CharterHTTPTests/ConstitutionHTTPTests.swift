@@ -1,0 +1,102 @@
+import CharterCompiler
+import CharterDomain
+import CharterHTTP
+import CharterStore
+import CharterTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@Suite struct ConstitutionHTTPTests {
+    @Test func compilePublishDownloadRewordAndDiff() async throws {
+        let h = try await Harness.make()
+        try await AnalysisHTTPTests.vote(h)
+        try await h.test { client in
+            let auth = h.organiserHeaders
+            let preview = try await client.json(.get, "/api/v1/conversations/town/compile?rule=ccai", headers: auth)
+            #expect(preview.status == .ok)
+            let decisions = try #require(try preview.decoded()["decisions"] as? [[String: Any]])
+            #expect(decisions.count == 5)
+            let kept = decisions.filter { $0["kept"] as? Bool == true }.compactMap { $0["statement"] as? Int }
+            // Only the first statement is agreed by both camps.
+            #expect(kept == [Int(h.statements[0].id)])
+
+            let published = try await client.json(
+                .post, "/api/v1/conversations/town/constitutions", "{}", headers: auth)
+            #expect(published.status == .created)
+            let first = try published.decoded()
+            #expect(first["version"] as? Int == 1)
+            let id = try #require(first["id"] as? Int)
+            let sha = try #require(first["sha256"] as? String)
+
+            let json = try await client.json(.get, "/api/v1/constitutions/\(id)?format=json", headers: auth)
+            let constitution = try Constitution.decode(Data(json.text.utf8))
+            #expect(constitution.version == 1 && constitution.sha256 == sha)
+            #expect(try constitution.hashed().sha256 == sha, "the stored hash is the hash of the stored content")
+            #expect(constitution.principles.first?.text == "Choose the response that is honest.")
+            for format in ["md", "cai", "txt"] {
+                let response = try await client.json(
+                    .get, "/api/v1/constitutions/\(id)?format=\(format)", headers: auth)
+                #expect(response.status == .ok)
+                #expect(response.text.contains("Choose the response that is honest."))
+            }
+
+            let reword = try await client.json(
+                .put, "/api/v1/conversations/town/principles/\(h.statements[0].id)",
+                #"{"text": "Choose the response that is most truthful."}"#, headers: auth)
+            #expect(reword.status == .noContent)
+            let second = try await client.json(.post, "/api/v1/conversations/town/constitutions", "{}", headers: auth)
+            let secondID = try #require(try second.decoded()["id"] as? Int)
+            #expect(try second.decoded()["version"] as? Int == 2)
+            #expect(try second.decoded()["sha256"] as? String != sha)
+            let diff = try await client.json(.get, "/api/v1/constitutions/\(id)/diff/\(secondID)", headers: auth)
+            let reworded = try #require(try diff.decoded()["reworded"] as? [[String: Any]])
+            #expect(reworded.first?["after"] as? String == "Choose the response that is most truthful.")
+
+            let list = try await client.json(.get, "/api/v1/conversations/town/constitutions", headers: auth)
+            #expect((try list.decoded()["constitutions"] as? [Any])?.count == 2)
+            let audit = try await h.store.auditLog(conversationID: h.conversation.id, offset: 0, limit: 100)
+            #expect(audit.items.contains { $0.action == "principle.reword" })
+            #expect(audit.items.filter { $0.action == "constitution.publish" }.count == 2)
+        }
+    }
+
+    @Test func compilingTheSameVotesTwiceGivesTheSameHash() async throws {
+        let h = try await Harness.make()
+        try await AnalysisHTTPTests.vote(h)
+        let a = try await ConstitutionBuilding.publish(
+            conversation: h.conversation, store: h.store, parameters: CompileParameters(), by: .system)
+        let b = try await ConstitutionBuilding.publish(
+            conversation: h.conversation, store: h.store, parameters: CompileParameters(), by: .system)
+        #expect(a.stored.version == 1 && b.stored.version == 2)
+        #expect(a.stored.sha256 == b.stored.sha256)
+    }
+
+    @Test func badRequestsAreRefusedAndChangeNothing() async throws {
+        let h = try await Harness.make()
+        try await h.test { client in
+            let before = try h.snapshot()
+            let auth = h.organiserHeaders
+            let cases: [(HTTPRequest.Method, String, String?, HTTPFields, Int)] = [
+                (.get, "/api/v1/conversations/town/compile", nil, [:], 401),
+                (.get, "/api/v1/conversations/town/compile?rule=vibes", nil, auth, 422),
+                (.get, "/api/v1/conversations/town/compile?threshold=high", nil, auth, 400),
+                (.post, "/api/v1/conversations/town/constitutions", #"{"threshold": 7}"#, auth, 422),
+                (.post, "/api/v1/conversations/town/constitutions", "{", auth, 400),
+                (.post, "/api/v1/conversations/nope/constitutions", "{}", auth, 404),
+                (.get, "/api/v1/constitutions/999", nil, auth, 404),
+                (.get, "/api/v1/constitutions/abc", nil, auth, 400),
+                (.put, "/api/v1/conversations/town/principles/9999", #"{"text": "x"}"#, auth, 404),
+                (.put, "/api/v1/conversations/town/principles/1", #"{"text": "  "}"#, auth, 422),
+            ]
+            for (method, path, body, headers, status) in cases {
+                let response = try await client.json(method, path, body, headers: headers)
+                #expect(response.status.code == status, "\(method) \(path)")
+                #expect(response.errorCode != nil, "\(method) \(path)")
+            }
+            #expect(try h.snapshot() == before)
+        }
+    }
+}
