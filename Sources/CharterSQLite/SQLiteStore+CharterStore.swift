@@ -105,6 +105,15 @@ extension SQLiteStore: CharterStore {
         }
     }
 
+    public func participants(conversationID: Int64) async throws -> [Participant] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM participant WHERE conversation_id = ? ORDER BY id", arguments: [conversationID]
+            )
+            .map(Participant.init(row:))
+        }
+    }
+
     // MARK: Statements
 
     public func addSeedStatements(conversationID: Int64, texts: [String], by actor: Actor) async throws

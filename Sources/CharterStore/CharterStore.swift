@@ -215,6 +215,7 @@ public protocol CharterStore: Sendable {
     /// Returns the participant with this identity if it exists; never creates one.
     func existingParticipant(conversationID: Int64, identity: ParticipantIdentity) async throws -> Participant?
     func participant(id: Int64) async throws -> Participant?
+    func participants(conversationID: Int64) async throws -> [Participant]
 
     // MARK: Statements
     /// Adds organiser-written statements, accepted at once. Invalid or duplicate lines are

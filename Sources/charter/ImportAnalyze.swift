@@ -260,3 +260,35 @@ struct Compile: AsyncParsableCommand {
         }
     }
 }
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export conversations to other platforms' formats.", subcommands: [ExportPolis.self])
+}
+
+struct ExportPolis: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "polis", abstract: "Write a conversation in the Polis open-data export format to a folder.")
+
+    @Argument(help: "The conversation's slug.")
+    var slug: String
+
+    @Argument(help: "The folder to write (created if missing).")
+    var folder: String
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let store = try database.open()
+        guard let conversation = try await store.conversation(slug: slug) else {
+            throw ValidationError("No conversation with the slug \(slug).")
+        }
+        let files = try await ConversationExport.polisFiles(conversation: conversation, store: store)
+        let directory = URL(fileURLWithPath: folder)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for (name, text) in files.sorted(by: { $0.key < $1.key }) {
+            try Data(text.utf8).write(to: directory.appendingPathComponent(name))
+        }
+        print(directory.path)
+    }
+}

@@ -175,6 +175,39 @@ import ZIPFoundation
         }
     }
 
+    @Test func theExportDownloadIsAZipThatImportsBack() async throws {
+        let h = try await Harness.make()
+        try await Self.vote(h)
+        await h.analysis.analyze(h.conversation.id)
+        try await h.test { client in
+            let response = try await client.json(
+                .get, "/api/v1/conversations/town/export/polis", headers: h.organiserHeaders)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "application/zip")
+            let archive = try Archive(data: Data(response.body.readableBytesView), accessMode: .read)
+            let names = Set(archive.map(\.path))
+            #expect(
+                names == ["town/summary.csv", "town/comments.csv", "town/votes.csv", "town/participants-votes.csv"])
+            var matrix = Data()
+            _ = try archive.extract(try #require(archive["town/participants-votes.csv"])) { matrix.append($0) }
+            let text = String(decoding: matrix, as: UTF8.self)
+            // Charter's groups travel in the group-id column.
+            let groupIDs = Set(
+                text.split(separator: "\n").dropFirst().compactMap {
+                    $0.split(separator: ",", omittingEmptySubsequences: false).dropFirst(2).first
+                })
+            #expect(groupIDs == ["0", "1"])
+            let reimport = try await client.executeRequest(
+                uri: "/api/v1/conversations/import?slug=town-copy", method: .post,
+                headers: [.authorization: "Bearer \(h.organiserToken)", .contentType: "application/zip"],
+                body: response.body)
+            #expect(reimport.status == .created)
+            #expect(try reimport.decoded()["votes_added"] as? Int == 150)
+            let denied = try await client.json(.get, "/api/v1/conversations/town/export/polis")
+            #expect(denied.status == .unauthorized)
+        }
+    }
+
     @Test func aRestartFindsConversationsWhoseAnalysisIsBehind() async throws {
         let h = try await Harness.make()
         try await Self.vote(h)

@@ -14,6 +14,16 @@ struct ImportRoutes: Sendable {
     let services: AppServices
 
     func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/api/v1/conversations/{slug}/export/polis") { _, context in
+            _ = try context.requireOrganiser()
+            return try await exportResponse(context)
+        }
+        router.get("/admin/conversations/{slug}/export/polis") { _, context in
+            guard context.organiser != nil, context.organiserSessionToken != nil else {
+                return Response.seeOther("/admin/login")
+            }
+            return try await exportResponse(context)
+        }
         router.post(RouterPath(stringLiteral: Self.path)) { request, context in
             let organiser = try context.requireOrganiser()
             let limit = services.configuration.maxImportBytes
@@ -74,6 +84,34 @@ struct ImportRoutes: Sendable {
                     votesAdded: summary.votesAdded),
                 status: summary.createdConversation ? .created : .ok)
         }
+    }
+
+    private func exportResponse(_ context: AppRequestContext) async throws -> Response {
+        let conversation = try await services.conversation(context)
+        let files = try await ConversationExport.polisFiles(conversation: conversation, store: services.store)
+        let zip = try Self.exportZip(files, folder: conversation.slug)
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "application/zip",
+                .contentDisposition: "attachment; filename=\"\(conversation.slug)-polis-export.zip\"",
+            ],
+            body: .init(byteBuffer: ByteBuffer(bytes: zip)))
+    }
+
+    /// The conversation's Polis export as a zip of the four files in a folder named by its slug.
+    static func exportZip(_ files: [String: String], folder: String) throws -> Data {
+        let archive = try Archive(data: Data(), accessMode: .create)
+        for (name, text) in files.sorted(by: { $0.key < $1.key }) {
+            let data = Data(text.utf8)
+            try archive.addEntry(
+                with: "\(folder)/\(name)", type: .file, uncompressedSize: Int64(data.count), compressionMethod: .deflate
+            ) { position, size in data.subdata(in: Int(position)..<Int(position) + size) }
+        }
+        guard let data = archive.data else {
+            throw AppError(.internalServerError, code: "zip", message: "The export could not be zipped.")
+        }
+        return data
     }
 
     /// The export's files from a zip, by file name wherever they sit in it.

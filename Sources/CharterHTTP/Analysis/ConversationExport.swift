@@ -1,0 +1,33 @@
+public import CharterDomain
+import CharterMath
+public import CharterStore
+import Foundation
+
+/// Gathers a conversation from the store for `PolisExportWriter`.
+public enum ConversationExport {
+    public static func polisFiles(conversation: Conversation, store: any CharterStore) async throws -> [String: String]
+    {
+        var statements: [Statement] = []
+        var offset = 0
+        while true {
+            let page = try await store.statements(
+                conversationID: conversation.id, filter: StatementFilter(offset: offset, limit: 500))
+            statements += page.items
+            offset += page.items.count
+            if page.items.isEmpty || offset >= page.total { break }
+        }
+        let sources = try await store.sourceIDs(conversationID: conversation.id)
+        var groups: [Int64: Int] = [:]
+        if let stored = try await store.latestAnalysis(conversationID: conversation.id),
+            let result = try? ConversationAnalysis.decode(stored)
+        {
+            for p in result.participants { if let g = p.group { groups[p.id] = g } }
+        }
+        return PolisExportWriter.files(
+            .init(
+                conversation: conversation, statements: statements,
+                participants: try await store.participants(conversationID: conversation.id),
+                events: try await store.voteEvents(conversationID: conversation.id),
+                participantSources: sources.participants, statementSources: sources.statements, groups: groups))
+    }
+}
