@@ -109,6 +109,7 @@ public func buildRouter(
     AnalysisRoutes(services: services).addRoutes(to: router)
     ImportRoutes(services: services).addRoutes(to: router)
     ConstitutionRoutes(services: services).addRoutes(to: router)
+    ConstitutionPages(services: services).addRoutes(to: router)
     StaticFiles(directory: configuration.publicDirectory).addRoutes(to: router)
     return router
 }

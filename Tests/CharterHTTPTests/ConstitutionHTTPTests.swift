@@ -100,3 +100,52 @@ import Testing
         }
     }
 }
+
+@Suite struct ConstitutionBuilderPageTests {
+    @Test func anOrganiserPreviewsEditsPublishesAndDiffs() async throws {
+        let h = try await Harness.make()
+        try await AnalysisHTTPTests.vote(h)
+        try await h.test { client in
+            var browser = Browser(client: client)
+            try await AdminSession.signIn(&browser)
+            var page = try await browser.get("/admin/conversations/town/constitution?rule=ccai&threshold=0.72")
+            #expect(page.status == .ok)
+            #expect(page.contains("Choose the response that is honest."))
+            #expect(page.contains("5 statements, 5 eligible, 1 selected, 1 principles after merging"))
+            #expect(page.contains("score 0.000 ≤ 0.720"))
+            let csrf = try #require(page.csrf)
+            let lead = h.statements[0].id
+            page = try await browser.post(
+                "/admin/conversations/town/principles/\(lead)",
+                form: [
+                    ("csrf", csrf), ("return", "rule=ccai&threshold=0.72"),
+                    ("text", "Choose the response that is <most> truthful."),
+                    ("action", "save"),
+                ])
+            #expect(page.path.contains("done=reworded"))
+            #expect(page.contains("Choose the response that is &lt;most&gt; truthful."))
+            #expect(page.contains("(edited)"))
+            page = try await browser.post(
+                "/admin/conversations/town/constitutions",
+                form: [("csrf", csrf), ("rule", "ccai"), ("threshold", "0.72")])
+            #expect(page.contains("Published version 1."))
+            page = try await browser.post(
+                "/admin/conversations/town/principles/\(lead)", form: [("csrf", csrf), ("action", "reset")])
+            page = try await browser.post("/admin/conversations/town/constitutions", form: [("csrf", csrf)])
+            #expect(page.contains("Published version 2."))
+            let diffLink = try #require(page.firstMatch(#"<a href="(/admin/constitutions/\d+/diff/\d+)">"#))
+            let diff = try await browser.get(diffLink)
+            #expect(diff.contains("Reworded (1)"))
+            #expect(diff.contains("Choose the response that is honest."))
+            let download = try #require(page.firstMatch(#"<a href="(/admin/constitutions/\d+\?format=md)">"#))
+            let md = try await browser.get(download)
+            #expect(md.headers[.contentType]?.hasPrefix("text/markdown") == true)
+            #expect(md.body.hasPrefix("# Town hall"))
+            // Forged forms change nothing.
+            let before = try h.snapshot()
+            let forged = try await browser.post("/admin/conversations/town/constitutions", form: [("csrf", "forged")])
+            #expect(forged.status == .forbidden)
+            #expect(try h.snapshot() == before)
+        }
+    }
+}

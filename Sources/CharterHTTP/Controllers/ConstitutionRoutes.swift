@@ -118,19 +118,7 @@ struct ConstitutionRoutes: Sendable {
         }
         router.get("/api/v1/constitutions/{id}") { request, context in
             _ = try context.requireOrganiser()
-            let stored = try await constitution(context, "id")
-            let name = request.query["format"] ?? "json"
-            guard let format = ConstitutionFormat(rawValue: name) else {
-                throw AppError.badRequest("format must be json, md, cai or txt.")
-            }
-            let data = try Constitution.decode(stored.body).rendered(format)
-            return Response(
-                status: .ok,
-                headers: [
-                    .contentType: format.contentType,
-                    .contentDisposition: "attachment; filename=\"v\(stored.version)-\(format.fileName)\"",
-                ],
-                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            return try await download(request, context: context)
         }
         router.get("/api/v1/constitutions/{id}/diff/{other}") { _, context in
             _ = try context.requireOrganiser()
@@ -141,7 +129,23 @@ struct ConstitutionRoutes: Sendable {
         }
     }
 
-    private func constitution(_ context: AppRequestContext, _ parameter: String) async throws -> StoredConstitution {
+    func download(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let stored = try await constitution(context, "id")
+        let name = request.query["format"] ?? "json"
+        guard let format = ConstitutionFormat(rawValue: name) else {
+            throw AppError.badRequest("format must be json, md, cai or txt.")
+        }
+        let data = try Constitution.decode(stored.body).rendered(format)
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: format.contentType,
+                .contentDisposition: "attachment; filename=\"v\(stored.version)-\(format.fileName)\"",
+            ],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    func constitution(_ context: AppRequestContext, _ parameter: String) async throws -> StoredConstitution {
         guard let id = Int64(try context.parameters.require(parameter)) else {
             throw AppError.badRequest("A constitution id must be a number.")
         }

@@ -1,0 +1,208 @@
+import CharterCompiler
+import CharterDomain
+import CharterStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The organiser's constitution builder: choose the rule, preview what it keeps and why, edit
+/// wording, publish versions, download and diff them. Works without JavaScript: every change is
+/// a form.
+struct ConstitutionPages: Sendable {
+    let services: AppServices
+    static let parameterNames = [
+        "rule", "threshold", "min_votes_per_group", "min_participant_votes", "straight_lining", "merge_similarity",
+    ]
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/admin/conversations/{slug}/constitution") { request, context in
+            guard let organiser = context.organiser, let session = context.organiserSessionToken else {
+                return Response.seeOther("/admin/login")
+            }
+            return try await page(
+                request.query, context: context, organiser: organiser, csrf: services.adminCSRF(session: session))
+        }
+        router.post("/admin/conversations/{slug}/principles/{statement}") { request, context in
+            let (organiser, form) = try await services.organiserForm(request, context: context)
+            let conversation = try await services.conversation(context)
+            guard let statement = Int64(try context.parameters.require("statement")) else {
+                throw AppError.badRequest("The statement id must be a number.")
+            }
+            let text = form["action"] == "reset" ? nil : try form.required("text")
+            try await services.store.setPrincipleWording(
+                conversationID: conversation.id, statementID: statement, text: text, by: Actor(organiser))
+            return Response.seeOther(
+                "/admin/conversations/\(conversation.slug)/constitution?\(Self.query(from: form["return"] ?? ""))&done=reworded"
+            )
+        }
+        router.post("/admin/conversations/{slug}/constitutions") { request, context in
+            let (organiser, form) = try await services.organiserForm(request, context: context)
+            let conversation = try await services.conversation(context)
+            let parameters = try ConstitutionRoutes.ParametersBody(query: form).parameters()
+            let (stored, _) = try await ConstitutionBuilding.publish(
+                conversation: conversation, store: services.store, parameters: parameters, by: Actor(organiser))
+            return Response.seeOther(
+                "/admin/conversations/\(conversation.slug)/constitution?\(Self.query(from: form))&done=published-\(stored.version)"
+            )
+        }
+        router.get("/admin/constitutions/{id}") { request, context in
+            guard context.organiser != nil, context.organiserSessionToken != nil else {
+                return Response.seeOther("/admin/login")
+            }
+            return try await ConstitutionRoutes(services: services).download(request, context: context)
+        }
+        router.get("/admin/constitutions/{id}/diff/{other}") { _, context in
+            guard context.organiser != nil, let session = context.organiserSessionToken else {
+                return Response.seeOther("/admin/login")
+            }
+            let routes = ConstitutionRoutes(services: services)
+            let old = try await routes.constitution(context, "id")
+            let new = try await routes.constitution(context, "other")
+            let diff = ConstitutionDiff(from: try Constitution.decode(old.body), to: try Constitution.decode(new.body))
+            guard let conversation = try await services.store.conversation(id: new.conversationID) else {
+                throw CharterError.notFound("Conversation")
+            }
+            struct View {
+                let organiserEmail, csrf, slug: String
+                let from, to, addedCount, removedCount, rewordedCount, rescoredCount: Int
+                let added, removed, reworded, rescored: [ConstitutionDiff.Change]
+            }
+            return services.views.page(
+                "admin_diff", title: "Constitution changes",
+                View(
+                    organiserEmail: context.organiser?.email ?? "", csrf: services.adminCSRF(session: session),
+                    slug: conversation.slug, from: old.version, to: new.version, addedCount: diff.added.count,
+                    removedCount: diff.removed.count, rewordedCount: diff.reworded.count,
+                    rescoredCount: diff.rescored.count, added: diff.added, removed: diff.removed,
+                    reworded: diff.reworded,
+                    rescored: diff.rescored),
+                admin: true)
+        }
+    }
+
+    /// The compile parameters of a form or query, as a query string to carry them along.
+    static func query(from form: Form) -> String {
+        parameterNames.compactMap { name in
+            form[name].flatMap { $0.isEmpty ? nil : $0 }.map {
+                "\(name)=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+            }
+        }.joined(separator: "&")
+    }
+
+    static func query(from encoded: String) -> String {
+        query(from: Form(urlEncoded: encoded) ?? Form(urlEncoded: "")!)
+    }
+
+    struct Option {
+        let value, label: String
+        let selected: Bool
+    }
+
+    struct PrincipleView {
+        let lead: Int64
+        let text: String
+        let edited: Bool
+        let score, gac, shares: String
+        let sources: [Constitution.Source]
+        let slug, csrf, returnQuery: String
+    }
+
+    struct DecisionView {
+        let statement: Int64
+        let text, score, reason: String
+        let kept: Bool
+    }
+
+    struct VersionView {
+        let id: Int64
+        let version: Int
+        let shortHash, when, by: String
+        let formats: [String]
+        let previousID: Int64?
+    }
+
+    struct Hidden {
+        let name, value: String
+    }
+
+    struct View {
+        let organiserEmail, csrf, slug, title: String
+        let notice, error: String?
+        let rules: [Option]
+        let threshold, mergeSimilarity: String
+        let minVotesPerGroup, minParticipantVotes: Int
+        let straightLining: String
+        let summary: String
+        let principleCount: Int
+        let principles: [PrincipleView]
+        let hiddenParameters: [Hidden]
+        let nextVersion: Int
+        let decisions: [DecisionView]
+        let versions: [VersionView]
+    }
+
+    private func page(_ query: Form, context: AppRequestContext, organiser: Organiser, csrf: String) async throws
+        -> Response
+    {
+        let conversation = try await services.conversation(context)
+        let parameters: CompileParameters
+        var error: String?
+        do {
+            parameters = try ConstitutionRoutes.ParametersBody(query: query).parameters()
+        } catch let failure as CharterError {
+            parameters = CompileParameters()
+            error = failure.message
+        }
+        let result = try await ConstitutionBuilding.compile(
+            conversation: conversation, store: services.store, parameters: parameters)
+        let wordings = try await services.store.principleWordings(conversationID: conversation.id)
+        let versions = try await services.store.constitutions(conversationID: conversation.id)
+        let r = result.constitution.report
+        let summary =
+            r.map {
+                "\($0.participants) participants (\($0.removedForFewVotes) with too few votes and \($0.removedAsStraightLiners) "
+                    + "straight-liners left out), \($0.votes) votes, \($0.groups) opinion groups: \($0.statements) statements, "
+                    + "\($0.eligible) eligible, \($0.selected) selected, \($0.principles) principles after merging."
+            } ?? ""
+        let returnQuery = Self.query(from: query)
+        let f = { (value: Double?) in value.map { String(format: "%.3f", $0) } ?? "–" }
+        let notice = query["done"].map { done -> String in
+            if done.hasPrefix("published-") { return "Published version \(done.dropFirst("published-".count))." }
+            return "Wording saved; it is used from now on."
+        }
+        let view = View(
+            organiserEmail: organiser.email, csrf: csrf, slug: conversation.slug, title: conversation.settings.title,
+            notice: notice, error: error,
+            rules: SelectionRule.allCases.map {
+                Option(value: $0.rawValue, label: $0.rawValue, selected: $0 == parameters.rule)
+            },
+            threshold: String(parameters.threshold), mergeSimilarity: String(parameters.mergeSimilarity),
+            minVotesPerGroup: parameters.minimumVotesPerGroup, minParticipantVotes: parameters.filters.minimumVotes,
+            straightLining: parameters.filters.straightLiningVotes.map(String.init) ?? "", summary: summary,
+            principleCount: result.constitution.principles.count,
+            principles: result.constitution.principles.map { p in
+                let lead = p.sources?.first?.statement ?? 0
+                return PrincipleView(
+                    lead: lead, text: p.text, edited: wordings[lead] != nil, score: f(p.score), gac: f(p.gac),
+                    shares: (p.groupAgreeShares ?? []).map { "\(Int(($0 * 100).rounded()))%" }.joined(separator: " / "),
+                    sources: p.sources ?? [], slug: conversation.slug, csrf: csrf, returnQuery: returnQuery)
+            },
+            hiddenParameters: Self.parameterNames.compactMap { name in
+                query[name].flatMap { $0.isEmpty ? nil : Hidden(name: name, value: $0) }
+            },
+            nextVersion: (versions.first?.version ?? 0) + 1,
+            decisions: result.decisions.map {
+                DecisionView(
+                    statement: $0.statement, text: $0.text, score: f($0.score), reason: $0.reason, kept: $0.kept)
+            },
+            versions: versions.enumerated().map { index, v in
+                VersionView(
+                    id: v.id, version: v.version, shortHash: String(v.sha256.prefix(12)),
+                    when: ISO8601DateFormatter().string(from: v.createdAt), by: v.createdBy,
+                    formats: ConstitutionFormat.allCases.map(\.rawValue),
+                    previousID: index + 1 < versions.count ? versions[index + 1].id : nil)
+            })
+        return services.views.page("admin_constitution", title: "Constitution builder", view, admin: true)
+    }
+}
