@@ -75,10 +75,11 @@ public struct CompileResult: Sendable {
 public enum ConstitutionCompiler {
     /// Compiles a conversation: filters participants, analyses the rest, selects by the rule,
     /// merges near-duplicates and words each principle. `wording` holds organisers' edits by
-    /// lead statement id; they replace the rule-based wording.
+    /// lead statement id; they replace the rule-based wording. `grouping` holds their hand
+    /// merges (statement → lead) and splits (statement → nil), applied after automatic merging.
     public static func compile(
         name: String, conversation: String, statements: [CompilerStatement], votes: [AnalysisVote],
-        parameters: CompileParameters, wording: [Int64: String] = [:]
+        parameters: CompileParameters, wording: [Int64: String] = [:], grouping: [Int64: Int64?] = [:]
     ) -> CompileResult {
         let filtered = parameters.filters.apply(to: votes)
         let moderatedOut = Set(statements.filter { !$0.accepted || $0.isMeta }.map(\.id))
@@ -128,10 +129,13 @@ public enum ConstitutionCompiler {
                 ))
         }
 
-        let clusters = NearDuplicates.clusters(
+        let automatic = NearDuplicates.clusters(
             selected.map { ($0.statement.id, $0.statement.text, shares($0.stats.groupVotes), $0.score) },
             corpus: statements.map(\.text), similarity: parameters.mergeSimilarity,
             shareDifference: parameters.mergeShareDifference)
+        let clusters = NearDuplicates.regroup(
+            automatic, by: grouping,
+            scores: Dictionary(uniqueKeysWithValues: selected.map { ($0.statement.id, $0.score) }))
         var principles: [Constitution.Principle] = []
         let byID = Dictionary(uniqueKeysWithValues: selected.map { ($0.statement.id, $0) })
         for (index, cluster) in clusters.enumerated() {

@@ -55,6 +55,39 @@ enum NearDuplicates {
         }
     }
 
+    /// Applies organisers' hand grouping to the automatic clusters: a split statement stands
+    /// alone, a merged one joins its lead's principle (when both were selected). The lead of a
+    /// cluster is its best-scoring member, ties to the lower id.
+    static func regroup(_ clusters: [Cluster], by grouping: [Int64: Int64?], scores: [Int64: Double]) -> [Cluster] {
+        guard !grouping.isEmpty else { return clusters }
+        var clusterOf: [Int64: Int] = [:]
+        for (index, cluster) in clusters.enumerated() { for m in cluster.members { clusterOf[m] = index } }
+        var members = clusters.map(\.members)
+        for (statement, lead) in grouping.sorted(by: { $0.key < $1.key }) {
+            guard let from = clusterOf[statement] else { continue }
+            var to: Int
+            if let lead {
+                guard let target = clusterOf[lead], target != from else { continue }
+                to = target
+            } else {
+                guard members[from].count > 1 else { continue }
+                members.append([])
+                to = members.count - 1
+            }
+            members[from].removeAll { $0 == statement }
+            members[to].append(statement)
+            clusterOf[statement] = to
+        }
+        return
+            members.filter { !$0.isEmpty }.map { group in
+                let sorted = group.sorted()
+                let lead = sorted.max { a, b in
+                    (scores[a] ?? 0) != (scores[b] ?? 0) ? (scores[a] ?? 0) < (scores[b] ?? 0) : a > b
+                }!
+                return Cluster(lead: lead, members: sorted)
+            }.sorted { $0.members[0] < $1.members[0] }
+    }
+
     static func features(_ text: String) -> [String: Int] {
         let words = text.lowercased().split { !$0.isLetter && !$0.isNumber }.map(String.init)
         var counts: [String: Int] = [:]

@@ -186,6 +186,19 @@ public final class SQLiteStore: Sendable {
                     );
                     """)
         }
+        migrator.registerMigration("v4 principle grouping") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE principle_grouping (
+                        conversation_id INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+                        statement_id INTEGER NOT NULL REFERENCES statement(id) ON DELETE CASCADE,
+                        lead_id INTEGER REFERENCES statement(id) ON DELETE CASCADE,
+                        updated_at DATETIME NOT NULL,
+                        updated_by TEXT NOT NULL,
+                        PRIMARY KEY (conversation_id, statement_id)
+                    );
+                    """)
+        }
         return migrator
     }
 }

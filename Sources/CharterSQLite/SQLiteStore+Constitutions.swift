@@ -101,3 +101,60 @@ extension SQLiteStore {
         }
     }
 }
+
+extension SQLiteStore {
+    public func principleGroupings(conversationID: Int64) async throws -> [Int64: Int64?] {
+        try await pool.read { db in
+            var groupings: [Int64: Int64?] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT statement_id, lead_id FROM principle_grouping WHERE conversation_id = ?",
+                arguments: [conversationID])
+            {
+                groupings[row[0]] = .some(row[1] as Int64?)
+            }
+            return groupings
+        }
+    }
+
+    public func setPrincipleGrouping(
+        conversationID: Int64, statementID: Int64, grouping: PrincipleGrouping, by actor: Actor
+    ) async throws {
+        try await pool.write { db in
+            var ids = [statementID]
+            if case .merge(let lead) = grouping {
+                guard lead != statementID else {
+                    throw CharterError.invalid(
+                        field: "merge_into", message: "A statement cannot be merged into itself.")
+                }
+                ids.append(lead)
+            }
+            for id in ids {
+                guard
+                    try Int64.fetchOne(db, sql: "SELECT conversation_id FROM statement WHERE id = ?", arguments: [id])
+                        == conversationID
+                else { throw CharterError.notFound("Statement \(id)") }
+            }
+            let detail: String
+            switch grouping {
+            case .automatic:
+                try db.execute(
+                    sql: "DELETE FROM principle_grouping WHERE conversation_id = ? AND statement_id = ?",
+                    arguments: [conversationID, statementID])
+                detail = "back to automatic merging"
+            case .split, .merge:
+                let lead: Int64? = if case .merge(let into) = grouping { into } else { nil }
+                try db.execute(
+                    sql: """
+                        INSERT INTO principle_grouping (conversation_id, statement_id, lead_id, updated_at, updated_by)
+                        VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (conversation_id, statement_id)
+                        DO UPDATE SET lead_id = excluded.lead_id, updated_at = excluded.updated_at, updated_by = excluded.updated_by
+                        """,
+                    arguments: [conversationID, statementID, lead, Date(), actor.name])
+                detail = lead.map { "merged into statement \($0)" } ?? "kept apart"
+            }
+            try Self.audit(
+                db, actor, "principle.group", conversationID: conversationID, statementID: statementID, detail: detail)
+        }
+    }
+}

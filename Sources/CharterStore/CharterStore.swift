@@ -196,6 +196,12 @@ public struct StoredConstitution: Sendable, Equatable {
     }
 }
 
+public enum PrincipleGrouping: Sendable, Equatable {
+    case merge(into: Int64)
+    case split
+    case automatic
+}
+
 /// Charter's storage interface. Every operation that changes data is one transaction: it
 /// either happens whole, with its audit entry, or not at all, and it returns only after the
 /// transaction is durable. Rules that need the stored state to be checked atomically (an open
@@ -285,6 +291,14 @@ public protocol CharterStore: Sendable {
     func principleWordings(conversationID: Int64) async throws -> [Int64: String]
     /// Sets (or, with nil, removes) the wording of the principle led by a statement.
     func setPrincipleWording(conversationID: Int64, statementID: Int64, text: String?, by actor: Actor) async throws
+
+    /// Organisers' hand grouping: a statement merged into the principle another leads, or
+    /// (nil) kept apart from automatic merging.
+    func principleGroupings(conversationID: Int64) async throws -> [Int64: Int64?]
+    /// Merges a statement into a lead's principle, keeps it apart (`.split`), or returns it to
+    /// automatic merging (`.automatic`).
+    func setPrincipleGrouping(conversationID: Int64, statementID: Int64, grouping: PrincipleGrouping, by actor: Actor)
+        async throws
 
     // MARK: Audit and settings
     func auditLog(conversationID: Int64?, offset: Int, limit: Int) async throws -> Page<AuditEntry>

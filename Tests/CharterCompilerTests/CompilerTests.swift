@@ -118,6 +118,26 @@ import Testing
         #expect(separate.constitution.principles.count == 3)
     }
 
+    @Test func organisersMergeAndSplitByHand() {
+        var (statements, votes) = Self.conversation([10: (10, 9), 11: (10, 9), 12: (9, 9)])
+        statements[statements.firstIndex { $0.id == 10 }!].text = "The AI should respect user privacy."
+        statements[statements.firstIndex { $0.id == 11 }!].text = "The AI should respect the privacy of users."
+        statements[statements.firstIndex { $0.id == 12 }!].text = "The AI should cite its sources."
+        _ = votes
+        func principles(_ grouping: [Int64: Int64?]) -> [[Int64]] {
+            ConstitutionCompiler.compile(
+                name: "t", conversation: "t", statements: statements, votes: votes,
+                parameters: CompileParameters(mergeSimilarity: 0.5), grouping: grouping
+            ).constitution.principles.map { ($0.sources ?? []).map(\.statement) }
+        }
+        #expect(principles([:]) == [[10, 11], [12]])
+        #expect(principles([11: nil]) == [[10], [11], [12]])
+        #expect(principles([12: 10]) == [[10, 11, 12], []].filter { !$0.isEmpty })
+        #expect(principles([11: nil, 12: 11]) == [[10], [11, 12]])
+        // A hand merge into a statement that was not selected changes nothing.
+        #expect(principles([12: 1]) == [[10, 11], [12]])
+    }
+
     @Test func theSameVotesAndParametersGiveTheSameHash() throws {
         let (statements, votes) = Self.conversation([10: (10, 9), 11: (9, 9)])
         let first = try ConstitutionCompiler.compile(

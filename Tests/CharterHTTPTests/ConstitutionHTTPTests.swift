@@ -149,3 +149,57 @@ import Testing
         }
     }
 }
+
+@Suite struct PrincipleGroupingTests {
+    @Test func mergeAndSplitThroughTheAPIAndTheBuilder() async throws {
+        let h = try await Harness.make()
+        // Everyone agrees with everything: five principles, one per statement.
+        for p in 0..<20 {
+            for statement in h.statements {
+                _ = try await h.store.castVote(
+                    conversationID: h.conversation.id, participant: .external("p\(p)"), statementID: statement.id,
+                    value: p < 10 || statement.id != h.statements[4].id ? .agree : .disagree, at: Date())
+            }
+        }
+        let (a, b, c) = (h.statements[0].id, h.statements[1].id, h.statements[2].id)
+        try await h.test { client in
+            let auth = h.organiserHeaders
+            let merge = try await client.json(
+                .put, "/api/v1/conversations/town/principles/\(b)/grouping", #"{"merge_into": \#(a)}"#, headers: auth)
+            #expect(merge.status == .noContent)
+            for (body, status) in [
+                (#"{"merge_into": 9999}"#, 404), (#"{"split": true, "automatic": true}"#, 422), ("{}", 422),
+            ] {
+                let bad = try await client.json(
+                    .put, "/api/v1/conversations/town/principles/\(c)/grouping", body, headers: auth)
+                #expect(bad.status.code == status, "\(body)")
+            }
+            var browser = Browser(client: client)
+            try await AdminSession.signIn(&browser)
+            var page = try await browser.get("/admin/conversations/town/constitution?merge_similarity=1.01")
+            let preview = try await client.json(
+                .get, "/api/v1/conversations/town/compile?merge_similarity=1.01", headers: auth)
+            let principles = try #require(
+                (try preview.decoded()["constitution"] as? [String: Any])?["principles"] as? [[String: Any]])
+            let groups = principles.map {
+                ($0["sources"] as? [[String: Any]] ?? []).compactMap { $0["statement"] as? Int }
+            }
+            #expect(groups.contains([Int(a), Int(b)]))
+            #expect(page.contains("Back to automatic merging"))
+
+            page = try await browser.post(
+                "/admin/conversations/town/principles/\(b)/grouping",
+                form: [("csrf", try #require(page.csrf)), ("return", "merge_similarity=1.01"), ("action", "split")])
+            #expect(page.contains("Grouping saved"))
+            let groupings = try await h.store.principleGroupings(conversationID: h.conversation.id)
+            #expect(groupings[b] == .some(nil))
+            page = try await browser.post(
+                "/admin/conversations/town/principles/\(c)/grouping",
+                form: [("csrf", try #require(page.csrf)), ("action", "merge"), ("into", String(a))])
+            let after = try await h.store.principleGroupings(conversationID: h.conversation.id)
+            #expect(after[c] == .some(a))
+            let audit = try await h.store.auditLog(conversationID: h.conversation.id, offset: 0, limit: 50)
+            #expect(audit.items.filter { $0.action == "principle.group" }.count == 3)
+        }
+    }
+}

@@ -27,6 +27,7 @@ public enum ConstitutionBuilding {
         let snapshot = try await store.analysisSnapshot(conversationID: conversation.id)
         let (votes, _) = ConversationAnalysis.input(snapshot)
         let wording = try await store.principleWordings(conversationID: conversation.id)
+        let grouping = try await store.principleGroupings(conversationID: conversation.id)
         let title = conversation.settings.title
         let all = statements
         return await withCheckedContinuation { continuation in
@@ -34,7 +35,8 @@ public enum ConstitutionBuilding {
                 continuation.resume(
                     returning: ConstitutionCompiler.compile(
                         name: "\(title) — collective constitution", conversation: conversation.slug,
-                        statements: all, votes: votes, parameters: parameters, wording: wording))
+                        statements: all, votes: votes, parameters: parameters, wording: wording,
+                        grouping: grouping))
             }
         }
     }

@@ -36,6 +36,29 @@ struct ConstitutionPages: Sendable {
                 "/admin/conversations/\(conversation.slug)/constitution?\(Self.query(from: form["return"] ?? ""))&done=reworded"
             )
         }
+        router.post("/admin/conversations/{slug}/principles/{statement}/grouping") { request, context in
+            let (organiser, form) = try await services.organiserForm(request, context: context)
+            let conversation = try await services.conversation(context)
+            guard let statement = Int64(try context.parameters.require("statement")) else {
+                throw AppError.badRequest("The statement id must be a number.")
+            }
+            let grouping: PrincipleGrouping
+            switch try form.required("action") {
+            case "merge":
+                guard let lead = Int64(try form.required("into")) else {
+                    throw AppError.badRequest("Choose the principle to merge into.")
+                }
+                grouping = .merge(into: lead)
+            case "split": grouping = .split
+            case "automatic": grouping = .automatic
+            default: throw AppError.badRequest("The action must be merge, split or automatic.")
+            }
+            try await services.store.setPrincipleGrouping(
+                conversationID: conversation.id, statementID: statement, grouping: grouping, by: Actor(organiser))
+            return Response.seeOther(
+                "/admin/conversations/\(conversation.slug)/constitution?\(Self.query(from: form["return"] ?? ""))&done=regrouped"
+            )
+        }
         router.post("/admin/conversations/{slug}/constitutions") { request, context in
             let (organiser, form) = try await services.organiserForm(request, context: context)
             let conversation = try await services.conversation(context)
@@ -99,12 +122,27 @@ struct ConstitutionPages: Sendable {
         let selected: Bool
     }
 
+    struct SourceView {
+        let statement: Int64
+        let text: String
+        /// Kept apart or merged by hand: offer the way back to automatic merging.
+        let manual: Bool
+        /// Not the lead: may be split off.
+        let splittable: Bool
+    }
+
+    struct Target {
+        let lead: Int64
+        let label: String
+    }
+
     struct PrincipleView {
         let lead: Int64
         let text: String
         let edited: Bool
         let score, gac, shares: String
-        let sources: [Constitution.Source]
+        let sources: [SourceView]
+        let targets: [Target]
         let slug, csrf, returnQuery: String
     }
 
@@ -157,6 +195,10 @@ struct ConstitutionPages: Sendable {
         let result = try await ConstitutionBuilding.compile(
             conversation: conversation, store: services.store, parameters: parameters)
         let wordings = try await services.store.principleWordings(conversationID: conversation.id)
+        let groupings = try await services.store.principleGroupings(conversationID: conversation.id)
+        let leads = result.constitution.principles.compactMap { p in
+            p.sources?.first.map { Target(lead: $0.statement, label: "\(p.id): \(String(p.text.prefix(60)))") }
+        }
         let versions = try await services.store.constitutions(conversationID: conversation.id)
         let r = result.constitution.report
         let summary =
@@ -169,6 +211,7 @@ struct ConstitutionPages: Sendable {
         let f = { (value: Double?) in value.map { String(format: "%.3f", $0) } ?? "–" }
         let notice = query["done"].map { done -> String in
             if done.hasPrefix("published-") { return "Published version \(done.dropFirst("published-".count))." }
+            if done == "regrouped" { return "Grouping saved; it is used from now on." }
             return "Wording saved; it is used from now on."
         }
         let view = View(
@@ -186,7 +229,13 @@ struct ConstitutionPages: Sendable {
                 return PrincipleView(
                     lead: lead, text: p.text, edited: wordings[lead] != nil, score: f(p.score), gac: f(p.gac),
                     shares: (p.groupAgreeShares ?? []).map { "\(Int(($0 * 100).rounded()))%" }.joined(separator: " / "),
-                    sources: p.sources ?? [], slug: conversation.slug, csrf: csrf, returnQuery: returnQuery)
+                    sources: (p.sources ?? []).enumerated().map { index, source in
+                        SourceView(
+                            statement: source.statement, text: source.text, manual: groupings[source.statement] != nil,
+                            splittable: index > 0)
+                    },
+                    targets: leads.filter { $0.lead != lead }, slug: conversation.slug, csrf: csrf,
+                    returnQuery: returnQuery)
             },
             hiddenParameters: Self.parameterNames.compactMap { name in
                 query[name].flatMap { $0.isEmpty ? nil : Hidden(name: name, value: $0) }

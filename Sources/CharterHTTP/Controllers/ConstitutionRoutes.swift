@@ -116,6 +116,32 @@ struct ConstitutionRoutes: Sendable {
                 conversationID: conversation.id, statementID: statement, text: body.text, by: Actor(organiser))
             return Response(status: .noContent)
         }
+        router.put("/api/v1/conversations/{slug}/principles/{statement}/grouping") { request, context in
+            let organiser = try context.requireOrganiser()
+            let conversation = try await services.conversation(context)
+            guard let statement = Int64(try context.parameters.require("statement")) else {
+                throw AppError.badRequest("The statement id must be a number.")
+            }
+            struct Body: Decodable {
+                let mergeInto: Int64?
+                let split: Bool?
+                let automatic: Bool?
+            }
+            let body = try await services.body.json(Body.self, from: request)
+            let grouping: PrincipleGrouping
+            switch (body.mergeInto, body.split, body.automatic) {
+            case (let lead?, nil, nil): grouping = .merge(into: lead)
+            case (nil, true, nil): grouping = .split
+            case (nil, nil, true): grouping = .automatic
+            default:
+                throw CharterError.invalid(
+                    field: "grouping",
+                    message: "Send exactly one of merge_into (a statement id), split: true or automatic: true.")
+            }
+            try await services.store.setPrincipleGrouping(
+                conversationID: conversation.id, statementID: statement, grouping: grouping, by: Actor(organiser))
+            return Response(status: .noContent)
+        }
         router.get("/api/v1/constitutions/{id}") { request, context in
             _ = try context.requireOrganiser()
             return try await download(request, context: context)
