@@ -13,7 +13,7 @@ struct Charter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "charter",
         abstract: "Charter: the public writes the constitution an AI model is trained on.",
-        subcommands: [Serve.self, Import.self, Export.self, Analyze.self, Compile.self, Admin.self])
+        subcommands: [Serve.self, Import.self, Export.self, Analyze.self, Compile.self, Render.self, Admin.self])
 }
 
 /// Options every command that opens the database shares.

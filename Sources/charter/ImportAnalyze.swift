@@ -292,3 +292,31 @@ struct ExportPolis: AsyncParsableCommand {
         print(directory.path)
     }
 }
+
+struct Render: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Render a constitution file (Charter's JSON format, e.g. seeds/baseline-constitution.json) in a format.")
+
+    @Argument(help: "The constitution JSON file.")
+    var file: String
+
+    @Option(help: "json, md, cai or txt.")
+    var format = "md"
+
+    func run() async throws {
+        guard let format = ConstitutionFormat(rawValue: format) else {
+            throw ValidationError("--format must be json, md, cai or txt.")
+        }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ValidationError("Cannot read \(file).")
+        }
+        let constitution: Constitution
+        do {
+            constitution = try Constitution.decode(data).hashed()
+        } catch {
+            throw ValidationError("\(file) is not a constitution in Charter's format: \(error)")
+        }
+        FileHandle.standardOutput.write(try constitution.rendered(format))
+    }
+}
