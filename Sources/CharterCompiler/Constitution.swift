@@ -15,6 +15,8 @@ public struct Constitution: Codable, Sendable, Equatable {
     public var conversation: String?
     public var parameters: CompileParameters?
     public var report: CompileSummary?
+    /// The votes and analysis the principles came from.
+    public var snapshot: Snapshot?
     public var principles: [Principle]
     /// The sha256 of the canonical JSON of everything else; see `hashed()`.
     public var sha256: String?
@@ -33,6 +35,27 @@ public struct Constitution: Codable, Sendable, Equatable {
         self.report = report
         self.principles = principles
         sha256 = nil
+    }
+
+    public struct Snapshot: Codable, Sendable, Equatable {
+        /// The newest vote event included.
+        public var lastVoteEvent: Int64
+        public var votes: Int
+        public var participants: Int
+        public var groups: Int
+        public var groupSizes: [Int]
+        public var silhouettes: [Double]
+
+        public init(
+            lastVoteEvent: Int64, votes: Int, participants: Int, groups: Int, groupSizes: [Int], silhouettes: [Double]
+        ) {
+            self.lastVoteEvent = lastVoteEvent
+            self.votes = votes
+            self.participants = participants
+            self.groups = groups
+            self.groupSizes = groupSizes
+            self.silhouettes = silhouettes
+        }
     }
 
     public struct Principle: Codable, Sendable, Equatable {

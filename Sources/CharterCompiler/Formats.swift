@@ -57,6 +57,14 @@ extension Constitution {
         case .md:
             var out = "# \(name)\n\n\(description)\n\n"
             if let sha256 { out += "Version \(version) · sha256 `\(sha256)`\n\n" }
+            if let report {
+                out +=
+                    "From \(report.votes) votes by \(report.participants) participants in \(report.groups) opinion groups: "
+                    + "\(report.statements) statements, \(report.eligible) eligible, \(report.selected) selected"
+                    + (parameters.map { " by the \($0.rule.rawValue) rule at \(String(format: "%.2f", $0.threshold))" }
+                        ?? "")
+                    + ".\n\n"
+            }
             out += "## Principles\n\n"
             for (index, principle) in principles.enumerated() { out += "\(index + 1). \(principle.text)\n" }
             let traced = principles.filter { !($0.sources ?? []).isEmpty }

@@ -34,6 +34,10 @@ import Testing
             let json = try await client.json(.get, "/api/v1/constitutions/\(id)?format=json", headers: auth)
             let constitution = try Constitution.decode(Data(json.text.utf8))
             #expect(constitution.version == 1 && constitution.sha256 == sha)
+            #expect(constitution.snapshot?.votes == 150 && constitution.snapshot?.groups == 2)
+            #expect(
+                constitution.snapshot?.lastVoteEvent
+                    == (try await h.store.lastVoteEvent(conversationID: h.conversation.id)))
             #expect(try constitution.hashed().sha256 == sha, "the stored hash is the hash of the stored content")
             #expect(constitution.principles.first?.text == "Choose the response that is honest.")
             for format in ["md", "cai", "txt"] {

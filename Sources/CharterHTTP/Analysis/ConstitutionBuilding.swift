@@ -30,7 +30,7 @@ public enum ConstitutionBuilding {
         let grouping = try await store.principleGroupings(conversationID: conversation.id)
         let title = conversation.settings.title
         let all = statements
-        return await withCheckedContinuation { continuation in
+        var result = await withCheckedContinuation { continuation in
             ConversationAnalysis.queue.async {
                 continuation.resume(
                     returning: ConstitutionCompiler.compile(
@@ -39,6 +39,12 @@ public enum ConstitutionBuilding {
                         grouping: grouping))
             }
         }
+        let analysis = result.analysis
+        result.constitution.snapshot = Constitution.Snapshot(
+            lastVoteEvent: snapshot.lastVoteEvent, votes: analysis.voteCount, participants: analysis.participantCount,
+            groups: analysis.k, groupSizes: analysis.groups.map(\.size),
+            silhouettes: analysis.silhouettes.map(\.silhouette))
+        return result
     }
 
     /// Compiles and stores the next version.
