@@ -21,6 +21,15 @@ struct DatabaseOptions: ParsableArguments {
     @Option(help: "The SQLite database file (env CHARTER_DATABASE).")
     var database: String = ProcessInfo.processInfo.environment["CHARTER_DATABASE"] ?? "./charter.sqlite"
 
+    /// The store and the conversation a command names.
+    func conversation(_ slug: String) async throws -> (SQLiteStore, Conversation) {
+        let store = try open()
+        guard let conversation = try await store.conversation(slug: slug) else {
+            throw ValidationError("No conversation with the slug \(slug).")
+        }
+        return (store, conversation)
+    }
+
     func open() throws -> SQLiteStore {
         do {
             return try SQLiteStore(path: database)

@@ -92,10 +92,7 @@ struct Analyze: AsyncParsableCommand {
             (result, timings) = Analyzer.analyze(votes: votes)
         } else {
             guard let slug else { throw ValidationError("Name a conversation's slug, or pass --votes-csv.") }
-            let store = try database.open()
-            guard let conversation = try await store.conversation(slug: slug) else {
-                throw ValidationError("No conversation with the slug \(slug).")
-            }
+            let (store, conversation) = try await database.conversation(slug)
             (result, timings) = try await ConversationAnalysis.run(
                 conversationID: conversation.id, store: store, warmStart: false)
             sources = try await store.sourceIDs(conversationID: conversation.id)
@@ -230,10 +227,7 @@ struct Compile: AsyncParsableCommand {
             rule: rule, threshold: threshold, minimumVotesPerGroup: minVotesPerGroup,
             filters: ParticipantFilters(minimumVotes: minParticipantVotes, straightLiningVotes: straightLining),
             mergeSimilarity: mergeSimilarity)
-        let store = try database.open()
-        guard let conversation = try await store.conversation(slug: slug) else {
-            throw ValidationError("No conversation with the slug \(slug).")
-        }
+        let (store, conversation) = try await database.conversation(slug)
         let constitution: Constitution
         if publish {
             constitution = try await ConstitutionBuilding.publish(
@@ -279,10 +273,7 @@ struct ExportPolis: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
-        let store = try database.open()
-        guard let conversation = try await store.conversation(slug: slug) else {
-            throw ValidationError("No conversation with the slug \(slug).")
-        }
+        let (store, conversation) = try await database.conversation(slug)
         let files = try await ConversationExport.polisFiles(conversation: conversation, store: store)
         let directory = URL(fileURLWithPath: folder)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
