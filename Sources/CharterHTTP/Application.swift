@@ -21,11 +21,12 @@ struct AppServices: Sendable {
     /// The next statement for a participant, drawn by the routing priority of the latest
     /// analysis; the draw is seeded by who asks and how far they are, so a reload shows the same
     /// statement.
-    func nextStatement(conversationID: Int64, participantID: Int64?, seedKey: String) async throws -> Statement? {
+    func nextStatement(conversationID: Int64, participantID: Int64?, seedKey: String, voted: Int) async throws
+        -> Statement?
+    {
         let candidates = try await store.unvotedStatements(conversationID: conversationID, participantID: participantID)
         guard !candidates.isEmpty else { return nil }
         let priorities = await analysis.priorities(of: conversationID)
-        let voted = try await store.progress(conversationID: conversationID, participantID: participantID).voted
         let chosen = StatementRouting.pick(
             candidates.map(\.id), priorities: priorities, seed: StatementRouting.seed(seedKey, voted))
         return candidates.first { $0.id == chosen }

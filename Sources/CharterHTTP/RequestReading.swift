@@ -19,10 +19,7 @@ struct RequestBodyReader: Sendable {
 
     func text(_ request: Request) async throws -> String {
         let buffer = try await bytes(request)
-        guard
-            let text = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes, encoding: .utf8)
-                ?? String(validating: buffer.readableBytesView, as: UTF8.self)
-        else {
+        guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
             throw AppError.badRequest("The request body is not valid UTF-8.")
         }
         return text

@@ -251,24 +251,6 @@ extension SQLiteStore: CharterStore {
         }
     }
 
-    public func nextStatement(conversationID: Int64, participantID: Int64?) async throws -> CharterDomain.Statement? {
-        try await pool.read { db in
-            // Each participant meets the statements in an order of their own (a multiplicative
-            // hash of statement and participant), so no statement is always seen first.
-            try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT s.* FROM statement s JOIN conversation c ON c.id = s.conversation_id
-                    WHERE s.conversation_id = ? AND \(visibleStatementSQL)
-                      AND NOT EXISTS (SELECT 1 FROM vote v WHERE v.participant_id = ? AND v.statement_id = s.id)
-                    ORDER BY ((s.id + ?) * 2654435761) % 4294967291, s.id
-                    LIMIT 1
-                    """,
-                arguments: [conversationID, participantID ?? 0, participantID ?? 0]
-            ).map(Statement.init(row:))
-        }
-    }
-
     public func moderate(statementIDs: [Int64], conversationID: Int64, action: ModerationAction, by actor: Actor)
         async throws -> [CharterDomain.Statement]
     {

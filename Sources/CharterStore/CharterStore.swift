@@ -202,6 +202,19 @@ public enum PrincipleGrouping: Sendable, Equatable {
     case automatic
 }
 
+extension CharterStore {
+    /// Every statement of a conversation, oldest first, read page by page.
+    public func allStatements(conversationID: Int64) async throws -> [Statement] {
+        var all: [Statement] = []
+        while true {
+            let page = try await statements(
+                conversationID: conversationID, filter: StatementFilter(offset: all.count, limit: 500))
+            all += page.items
+            if page.items.isEmpty || all.count >= page.total { return all }
+        }
+    }
+}
+
 /// Charter's storage interface. Every operation that changes data is one transaction: it
 /// either happens whole, with its audit entry, or not at all, and it returns only after the
 /// transaction is durable. Rules that need the stored state to be checked atomically (an open
@@ -237,8 +250,6 @@ public protocol CharterStore: Sendable {
     func visibleStatements(conversationID: Int64) async throws -> [Statement]
     /// The visible statements the participant has not voted on yet.
     func unvotedStatements(conversationID: Int64, participantID: Int64?) async throws -> [Statement]
-    /// A visible statement the participant has not voted on yet, or nil when done.
-    func nextStatement(conversationID: Int64, participantID: Int64?) async throws -> Statement?
     func moderate(statementIDs: [Int64], conversationID: Int64, action: ModerationAction, by actor: Actor)
         async throws -> [Statement]
 

@@ -6,6 +6,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import NIOCore
 import Testing
 
 /// Every route refuses bad input with a clear 4xx and leaves the database as it was.
@@ -259,6 +260,21 @@ import Testing
             #expect(response.headers[.contentType]?.hasPrefix("text/html") == true, "\(c.name)")
             #expect(response.contains(#"class="error""#), "\(c.name)")
             #expect(try h.snapshot() == before, "\(c.name)")
+        }
+    }
+
+    @Test func aBodyThatIsNotUTF8IsRefused() async throws {
+        let h = try await Harness.make()
+        try await h.test { client in
+            let before = try h.snapshot()
+            var headers = h.organiserHeaders
+            headers[.contentType] = "text/plain"
+            let response = try await client.executeRequest(
+                uri: "/api/v1/conversations/town/seeds", method: .post, headers: headers,
+                body: ByteBuffer(bytes: [0x42, 0xFF, 0xFE, 0x0A]))
+            #expect(response.status == .badRequest)
+            #expect(response.errorCode == "bad_request")
+            #expect(try h.snapshot() == before)
         }
     }
 

@@ -238,7 +238,7 @@ import Testing
         let who = ParticipantIdentity.anonymous("p")
         var seen: [String] = []
         var participantID: Int64?
-        while let next = try await f.store.nextStatement(conversationID: c.id, participantID: participantID) {
+        while let next = try await f.store.unvotedStatements(conversationID: c.id, participantID: participantID).first {
             seen.append(next.text)
             let receipt = try await f.store.castVote(
                 conversationID: c.id, participant: who, statementID: next.id, value: .agree, at: Date())

@@ -10,32 +10,23 @@ public enum ConstitutionBuilding {
     public static func compile(conversation: Conversation, store: any CharterStore, parameters: CompileParameters)
         async throws -> CompileResult
     {
-        var statements: [CompilerStatement] = []
         let sources = try await store.sourceIDs(conversationID: conversation.id)
-        var offset = 0
-        while true {
-            let page = try await store.statements(
-                conversationID: conversation.id, filter: StatementFilter(offset: offset, limit: 500))
-            statements += page.items.map {
-                CompilerStatement(
-                    id: $0.id, sourceID: sources.statements[$0.id], text: $0.text, accepted: $0.moderation == .accepted,
-                    isMeta: $0.isMeta)
-            }
-            offset += page.items.count
-            if page.items.isEmpty || offset >= page.total { break }
+        let statements = try await store.allStatements(conversationID: conversation.id).map {
+            CompilerStatement(
+                id: $0.id, sourceID: sources.statements[$0.id], text: $0.text, accepted: $0.moderation == .accepted,
+                isMeta: $0.isMeta)
         }
         let snapshot = try await store.analysisSnapshot(conversationID: conversation.id)
         let (votes, _) = ConversationAnalysis.input(snapshot)
         let wording = try await store.principleWordings(conversationID: conversation.id)
         let grouping = try await store.principleGroupings(conversationID: conversation.id)
         let title = conversation.settings.title
-        let all = statements
         var result = await withCheckedContinuation { continuation in
             ConversationAnalysis.queue.async {
                 continuation.resume(
                     returning: ConstitutionCompiler.compile(
                         name: "\(title) — collective constitution", conversation: conversation.slug,
-                        statements: all, votes: votes, parameters: parameters, wording: wording,
+                        statements: statements, votes: votes, parameters: parameters, wording: wording,
                         grouping: grouping))
             }
         }

@@ -7,15 +7,7 @@ import Foundation
 public enum ConversationExport {
     public static func polisFiles(conversation: Conversation, store: any CharterStore) async throws -> [String: String]
     {
-        var statements: [Statement] = []
-        var offset = 0
-        while true {
-            let page = try await store.statements(
-                conversationID: conversation.id, filter: StatementFilter(offset: offset, limit: 500))
-            statements += page.items
-            offset += page.items.count
-            if page.items.isEmpty || offset >= page.total { break }
-        }
+        let statements = try await store.allStatements(conversationID: conversation.id)
         let sources = try await store.sourceIDs(conversationID: conversation.id)
         var groups: [Int64: Int] = [:]
         if let stored = try await store.latestAnalysis(conversationID: conversation.id),

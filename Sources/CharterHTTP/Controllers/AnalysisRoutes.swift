@@ -42,10 +42,7 @@ struct AnalysisRoutes: Sendable {
                 status: "ready", computedAt: stored.computedAt,
                 ageSeconds: max(0, Date().timeIntervalSince(stored.computedAt)),
                 voteCount: stored.voteCount, stale: last > stored.lastVoteEvent, analysis: report)
-            let data = try AnalysisReport.encoder.encode(body)
-            return Response(
-                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            return Response.json(body)
         }
         router.get("/admin/conversations/{slug}/analysis") { request, context in
             guard let organiser = context.organiser, let session = context.organiserSessionToken else {
@@ -134,15 +131,10 @@ struct AnalysisRoutes: Sendable {
             return services.views.page("admin_analysis", title: "Opinion map", view, admin: true)
         }
         let result = try ConversationAnalysis.decode(stored)
-        var texts: [Int64: String] = [:]
-        var offset = 0
-        while true {
-            let page = try await store.statements(
-                conversationID: conversation.id, filter: StatementFilter(offset: offset, limit: 500))
-            for s in page.items { texts[s.id] = s.text }
-            offset += page.items.count
-            if page.items.isEmpty || offset >= page.total { break }
-        }
+        let texts = Dictionary(
+            uniqueKeysWithValues: try await store.allStatements(conversationID: conversation.id).map {
+                ($0.id, $0.text)
+            })
         func text(_ id: Int64) -> String { texts[id] ?? "statement \(id)" }
         func percent(_ p: Double) -> Int { Int((p * 100).rounded()) }
 

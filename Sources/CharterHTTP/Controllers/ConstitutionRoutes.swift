@@ -83,7 +83,7 @@ struct ConstitutionRoutes: Sendable {
                 let constitution: Constitution
                 let decisions: [StatementDecision]
             }
-            return try Self.json(Preview(constitution: try result.constitution.hashed(), decisions: result.decisions))
+            return Response.json(Preview(constitution: try result.constitution.hashed(), decisions: result.decisions))
         }
         router.post("/api/v1/conversations/{slug}/constitutions") { request, context in
             let organiser = try context.requireOrganiser()
@@ -91,7 +91,7 @@ struct ConstitutionRoutes: Sendable {
             let parameters = try await services.body.json(ParametersBody.self, from: request).parameters()
             let (stored, constitution) = try await ConstitutionBuilding.publish(
                 conversation: conversation, store: services.store, parameters: parameters, by: Actor(organiser))
-            return try Self.json(
+            return Response.json(
                 Self.version(stored, conversation: conversation, report: constitution.report), status: .created)
         }
         router.get("/api/v1/conversations/{slug}/constitutions") { _, context in
@@ -100,7 +100,7 @@ struct ConstitutionRoutes: Sendable {
             let versions = try await services.store.constitutions(conversationID: conversation.id).map {
                 Self.version($0, conversation: conversation, report: try? Constitution.decode($0.body).report)
             }
-            return try Self.json(["constitutions": versions])
+            return Response.json(["constitutions": versions])
         }
         router.put("/api/v1/conversations/{slug}/principles/{statement}") { request, context in
             let organiser = try context.requireOrganiser()
@@ -150,7 +150,7 @@ struct ConstitutionRoutes: Sendable {
             _ = try context.requireOrganiser()
             let old = try await constitution(context, "id")
             let new = try await constitution(context, "other")
-            return try Self.json(
+            return Response.json(
                 ConstitutionDiff(from: try Constitution.decode(old.body), to: try Constitution.decode(new.body)))
         }
     }
@@ -187,15 +187,5 @@ struct ConstitutionRoutes: Sendable {
         VersionBody(
             id: stored.id, conversation: conversation.slug, version: stored.version, sha256: stored.sha256,
             createdAt: stored.createdAt, createdBy: stored.createdBy, report: report)
-    }
-
-    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Response(
-            status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 }

@@ -69,11 +69,12 @@ struct ParticipantAPI: Sendable {
         let conversation = try await services.conversation(context)
         let participantID = try participantID(request, conversation: conversation)
         guard conversation.isOpen(at: Date()) else { throw CharterError.conversationClosed }
+        let progress = try await services.store.progress(conversationID: conversation.id, participantID: participantID)
         guard
             let statement = try await services.nextStatement(
-                conversationID: conversation.id, participantID: participantID, seedKey: "p:\(participantID)")
+                conversationID: conversation.id, participantID: participantID, seedKey: "p:\(participantID)",
+                voted: progress.voted)
         else { return Response(status: .noContent) }
-        let progress = try await services.store.progress(conversationID: conversation.id, participantID: participantID)
         return Response.json(
             API.NextStatement(statement: .init(id: statement.id, text: statement.text), progress: progress))
     }

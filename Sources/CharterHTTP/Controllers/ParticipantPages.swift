@@ -88,10 +88,11 @@ struct ParticipantPages: Sendable {
         let participant = try await store.existingParticipant(
             conversationID: conversation.id, identity: resolved.identity)
         let closed = !conversation.isOpen(at: Date())
+        let progress = try await store.progress(conversationID: conversation.id, participantID: participant?.id)
         let next = try await services.nextStatement(
             conversationID: conversation.id, participantID: participant?.id,
-            seedKey: ParticipantIdentityResolver.limitKey(resolved.identity, conversationID: conversation.id))
-        let progress = try await store.progress(conversationID: conversation.id, participantID: participant?.id)
+            seedKey: ParticipantIdentityResolver.limitKey(resolved.identity, conversationID: conversation.id),
+            voted: progress.voted)
         var lastVote: LastVoteView?
         if let participant, !closed, let vote = try await store.lastVote(participantID: participant.id),
             let statement = try await store.statement(id: vote.statementID), conversation.shows(statement)

@@ -51,8 +51,19 @@ extension Response {
         return encoder
     }()
 
+    /// A value that cannot be encoded (a NaN, say) is our fault: the client gets a 500 that
+    /// says so, never a 200 with an empty body.
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? jsonEncoder.encode(value)) ?? Data("{}".utf8)
+        let data: Data
+        do {
+            data = try jsonEncoder.encode(value)
+        } catch {
+            return Response(
+                status: .internalServerError, headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(
+                    byteBuffer: ByteBuffer(
+                        string: #"{"error":{"code":"internal","message":"The answer could not be encoded."}}"#)))
+        }
         return Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
