@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "CharterCompiler", targets: ["CharterCompiler"]),
         .library(name: "CharterStore", targets: ["CharterStore"]),
         .library(name: "CharterSQLite", targets: ["CharterSQLite"]),
+        .library(name: "CharterPipeline", targets: ["CharterPipeline"]),
         .library(name: "CharterHTTP", targets: ["CharterHTTP"]),
     ],
     dependencies: [
@@ -47,9 +48,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "CharterPipeline",
+            dependencies: [
+                "CharterDomain", "CharterCompiler", "CharterStore",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "CharterHTTP",
             dependencies: [
-                "CharterDomain", "CharterStore", "CharterMath", "CharterCompiler",
+                "CharterDomain", "CharterStore", "CharterMath", "CharterCompiler", "CharterPipeline",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -66,6 +76,7 @@ let package = Package(
             name: "charter",
             dependencies: [
                 "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterMath", "CharterCompiler",
+                "CharterPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,6 @@
 import CharterDomain
 import CharterMath
+public import CharterPipeline
 public import CharterStore
 import Foundation
 public import Hummingbird
@@ -17,6 +18,7 @@ struct AppServices: Sendable {
     let body: RequestBodyReader
     let identities: ParticipantIdentityResolver
     let analysis: AnalysisService
+    let runs: RunService
 
     /// The next statement for a participant, drawn by the routing priority of the latest
     /// analysis; the draw is seeded by who asks and how far they are, so a reload shows the same
@@ -84,7 +86,8 @@ public func cookieSecret(given: String?, store: any CharterStore) async throws -
 /// Builds the router with every route and middleware of Charter.
 public func buildRouter(
     store: any CharterStore, configuration: HTTPConfiguration, secret: String,
-    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), analysis: AnalysisService? = nil
+    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), analysis: AnalysisService? = nil,
+    runs: RunService? = nil
 ) async throws -> Router<AppRequestContext> {
     let signer = Signer(secret: secret)
     let views = try await Views.load()
@@ -92,7 +95,8 @@ public func buildRouter(
         store: store, configuration: configuration, signer: signer, views: views, limiter: RateLimiter(),
         metrics: HTTPMetrics(registry: registry), body: RequestBodyReader(limit: configuration.maxBodyBytes),
         identities: ParticipantIdentityResolver(signer: signer, secureCookies: configuration.secureCookies),
-        analysis: analysis ?? AnalysisService(store: store, logger: Logger(label: "charter.analysis")))
+        analysis: analysis ?? AnalysisService(store: store, logger: Logger(label: "charter.analysis")),
+        runs: runs ?? RunService(store: store))
 
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: LogRequestsMiddleware(.debug))
@@ -111,6 +115,8 @@ public func buildRouter(
     ImportRoutes(services: services).addRoutes(to: router)
     ConstitutionRoutes(services: services).addRoutes(to: router)
     ConstitutionPages(services: services).addRoutes(to: router)
+    RunRoutes(services: services).addRoutes(to: router)
+    RunPages(services: services).addRoutes(to: router)
     StaticFiles(directory: configuration.publicDirectory).addRoutes(to: router)
     return router
 }
@@ -118,10 +124,10 @@ public func buildRouter(
 public func buildApplication(
     store: any CharterStore, configuration: HTTPConfiguration, secret: String, host: String, port: Int,
     logger: Logger, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
-    analysis: AnalysisService? = nil
+    analysis: AnalysisService? = nil, runs: RunService? = nil
 ) async throws -> some ApplicationProtocol {
     let router = try await buildRouter(
-        store: store, configuration: configuration, secret: secret, registry: registry, analysis: analysis)
+        store: store, configuration: configuration, secret: secret, registry: registry, analysis: analysis, runs: runs)
     return Application(
         router: router,
         configuration: .init(address: .hostname(host, port: port), serverName: "Charter"),

@@ -199,6 +199,41 @@ public final class SQLiteStore: Sendable {
                     );
                     """)
         }
+        migrator.registerMigration("v5 comparison runs") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE comparison_run (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        state TEXT NOT NULL
+                            CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+                        ccai_constitution_id INTEGER NOT NULL REFERENCES constitution(id),
+                        ccai_sha256 TEXT NOT NULL,
+                        baseline_source TEXT NOT NULL,
+                        baseline_body BLOB NOT NULL,
+                        baseline_sha256 TEXT NOT NULL,
+                        profile TEXT NOT NULL,
+                        seed INTEGER NOT NULL,
+                        parameters TEXT NOT NULL,
+                        pipeline_command TEXT NOT NULL,
+                        retry_of INTEGER REFERENCES comparison_run(id),
+                        created_at DATETIME NOT NULL,
+                        created_by TEXT NOT NULL,
+                        started_at DATETIME,
+                        finished_at DATETIME,
+                        failure TEXT,
+                        directory TEXT,
+                        owner_pid INTEGER,
+                        pipeline_pid INTEGER,
+                        progress BLOB,
+                        results BLOB,
+                        pipeline_version TEXT
+                    );
+                    CREATE INDEX comparison_run_by_state ON comparison_run(state, id);
+                    CREATE TRIGGER comparison_run_finished_is_final BEFORE UPDATE ON comparison_run
+                        WHEN OLD.state IN ('succeeded', 'failed', 'cancelled')
+                        BEGIN SELECT RAISE(ABORT, 'a finished run does not change'); END;
+                    """)
+        }
         return migrator
     }
 }

@@ -311,6 +311,21 @@ public protocol CharterStore: Sendable {
     func setPrincipleGrouping(conversationID: Int64, statementID: Int64, grouping: PrincipleGrouping, by actor: Actor)
         async throws
 
+    // MARK: Comparison runs
+    /// Queues a run of the collective constitution `request.ccaiConstitutionID` (which must
+    /// exist) against its baseline.
+    func createRun(_ request: NewComparisonRun, by actor: Actor) async throws -> ComparisonRun
+    func run(id: Int64) async throws -> ComparisonRun?
+    /// Newest first.
+    func runs(offset: Int, limit: Int) async throws -> Page<ComparisonRun>
+    /// The runs in any of these states, oldest first.
+    func runs(in states: Set<RunState>) async throws -> [ComparisonRun]
+    /// Applies the change if, and only if, the run is in one of the `expecting` states when the
+    /// transaction runs: the one way two processes or two requests can race on a run safely.
+    /// Returns the changed run, or nil when its state was another. An actor's change is audited.
+    func updateRun(id: Int64, expecting: Set<RunState>, _ change: RunChange, by actor: Actor?) async throws
+        -> ComparisonRun?
+
     // MARK: Audit and settings
     func auditLog(conversationID: Int64?, offset: Int, limit: Int) async throws -> Page<AuditEntry>
     func setting(_ key: String) async throws -> String?

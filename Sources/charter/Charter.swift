@@ -1,6 +1,7 @@
 import ArgumentParser
 import CharterDomain
 import CharterHTTP
+import CharterPipeline
 import CharterSQLite
 import CharterStore
 import Foundation
@@ -13,7 +14,9 @@ struct Charter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "charter",
         abstract: "Charter: the public writes the constitution an AI model is trained on.",
-        subcommands: [Serve.self, Import.self, Export.self, Analyze.self, Compile.self, Render.self, Admin.self])
+        subcommands: [
+            Serve.self, Import.self, Export.self, Analyze.self, Compile.self, Render.self, RunCommand.self, Admin.self,
+        ])
 }
 
 /// Options every command that opens the database shares.
@@ -85,6 +88,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env CHARTER_LOG_LEVEL).")
     var logLevel: String = ProcessInfo.processInfo.environment["CHARTER_LOG_LEVEL"] ?? "info"
 
+    @OptionGroup var pipeline: PipelineOptions
+
     static func limit(_ text: String, _ name: String) throws -> RateLimit {
         if text == "off" { return .unlimited }
         guard let limit = RateLimit(text) else {
@@ -121,12 +126,14 @@ struct Serve: AsyncParsableCommand {
         analysisConfiguration.debounce = .milliseconds(Int64(analysisInterval * 1000))
         let analysis = AnalysisService(
             store: store, configuration: analysisConfiguration, logger: Logger(label: "charter.analysis"))
+        let runs = RunService(
+            store: store, configuration: try pipeline.configuration(), logger: Logger(label: "charter.runs"))
         let app = try await buildApplication(
             store: store, configuration: configuration, secret: secret, host: host, port: port, logger: logger,
-            analysis: analysis)
+            analysis: analysis, runs: runs)
         let services = ServiceGroup(
             configuration: .init(
-                services: [app, analysis], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [app, analysis, runs], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         logger.info("stopped")
     }

@@ -141,6 +141,27 @@ struct ImportRoutes: Sendable {
 /// Just enough of multipart/form-data (RFC 7578) to receive files.
 enum Multipart {
     static func files(_ body: Data, contentType: String) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        for part in try parts(body, contentType: contentType) {
+            // An empty file input sends a part with an empty file name: no file.
+            if let fileName = part.fileName {
+                if !fileName.isEmpty { files[fileName] = part.data }
+            } else if let name = part.name {
+                files[name] = part.data
+            }
+        }
+        return files
+    }
+
+    struct Part {
+        /// The form field's name.
+        var name: String?
+        /// The file's name, without any folder, when the part is a file.
+        var fileName: String?
+        var data: Data
+    }
+
+    static func parts(_ body: Data, contentType: String) throws -> [Part] {
         guard
             let boundary = contentType.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) })
                 .first(where: { $0.lowercased().hasPrefix("boundary=") })
@@ -150,7 +171,7 @@ enum Multipart {
             !boundary.isEmpty
         else { throw AppError.badRequest("The multipart content type has no boundary.") }
         let delimiter = Data("--\(boundary)".utf8)
-        var files: [String: Data] = [:]
+        var parts: [Part] = []
         var cursor = body.startIndex
         guard let first = body.range(of: delimiter, in: cursor..<body.endIndex) else {
             throw AppError.badRequest("The multipart body has no parts.")
@@ -167,27 +188,27 @@ enum Multipart {
                 let next = body.range(of: Data("\r\n".utf8) + delimiter, in: headerEnd.upperBound..<body.endIndex)
             else { throw AppError.badRequest("The multipart body is malformed.") }
             let headers = String(decoding: body[partStart..<headerEnd.lowerBound], as: UTF8.self)
-            if let name = fileName(headers) {
-                files[name] = body.subdata(in: headerEnd.upperBound..<next.lowerBound)
-            }
+            let (name, fileName) = disposition(headers)
+            parts.append(Part(name: name, fileName: fileName, data: body.subdata(in: headerEnd.upperBound..<next.lowerBound)))
             cursor = next.upperBound
         }
-        return files
+        return parts
     }
 
-    /// The part's file name (or field name), without any folder.
-    static func fileName(_ headers: String) -> String? {
+    /// The part's field name and file name (without any folder).
+    static func disposition(_ headers: String) -> (name: String?, fileName: String?) {
         for line in headers.split(separator: "\r\n") where line.lowercased().hasPrefix("content-disposition:") {
             var name: String?
+            var fileName: String?
             for parameter in line.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) {
                 let pair = parameter.split(separator: "=", maxSplits: 1).map(String.init)
                 guard pair.count == 2 else { continue }
                 let value = pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-                if pair[0] == "filename" { return value.split(separator: "/").last.map(String.init) }
+                if pair[0] == "filename" { fileName = value.split(separator: "/").last.map(String.init) ?? "" }
                 if pair[0] == "name" { name = value }
             }
-            return name
+            return (name, fileName)
         }
-        return nil
+        return (nil, nil)
     }
 }

@@ -25,17 +25,22 @@ public struct Views: Sendable {
         let title: String
         let content: String
         let bodyClass: String
+        /// Seconds after which the browser reloads the page (a live run's page), without JS.
+        let refresh: Int?
     }
 
     func render(_ template: String, _ object: Any) -> String {
         library.render(object, withTemplate: template) ?? ""
     }
 
-    func page(_ template: String, title: String, _ object: Any, status: HTTPResponse.Status = .ok, admin: Bool = false)
-        -> Response
-    {
+    func page(
+        _ template: String, title: String, _ object: Any, status: HTTPResponse.Status = .ok, admin: Bool = false,
+        refresh: Int? = nil
+    ) -> Response {
         let content = render(template, object)
-        let html = render("layout", Layout(title: title, content: content, bodyClass: admin ? "admin" : "participant"))
+        let html = render(
+            "layout",
+            Layout(title: title, content: content, bodyClass: admin ? "admin" : "participant", refresh: refresh))
         return Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: html)))

@@ -1,0 +1,307 @@
+import CharterCompiler
+import CharterDomain
+import CharterPipeline
+import CharterStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The researcher's pages for comparison runs: queue a run of a published constitution against
+/// a baseline, watch its progress (the page refreshes itself while the run is going, no
+/// JavaScript needed), and read the comparison of the two arms with its charts.
+struct RunPages: Sendable {
+    let services: AppServices
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/admin/runs") { request, context in
+            guard let organiser = context.organiser, let session = context.organiserSessionToken else {
+                return Response.seeOther("/admin/login")
+            }
+            return try await listPage(
+                organiser: organiser, csrf: services.adminCSRF(session: session),
+                selected: request.query["constitution"].flatMap { Int64($0) }, error: nil, status: .ok)
+        }
+        router.post("/admin/runs") { request, context in
+            guard let organiser = context.organiser, let session = context.organiserSessionToken else {
+                throw AppError.unauthorized
+            }
+            let fields = try await multipartForm(request, session: session)
+            do {
+                guard let constitution = fields.text("constitution_id").flatMap({ Int64($0) }) else {
+                    throw CharterError.invalid(field: "constitution_id", message: "Choose the constitution to train on.")
+                }
+                let baseline: BaselineChoice
+                switch fields.text("baseline") ?? "charter" {
+                case "charter": baseline = .charter
+                case "upload":
+                    guard let (name, data) = fields.file("baseline_file") else {
+                        throw CharterError.invalid(field: "baseline_file", message: "Choose the constitution file to upload.")
+                    }
+                    baseline = .uploaded(data, name: name)
+                case let choice:
+                    guard let id = Int64(choice) else {
+                        throw CharterError.invalid(field: "baseline", message: "Choose a baseline.")
+                    }
+                    baseline = .constitution(id)
+                }
+                let seedText = fields.text("seed")?.trimmingCharacters(in: .whitespaces) ?? ""
+                let seed: Int64? = seedText.isEmpty ? nil : Int64(seedText)
+                if !seedText.isEmpty, seed == nil {
+                    throw CharterError.invalid(field: "seed", message: "The seed must be a whole number.")
+                }
+                let run = try await services.runs.enqueue(
+                    constitutionID: constitution, baseline: baseline,
+                    profile: try RunRoutes.profile(fields.text("profile")), seed: seed,
+                    parameters: try Self.parameters(fields.text("parameters") ?? ""), by: Actor(organiser))
+                return Response.seeOther("/admin/runs/\(run.id)")
+            } catch let error as CharterError {
+                return try await listPage(
+                    organiser: organiser, csrf: services.adminCSRF(session: session),
+                    selected: fields.text("constitution_id").flatMap { Int64($0) }, error: error.message,
+                    status: AppError(error).status)
+            }
+        }
+        router.get("/admin/runs/{id}") { _, context in
+            guard let organiser = context.organiser, let session = context.organiserSessionToken else {
+                return Response.seeOther("/admin/login")
+            }
+            let run = try await RunRoutes(services: services).run(context)
+            return try await runPage(run, organiser: organiser, csrf: services.adminCSRF(session: session))
+        }
+        router.post("/admin/runs/{id}/cancel") { request, context in
+            let (organiser, _) = try await services.organiserForm(request, context: context)
+            let run = try await RunRoutes(services: services).run(context)
+            _ = try await services.runs.cancel(id: run.id, by: Actor(organiser))
+            return Response.seeOther("/admin/runs/\(run.id)")
+        }
+        router.post("/admin/runs/{id}/retry") { request, context in
+            let (organiser, _) = try await services.organiserForm(request, context: context)
+            let run = try await RunRoutes(services: services).run(context)
+            let again = try await services.runs.retry(id: run.id, by: Actor(organiser))
+            return Response.seeOther("/admin/runs/\(again.id)")
+        }
+        router.get("/admin/runs/{id}/artefact") { request, context in
+            guard context.organiser != nil, context.organiserSessionToken != nil else {
+                return Response.seeOther("/admin/login")
+            }
+            return try await RunRoutes(services: services).artefact(request, context: context)
+        }
+    }
+
+    /// "name=value" lines, blank lines and `#` comments skipped.
+    static func parameters(_ text: String) throws -> [String: RunParameter] {
+        var parameters: [String: RunParameter] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            let pair = trimmed.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2, !pair[0].isEmpty else {
+                throw CharterError.invalid(
+                    field: "parameters", message: "Write one parameter per line as name=value; \"\(trimmed.prefix(80))\" is not.")
+            }
+            parameters[pair[0]] = RunParameter(parsing: pair[1])
+        }
+        return parameters
+    }
+
+    struct MultipartFields {
+        let parts: [Multipart.Part]
+
+        func text(_ name: String) -> String? {
+            parts.first { $0.name == name && $0.fileName == nil }.map { String(decoding: $0.data, as: UTF8.self) }
+        }
+
+        func file(_ name: String) -> (String, Data)? {
+            guard let part = parts.first(where: { $0.name == name }), let fileName = part.fileName, !fileName.isEmpty,
+                !part.data.isEmpty
+            else { return nil }
+            return (fileName, part.data)
+        }
+    }
+
+    /// The new-run form comes as multipart (it may carry a constitution file); its CSRF token
+    /// is checked like every other admin form's.
+    func multipartForm(_ request: Request, session: String) async throws -> MultipartFields {
+        let contentType = request.headers[.contentType] ?? ""
+        let fields: MultipartFields
+        if contentType.lowercased().hasPrefix("multipart/form-data") {
+            let body = Data(try await services.body.bytes(request).readableBytesView)
+            fields = MultipartFields(parts: try Multipart.parts(body, contentType: contentType))
+        } else {
+            let form = try await services.body.form(request)
+            fields = MultipartFields(
+                parts: form.fields.map { Multipart.Part(name: $0.name, fileName: nil, data: Data($0.value.utf8)) })
+        }
+        guard let given = fields.text("csrf"),
+            ConstantTime.equal(Array(given.utf8), Array(services.adminCSRF(session: session).utf8))
+        else { throw AppError.badCSRF }
+        return fields
+    }
+
+    struct Option {
+        let value, label: String
+        let selected: Bool
+    }
+
+    struct RunRow {
+        let id: Int64
+        let state, constitution, baseline, profile, created: String
+    }
+
+    func listPage(
+        organiser: Organiser, csrf: String, selected: Int64?, error: String?, status: HTTPResponse.Status
+    ) async throws -> Response {
+        var constitutions: [Option] = []
+        var labels: [Int64: String] = [:]
+        for conversation in try await services.store.conversations() {
+            for stored in try await services.store.constitutions(conversationID: conversation.id) {
+                let label = "\(conversation.settings.title) v\(stored.version) (\(stored.sha256.prefix(12)))"
+                labels[stored.id] = label
+                constitutions.append(
+                    Option(value: String(stored.id), label: label, selected: stored.id == selected))
+            }
+        }
+        let runs = try await services.store.runs(offset: 0, limit: 100).items.map {
+            RunRow(
+                id: $0.id, state: $0.state.rawValue,
+                constitution: labels[$0.request.ccaiConstitutionID] ?? "constitution \($0.request.ccaiConstitutionID)",
+                baseline: $0.request.baselineSource, profile: $0.request.profile.rawValue,
+                created: Self.date($0.createdAt))
+        }
+        struct View {
+            let organiserEmail, csrf: String
+            let error: String?
+            let constitutions: [Option]
+            let baselines: [Option]
+            let profiles: [Option]
+            let runs: [RunRow]
+            let hasConstitutions: Bool
+        }
+        return services.views.page(
+            "admin_runs", title: "Comparison runs",
+            View(
+                organiserEmail: organiser.email, csrf: csrf, error: error, constitutions: constitutions,
+                baselines: constitutions.map { Option(value: $0.value, label: $0.label, selected: false) },
+                profiles: RunProfile.allCases.map {
+                    Option(value: $0.rawValue, label: Self.profileLabel($0), selected: $0 == .small)
+                }, runs: runs, hasConstitutions: !constitutions.isEmpty),
+            status: status, admin: true)
+    }
+
+    static func profileLabel(_ profile: RunProfile) -> String {
+        switch profile {
+        case .smoke: "smoke: a tiny model built locally, about a minute on a CPU"
+        case .small: "small: SmolLM2-135M-Instruct, minutes on a CPU"
+        case .gpu: "gpu: a local model on GPUs (parameter model_path)"
+        }
+    }
+
+    static func date(_ date: Date?) -> String {
+        guard let date else { return "" }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+
+    struct StageView {
+        let label: String
+        let step, of, percent: Int
+    }
+
+    struct ComparisonView {
+        let label, better, ccai, baseline, difference, winner: String
+        let ccaiWins, baselineWins: Bool
+    }
+
+    struct ArtefactView {
+        let path, size, url: String
+    }
+
+    func runPage(_ run: ComparisonRun, organiser: Organiser, csrf: String) async throws -> Response {
+        let summary = try await RunSummary.make(run, services: services)
+        let results = run.results.flatMap { try? RunResults.parse($0) }
+        let stored = try await services.store.constitution(id: run.request.ccaiConstitutionID)
+        var conversation: Conversation?
+        if let stored { conversation = try await services.store.conversation(id: stored.conversationID) }
+        struct View {
+            let organiserEmail, csrf: String
+            let id: Int64
+            let state, profile, seed, parameters, constitution, constitutionSha256, baseline, baselineSha256: String
+            let pipelineCommand, pipelineVersion, created, createdBy, started, finished: String
+            let failure, lastMessage: String?
+            let retryOf: Int64?
+            let live, finished_: Bool
+            let stages: [StageView]
+            let comparison: [ComparisonView]
+            let hasStages, hasArtefacts: Bool
+            let hasComparison: Bool
+            let wall, memory: String?
+            let charts: [String]
+            let log: String
+            let artefacts: [ArtefactView]
+        }
+        var charts: [String] = []
+        if let results {
+            charts += [
+                RunCharts.bbqBias(results, context: "ambig", title: "BBQ bias score, ambiguous contexts (0 is unbiased)"),
+                RunCharts.bbqBias(
+                    results, context: "disambig", title: "BBQ bias score, disambiguated contexts (0 is unbiased)"),
+                RunCharts.losses(results, stage: "sft", title: "SL-CAI supervised fine-tuning loss"),
+                RunCharts.losses(results, stage: "dpo", title: "RL-CAI preference (DPO) loss"),
+            ].compactMap { $0 }
+        }
+        let view = View(
+            organiserEmail: organiser.email, csrf: csrf, id: run.id, state: run.state.rawValue,
+            profile: run.request.profile.rawValue, seed: String(run.request.seed),
+            parameters: run.request.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                .joined(separator: ", "),
+            constitution: conversation.map { "\($0.settings.title) v\(stored?.version ?? 0)" }
+                ?? "constitution \(run.request.ccaiConstitutionID)",
+            constitutionSha256: run.ccaiSHA256, baseline: run.request.baselineSource,
+            baselineSha256: run.request.baselineSHA256, pipelineCommand: run.request.pipelineCommand,
+            pipelineVersion: run.pipelineVersion ?? "", created: Self.date(run.createdAt), createdBy: run.createdBy,
+            started: Self.date(run.startedAt), finished: Self.date(run.finishedAt), failure: run.failure,
+            lastMessage: summary.lastMessage, retryOf: run.request.retryOf, live: !run.state.isFinished,
+            finished_: run.state.isFinished,
+            stages: summary.stages.map {
+                StageView(
+                    label: [$0.arm, $0.stage].compactMap { $0 }.joined(separator: " · "), step: $0.step, of: $0.of,
+                    percent: Int(($0.fraction * 100).rounded()))
+            },
+            comparison: (summary.comparison ?? []).map {
+                ComparisonView(
+                    label: $0.label, better: Self.betterLabel($0.better), ccai: Self.number($0.ccai),
+                    baseline: Self.number($0.baseline), difference: Self.number($0.difference, signed: true),
+                    winner: $0.winner.map { $0 == "ccai" ? "CCAI" : $0 } ?? "—", ccaiWins: $0.winner == "ccai",
+                    baselineWins: $0.winner == "baseline")
+            },
+            hasStages: !summary.stages.isEmpty, hasArtefacts: !(summary.artefacts ?? []).isEmpty,
+            hasComparison: !(summary.comparison ?? []).isEmpty,
+            wall: results?.wallSeconds.map { String(format: "%.0f s", $0) },
+            memory: results?.peakRSSBytes.map { String(format: "%.0f MiB", $0 / 1_048_576) }, charts: charts,
+            log: (summary.logTail ?? []).joined(separator: "\n"),
+            artefacts: (summary.artefacts ?? []).map {
+                ArtefactView(
+                    path: $0.path, size: ByteCountFormatter.string(fromByteCount: Int64($0.bytes), countStyle: .file),
+                    url: $0.url.replacingOccurrences(of: "/api/v1/runs/", with: "/admin/runs/"))
+            })
+        return services.views.page(
+            "admin_run", title: "Run \(run.id)", view, admin: true, refresh: run.state.isFinished ? nil : 5)
+    }
+
+    static func betterLabel(_ better: String) -> String {
+        switch better {
+        case "higher": "higher is better"
+        case "lower": "lower is better"
+        default: "closer to 0 is better"
+        }
+    }
+
+    static func number(_ value: Double?, signed: Bool = false) -> String {
+        guard let value else { return "—" }
+        let magnitude = abs(value)
+        let format = magnitude >= 100 ? "%.1f" : magnitude >= 1 ? "%.2f" : "%.3f"
+        return String(format: signed && value > 0 ? "+" + format : format, value)
+    }
+}

@@ -1,0 +1,232 @@
+import CharterDomain
+import CharterPipeline
+import CharterStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Comparison runs over the JSON API: queue one, follow it, cancel or repeat it, download its
+/// artefacts (organisers and researchers, `/api/v1/runs`).
+struct RunRoutes: Sendable {
+    let services: AppServices
+
+    struct CreateBody: Decodable {
+        var constitutionId: Int64
+        /// "charter" (the default) for Charter's own baseline.
+        var baseline: String?
+        var baselineConstitutionId: Int64?
+        var profile: String?
+        var seed: Int64?
+        var parameters: [String: RunParameter]?
+    }
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.post("/api/v1/runs") { request, context in
+            let organiser = try context.requireOrganiser()
+            let data = Data(try await services.body.bytes(request).readableBytesView)
+            if let contentType = request.headers[.contentType],
+                !contentType.lowercased().hasPrefix("application/json")
+            {
+                throw AppError(
+                    .unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json.")
+            }
+            let body: CreateBody
+            do {
+                body = try RequestBodyReader.jsonDecoder.decode(CreateBody.self, from: data)
+            } catch let error as DecodingError {
+                throw AppError.badRequest("The JSON body is malformed: \(RequestBodyReader.describe(error))")
+            }
+            let baseline = try Self.baseline(
+                name: body.baseline, constitutionID: body.baselineConstitutionId,
+                uploaded: try Self.uploadedBaseline(in: data))
+            let run = try await services.runs.enqueue(
+                constitutionID: body.constitutionId, baseline: baseline, profile: try Self.profile(body.profile),
+                seed: body.seed, parameters: body.parameters ?? [:], by: Actor(organiser))
+            return Response.json(try await RunSummary.make(run, services: services), status: .created)
+        }
+        router.get("/api/v1/runs") { request, context in
+            _ = try context.requireOrganiser()
+            let offset = max(0, try request.query.integer("offset") ?? 0)
+            let limit = min(200, max(1, try request.query.integer("limit") ?? 50))
+            let page = try await services.store.runs(offset: offset, limit: limit)
+            var items: [RunSummary] = []
+            for run in page.items { items.append(try await RunSummary.make(run, services: services, detail: false)) }
+            struct Body: Encodable {
+                let runs: [RunSummary]
+                let total, offset, limit: Int
+            }
+            return Response.json(Body(runs: items, total: page.total, offset: offset, limit: limit))
+        }
+        router.get("/api/v1/runs/{id}") { _, context in
+            _ = try context.requireOrganiser()
+            return Response.json(try await RunSummary.make(try await run(context), services: services))
+        }
+        router.post("/api/v1/runs/{id}/cancel") { _, context in
+            let organiser = try context.requireOrganiser()
+            let cancelled = try await services.runs.cancel(id: try await run(context).id, by: Actor(organiser))
+            return Response.json(try await RunSummary.make(cancelled, services: services))
+        }
+        router.post("/api/v1/runs/{id}/retry") { _, context in
+            let organiser = try context.requireOrganiser()
+            let again = try await services.runs.retry(id: try await run(context).id, by: Actor(organiser))
+            return Response.json(try await RunSummary.make(again, services: services), status: .created)
+        }
+        router.get("/api/v1/runs/{id}/artefact") { request, context in
+            _ = try context.requireOrganiser()
+            return try await artefact(request, context: context)
+        }
+    }
+
+    func run(_ context: AppRequestContext) async throws -> ComparisonRun {
+        guard let id = Int64(try context.parameters.require("id")) else {
+            throw AppError.badRequest("A run id must be a number.")
+        }
+        guard let run = try await services.store.run(id: id) else { throw CharterError.notFound("Run") }
+        return run
+    }
+
+    /// One of the run's artefacts, named by its path in the run folder; only files the folder
+    /// listing offers can be asked for, so no path leads outside it.
+    func artefact(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let run = try await run(context)
+        guard let path = request.query["path"], !path.isEmpty else {
+            throw AppError.badRequest("Name the artefact with ?path=.")
+        }
+        guard let directory = run.directory else { throw CharterError.notFound("Artefact") }
+        let workspace = RunWorkspace(directory: URL(fileURLWithPath: directory))
+        guard workspace.artefacts().contains(where: { $0.path == path }) else {
+            throw CharterError.notFound("Artefact")
+        }
+        let file = workspace.directory.appendingPathComponent(path)
+        let fileName = file.lastPathComponent.filter { $0.isLetter || $0.isNumber || "._-".contains($0) }
+        let contentType =
+            switch file.pathExtension {
+            case "json": "application/json; charset=utf-8"
+            case "jsonl": "application/jsonl; charset=utf-8"
+            default: "text/plain; charset=utf-8"
+            }
+        let body = try await FileIO().loadFile(path: file.path, context: context)
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: contentType,
+                .contentDisposition: "attachment; filename=\"run-\(run.id)-\(fileName)\"",
+            ],
+            body: body)
+    }
+
+    static func profile(_ name: String?) throws -> RunProfile {
+        guard let name else { return .smoke }
+        guard let profile = RunProfile(rawValue: name) else {
+            throw CharterError.invalid(
+                field: "profile",
+                message: "profile must be one of \(RunProfile.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        return profile
+    }
+
+    static func baseline(name: String?, constitutionID: Int64?, uploaded: Data?) throws -> BaselineChoice {
+        switch (name, constitutionID, uploaded) {
+        case (nil, nil, nil), ("charter", nil, nil): return .charter
+        case (nil, let id?, nil): return .constitution(id)
+        case (nil, nil, let data?): return .uploaded(data, name: "in the request")
+        case (let other?, nil, nil):
+            throw CharterError.invalid(field: "baseline", message: "baseline must be \"charter\", not \"\(other)\".")
+        default:
+            throw CharterError.invalid(
+                field: "baseline",
+                message: "Give one baseline: \"baseline\": \"charter\", baseline_constitution_id, or baseline_constitution.")
+        }
+    }
+
+    /// The `baseline_constitution` object of the body, as the constitution file it stands for.
+    static func uploadedBaseline(in body: Data) throws -> Data? {
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+            let baseline = object["baseline_constitution"], !(baseline is NSNull)
+        else { return nil }
+        guard JSONSerialization.isValidJSONObject(baseline), baseline is [String: Any] else {
+            throw CharterError.invalid(
+                field: "baseline_constitution", message: "baseline_constitution must be a constitution object.")
+        }
+        return try JSONSerialization.data(withJSONObject: baseline)
+    }
+}
+
+/// A run as the API and the run page show it.
+struct RunSummary: Encodable {
+    struct Stage: Encodable {
+        let arm: String?
+        let stage: String
+        let step, of: Int
+        let fraction: Double
+    }
+
+    struct Comparison: Encodable {
+        let metric, label, better: String
+        let ccai, baseline, difference: Double?
+        let winner: String?
+    }
+
+    struct Artefact: Encodable {
+        let path: String
+        let bytes: Int
+        let url: String
+    }
+
+    let id: Int64
+    let state: String
+    let profile: String
+    let seed: Int64
+    let parameters: [String: RunParameter]
+    let constitutionId: Int64
+    let constitutionSha256: String
+    let baselineSource: String
+    let baselineSha256: String
+    let pipelineCommand: String
+    let pipelineVersion: String?
+    let retryOf: Int64?
+    let createdAt: Date
+    let createdBy: String
+    let startedAt: Date?
+    let finishedAt: Date?
+    let failure: String?
+    let stages: [Stage]
+    let lastMessage: String?
+    let logTail: [String]?
+    let comparison: [Comparison]?
+    let wallSeconds: Double?
+    let peakRssBytes: Double?
+    let artefacts: [Artefact]?
+
+    static func make(_ run: ComparisonRun, services: AppServices, detail: Bool = true) async throws -> RunSummary {
+        let progress = run.progress.flatMap { try? RunProgress.decode($0) }
+        let results = run.results.flatMap { try? RunResults.parse($0) }
+        let workspace = run.directory.map { RunWorkspace(directory: URL(fileURLWithPath: $0)) }
+        return RunSummary(
+            id: run.id, state: run.state.rawValue, profile: run.request.profile.rawValue, seed: run.request.seed,
+            parameters: run.request.parameters, constitutionId: run.request.ccaiConstitutionID,
+            constitutionSha256: run.ccaiSHA256, baselineSource: run.request.baselineSource,
+            baselineSha256: run.request.baselineSHA256, pipelineCommand: run.request.pipelineCommand,
+            pipelineVersion: run.pipelineVersion, retryOf: run.request.retryOf, createdAt: run.createdAt,
+            createdBy: run.createdBy, startedAt: run.startedAt, finishedAt: run.finishedAt, failure: run.failure,
+            stages: (progress?.stages ?? []).map {
+                Stage(arm: $0.arm, stage: $0.stage, step: $0.step, of: $0.of, fraction: $0.fraction)
+            },
+            lastMessage: progress?.lastMessage,
+            logTail: detail ? workspace.map { $0.tail("stdout.log", lines: 20) + $0.tail("stderr.log", lines: 20) } : nil,
+            comparison: results?.comparison.map {
+                Comparison(
+                    metric: $0.name, label: $0.label, better: $0.better.rawValue, ccai: $0.ccai, baseline: $0.baseline,
+                    difference: $0.difference, winner: $0.winner)
+            },
+            wallSeconds: results?.wallSeconds, peakRssBytes: results?.peakRSSBytes,
+            artefacts: detail
+                ? (workspace?.artefacts() ?? []).map {
+                    Artefact(
+                        path: $0.path, bytes: $0.bytes,
+                        url: "/api/v1/runs/\(run.id)/artefact?path=\($0.path.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? $0.path)"
+                    )
+                } : nil)
+    }
+}

@@ -1,0 +1,458 @@
+public import CharterCompiler
+public import CharterDomain
+public import CharterStore
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How comparison runs are executed.
+public struct RunConfiguration: Sendable {
+    /// Where run folders are made (`runs/<id>/`).
+    public var runsDirectory = URL(fileURLWithPath: "runs", isDirectory: true)
+    /// The pipeline: an executable (a bare name is looked up on PATH, a relative path is taken
+    /// from the server's working directory) and fixed arguments, separated by spaces.
+    public var pipelineCommand = "scripts/pipeline/run"
+    /// Runs executing at once; the rest wait in the queue.
+    public var concurrency = 1
+    public var timeouts: [RunProfile: Duration] = [
+        .smoke: .seconds(20 * 60), .small: .seconds(2 * 3600), .gpu: .seconds(72 * 3600),
+    ]
+    /// Between SIGTERM and SIGKILL.
+    public var grace: Duration = .seconds(10)
+    /// BBQ's `data/` folder, handed to the pipeline.
+    public var bbqDirectory: String?
+    /// Charter's own baseline constitution.
+    public var baselinePath = "seeds/baseline-constitution.json"
+    /// How often the queue is looked at for runs other processes queued.
+    public var pollInterval: Duration = .seconds(2)
+    /// Extra environment for the pipeline.
+    public var environment: [String: String] = [:]
+
+    public init() {}
+
+    /// The first of the usual places BBQ is found, relative to the working directory.
+    public static func defaultBBQDirectory() -> String? {
+        ["../shared/evals/bbq/data", "shared/evals/bbq/data"].map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            .first { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// The command as the executor starts it.
+    public var command: [String] {
+        var parts = pipelineCommand.split(separator: " ").map(String.init)
+        if let first = parts.first, first.contains("/"), !first.hasPrefix("/") {
+            parts[0] = URL(fileURLWithPath: first).standardizedFileURL.path
+        }
+        return parts
+    }
+}
+
+/// Which constitution a run compares against.
+public enum BaselineChoice: Sendable, Equatable {
+    /// Charter's own, from `seeds/`.
+    case charter
+    /// Any published constitution version.
+    case constitution(Int64)
+    /// A constitution file someone uploaded.
+    case uploaded(Data, name: String)
+}
+
+/// The queue of comparison runs and their execution, as a lifecycle service: it starts queued
+/// runs up to the concurrency limit, follows each pipeline's progress into the store, and ends
+/// every run in a final state with its reason. Runs a previous process left running are failed
+/// when it starts.
+public actor RunService: Service {
+    public let store: any CharterStore
+    public let configuration: RunConfiguration
+    let executor: any RunExecutor
+    let logger: Logger
+
+    private var active: [Int64: Task<Void, Never>] = [:]
+    private var cancellations: [Int64: (actor: Actor?, reason: String, state: RunState)] = [:]
+    private var stopping = false
+
+    public init(
+        store: any CharterStore, configuration: RunConfiguration = RunConfiguration(),
+        executor: (any RunExecutor)? = nil, logger: Logger = Logger(label: "charter.runs")
+    ) {
+        self.store = store
+        self.configuration = configuration
+        self.executor = executor ?? LocalProcessExecutor(grace: configuration.grace)
+        self.logger = logger
+    }
+
+    // MARK: The service
+
+    public func run() async throws {
+        try await recoverInterrupted()
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.schedule()
+                try await Task.sleep(for: self.configuration.pollInterval)
+            }
+        }
+        await stopAll(reason: "interrupted: the server shut down before the run finished")
+    }
+
+    /// Starts queued runs now rather than at the next poll.
+    public nonisolated func wake() {
+        Task { await self.schedule() }
+    }
+
+    /// Stops every run this process is executing and waits for them to end.
+    public func stopAll(reason: String) async {
+        stopping = true
+        let running = active
+        for (id, task) in running {
+            cancellations[id] = (nil, reason, .failed)
+            task.cancel()
+        }
+        for task in running.values { await task.value }
+    }
+
+    func schedule() async {
+        guard !stopping else { return }
+        let free = configuration.concurrency - active.count
+        guard free > 0 else { return }
+        let queued: [ComparisonRun]
+        do {
+            queued = try await store.runs(in: [.queued])
+        } catch {
+            logger.error("cannot read the run queue", metadata: ["error": "\(error)"])
+            return
+        }
+        for run in queued.prefix(free) where active[run.id] == nil && !stopping {
+            guard let claimed = try? await claim(run.id) else { continue }
+            active[claimed.id] = Task {
+                _ = await self.execute(claimed, onEvent: nil)
+                await self.finished(claimed.id)
+            }
+        }
+    }
+
+    private func finished(_ id: Int64) async {
+        active[id] = nil
+        cancellations[id] = nil
+        await schedule()
+    }
+
+    /// Takes a queued run for this process; nil when another process or request took it first.
+    func claim(_ id: Int64) async throws -> ComparisonRun? {
+        try await store.updateRun(
+            id: id, expecting: [.queued], RunChange(state: .running, startedAt: Date(), ownerPID: getpid()), by: nil)
+    }
+
+    // MARK: Requests
+
+    /// Queues a run of a published constitution against a baseline.
+    public func enqueue(
+        constitutionID: Int64, baseline: BaselineChoice, profile: RunProfile, seed: Int64?,
+        parameters: [String: RunParameter], by actor: Actor
+    ) async throws -> ComparisonRun {
+        try Self.validate(parameters)
+        guard try await store.constitution(id: constitutionID) != nil else {
+            throw CharterError.notFound("Constitution")
+        }
+        let (source, constitution) = try await resolve(baseline)
+        let hashed = try constitution.hashed()
+        let request = NewComparisonRun(
+            ccaiConstitutionID: constitutionID, baselineSource: source, baselineBody: try hashed.rendered(.json),
+            baselineSHA256: hashed.sha256 ?? "", profile: profile, seed: seed ?? Int64.random(in: 1...999_999),
+            parameters: parameters, pipelineCommand: configuration.pipelineCommand)
+        let run = try await store.createRun(request, by: actor)
+        wake()
+        return run
+    }
+
+    /// Queues the same run again: the same constitutions, profile, seed and parameters.
+    public func retry(id: Int64, by actor: Actor) async throws -> ComparisonRun {
+        guard let run = try await store.run(id: id) else { throw CharterError.notFound("Run") }
+        guard run.state.isFinished else {
+            throw CharterError.conflict("Run \(id) is \(run.state.rawValue); only a finished run can be run again.")
+        }
+        var request = run.request
+        request.retryOf = id
+        let new = try await store.createRun(request, by: actor)
+        wake()
+        return new
+    }
+
+    /// Cancels a queued run at once, or stops a running one (SIGTERM, then SIGKILL after the
+    /// grace period) and returns once it has ended.
+    public func cancel(id: Int64, by actor: Actor) async throws -> ComparisonRun {
+        guard let run = try await store.run(id: id) else { throw CharterError.notFound("Run") }
+        let reason = "cancelled by \(actor.name)"
+        if run.state == .queued,
+            let cancelled = try await store.updateRun(
+                id: id, expecting: [.queued],
+                RunChange(state: .cancelled, finishedAt: Date(), failure: reason + " before it started"), by: actor)
+        {
+            return cancelled
+        }
+        if let task = active[id] {
+            cancellations[id] = (actor, reason, .cancelled)
+            task.cancel()
+            await task.value
+            return try await store.run(id: id) ?? run
+        }
+        let current = try await store.run(id: id) ?? run
+        if current.state == .running {
+            // Another live process (`charter run --wait`) executes it: stop its pipeline, and
+            // that process records the end.
+            if let group = current.pipelinePID, let directory = current.directory,
+                Self.processGroup(group, isInDirectory: directory)
+            {
+                kill(-group, SIGTERM)
+            }
+            return current
+        }
+        throw CharterError.conflict("Run \(id) has already finished (\(current.state.rawValue)).")
+    }
+
+    static func validate(_ parameters: [String: RunParameter]) throws {
+        guard parameters.count <= 50 else {
+            throw CharterError.invalid(field: "parameters", message: "A run takes at most 50 parameters.")
+        }
+        for (name, value) in parameters {
+            guard (1...64).contains(name.count),
+                name.unicodeScalars.allSatisfy({ ($0.isASCII && $0.properties.isAlphabetic) || ("0"..."9").contains($0) || $0 == "_" })
+            else {
+                throw CharterError.invalid(
+                    field: "parameters",
+                    message: "Parameter names are 1–64 letters, digits and underscores; \"\(name.prefix(64))\" is not.")
+            }
+            if case .string(let text) = value, text.count > 1000 {
+                throw CharterError.invalid(field: "parameters", message: "The parameter \(name) is too long.")
+            }
+        }
+    }
+
+    func resolve(_ baseline: BaselineChoice) async throws -> (source: String, constitution: Constitution) {
+        switch baseline {
+        case .charter:
+            let data: Data
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: configuration.baselinePath))
+            } catch {
+                throw CharterError.conflict(
+                    "Charter's baseline constitution cannot be read from \(configuration.baselinePath).")
+            }
+            return (configuration.baselinePath, try Self.parseConstitution(data, what: "Charter's baseline"))
+        case .constitution(let id):
+            guard let stored = try await store.constitution(id: id) else {
+                throw CharterError.notFound("Baseline constitution")
+            }
+            let conversation = try await store.conversation(id: stored.conversationID)
+            return (
+                "constitution \(id) (\(conversation?.slug ?? "?") v\(stored.version))",
+                try Self.parseConstitution(stored.body, what: "The baseline constitution")
+            )
+        case .uploaded(let data, let name):
+            return ("uploaded \(name.prefix(100))", try Self.parseConstitution(data, what: "The uploaded baseline"))
+        }
+    }
+
+    /// A constitution file in Charter's format with at least one principle, each with words.
+    public static func parseConstitution(_ data: Data, what: String) throws -> Constitution {
+        let constitution: Constitution
+        do {
+            constitution = try Constitution.decode(data)
+        } catch {
+            throw CharterError.invalid(
+                field: "baseline",
+                message: "\(what) is not a constitution in Charter's JSON format (charter.constitution/v1).")
+        }
+        guard constitution.format == Constitution.formatName else {
+            throw CharterError.invalid(
+                field: "baseline", message: "\(what) has the format \(constitution.format), not \(Constitution.formatName).")
+        }
+        guard !constitution.principles.isEmpty,
+            constitution.principles.allSatisfy({ !$0.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty })
+        else {
+            throw CharterError.invalid(field: "baseline", message: "\(what) has no principles, or one without words.")
+        }
+        return constitution
+    }
+
+    // MARK: Execution
+
+    /// Claims a queued run and executes it in the calling task (`charter run --wait`). Returns
+    /// nil if another process took it first.
+    public func executeNow(id: Int64, onEvent: (@Sendable (PipelineEvent) -> Void)?) async throws -> ComparisonRun? {
+        guard let claimed = try await claim(id) else { return nil }
+        return await execute(claimed, onEvent: onEvent)
+    }
+
+    /// Runs a claimed run to its final state.
+    func execute(_ run: ComparisonRun, onEvent: (@Sendable (PipelineEvent) -> Void)?) async -> ComparisonRun {
+        let workspace = RunWorkspace(runsDirectory: configuration.runsDirectory, runID: run.id)
+        var log = logger
+        log[metadataKey: "run"] = "\(run.id)"
+        let end: RunChange
+        do {
+            guard let stored = try await store.constitution(id: run.request.ccaiConstitutionID) else {
+                throw CharterError.notFound("Constitution")
+            }
+            let ccai = try Constitution.decode(stored.body)
+            let baseline = try Constitution.decode(run.request.baselineBody)
+            _ = try workspace.prepare(
+                run: run, ccai: ccai, baseline: baseline,
+                bbqDirectory: configuration.bbqDirectory ?? RunConfiguration.defaultBBQDirectory())
+            _ = try await store.updateRun(
+                id: run.id, expecting: [.running], RunChange(directory: workspace.directory.path), by: nil)
+            end = try await follow(run, in: workspace, onEvent: onEvent, log: log)
+        } catch {
+            log.error("run could not start", metadata: ["error": "\(error)"])
+            end = RunChange(state: .failed, failure: "The run could not start: \(Self.describe(error))")
+        }
+        var change = end
+        change.finishedAt = Date()
+        let cancellation = cancellations[run.id]
+        do {
+            _ = try await store.updateRun(id: run.id, expecting: [.running], change, by: cancellation?.actor)
+        } catch {
+            log.error("cannot record the end of the run", metadata: ["error": "\(error)"])
+        }
+        log.info(
+            "run ended",
+            metadata: ["state": "\(change.state?.rawValue ?? "?")", "reason": "\(change.failure ?? "")"])
+        return (try? await store.run(id: run.id)) ?? run
+    }
+
+    private func follow(
+        _ run: ComparisonRun, in workspace: RunWorkspace, onEvent: (@Sendable (PipelineEvent) -> Void)?, log: Logger
+    ) async throws -> RunChange {
+        let recorder = ProgressRecorder(store: store, runID: run.id)
+        let job = RunJob(
+            runID: run.id, command: configuration.command, directory: workspace.directory,
+            manifest: workspace.manifest, timeout: configuration.timeouts[run.request.profile] ?? .seconds(3600),
+            environment: configuration.environment)
+        let store = self.store
+        log.info("pipeline starting", metadata: ["command": "\(job.command.joined(separator: " "))"])
+        let exit = try await executor.execute(
+            job,
+            started: { pid in
+                _ = try? await store.updateRun(id: run.id, expecting: [.running], RunChange(pipelinePID: pid), by: nil)
+            },
+            event: { event in
+                onEvent?(event)
+                await recorder.apply(event)
+            })
+        var change = RunChange(progress: await recorder.snapshot())
+        switch exit {
+        case .cancelled:
+            let cancellation = cancellations[run.id]
+            change.state = cancellation?.state ?? .cancelled
+            change.failure = cancellation?.reason ?? "cancelled"
+        case .timedOut:
+            change.state = .failed
+            change.failure =
+                "timed out after \(Self.describe(job.timeout)) (the limit of the \(run.request.profile.rawValue) profile)"
+        case .signalled(let signal):
+            change.state = .failed
+            change.failure = "the pipeline was killed by signal \(signal)" + Self.lastLine(workspace)
+        case .exited(let status) where status != 0:
+            change.state = .failed
+            change.failure = "the pipeline exited with status \(status)" + Self.lastLine(workspace)
+        case .exited:
+            do {
+                let data = try Data(contentsOf: workspace.results)
+                let results = try RunResults.parse(data)
+                change.state = .succeeded
+                change.results = data
+                change.pipelineVersion = results.pipelineVersion
+            } catch let malformed as RunResults.Malformed {
+                change.state = .failed
+                change.failure = "the pipeline's results.json is malformed: \(malformed.description)"
+            } catch {
+                change.state = .failed
+                change.failure = "the pipeline exited normally but wrote no output/results.json"
+            }
+        }
+        return change
+    }
+
+    static func lastLine(_ workspace: RunWorkspace) -> String {
+        guard let line = workspace.tail("stderr.log", lines: 5).last(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty })
+        else { return "" }
+        return ": " + String(line.trimmingCharacters(in: .whitespaces).prefix(300))
+    }
+
+    static func describe(_ duration: Duration) -> String {
+        let seconds = Int(duration.components.seconds)
+        if seconds >= 3600, seconds % 3600 == 0 { return "\(seconds / 3600) h" }
+        if seconds >= 60, seconds % 60 == 0 { return "\(seconds / 60) min" }
+        return "\(seconds) s"
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? CharterError { return error.message }
+        if let error = error as? LocalProcessExecutor.LaunchFailed { return error.description }
+        return "\(error)"
+    }
+
+    // MARK: Restart
+
+    /// Fails the runs a previous process left running, and kills their pipelines if they
+    /// outlived it. A run that another live process is executing is left alone.
+    public func recoverInterrupted() async throws {
+        let me = getpid()
+        for run in try await store.runs(in: [.running]) {
+            if let owner = run.ownerPID, owner != me, Self.isAlive(owner) { continue }
+            if let group = run.pipelinePID, let directory = run.directory,
+                Self.processGroup(group, isInDirectory: directory)
+            {
+                kill(-group, SIGKILL)
+            }
+            _ = try await store.updateRun(
+                id: run.id, expecting: [.running],
+                RunChange(
+                    state: .failed, finishedAt: Date(),
+                    failure: "interrupted by restart: the process running it stopped before it finished"),
+                by: nil)
+            logger.warning("run interrupted by restart marked failed", metadata: ["run": "\(run.id)"])
+        }
+    }
+
+    static func isAlive(_ pid: Int32) -> Bool {
+        kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    /// Whether a process (group leader) is still the pipeline of the run in this folder: its
+    /// working directory says so, which a reused pid does not share.
+    static func processGroup(_ pid: Int32, isInDirectory directory: String) -> Bool {
+        guard let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") else {
+            return false
+        }
+        return URL(fileURLWithPath: cwd).standardizedFileURL.path == URL(fileURLWithPath: directory).standardizedFileURL.path
+    }
+}
+
+/// Folds a run's events into its progress, and writes it to the store at most twice a second so
+/// a chatty pipeline does not become a write load.
+actor ProgressRecorder {
+    let store: any CharterStore
+    let runID: Int64
+    var progress = RunProgress()
+    var lastSaved = ContinuousClock.now - .seconds(60)
+
+    init(store: any CharterStore, runID: Int64) {
+        self.store = store
+        self.runID = runID
+    }
+
+    func apply(_ event: PipelineEvent) async {
+        progress.apply(event)
+        guard ContinuousClock.now - lastSaved >= .milliseconds(500) else { return }
+        lastSaved = ContinuousClock.now
+        if let data = try? progress.encoded() {
+            _ = try? await store.updateRun(id: runID, expecting: [.running], RunChange(progress: data), by: nil)
+        }
+    }
+
+    func snapshot() -> Data? { try? progress.encoded() }
+}
