@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "CharterTestSupport",
             dependencies: [
-                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP",
+                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterPipeline", "CharterCompiler",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -99,6 +99,15 @@ let package = Package(
         .testTarget(name: "CharterMathTests", dependencies: ["CharterMath", "CharterDomain"], swiftSettings: strict),
         .testTarget(
             name: "CharterCompilerTests", dependencies: ["CharterCompiler", "CharterMath"], swiftSettings: strict),
+        .testTarget(
+            name: "CharterPipelineTests",
+            dependencies: [
+                "CharterDomain", "CharterStore", "CharterSQLite", "CharterPipeline", "CharterCompiler",
+                "CharterTestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "CharterDomainTests", dependencies: ["CharterDomain"], swiftSettings: strict),
         .testTarget(
             name: "CharterSQLiteTests",

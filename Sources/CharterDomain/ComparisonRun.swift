@@ -42,7 +42,9 @@ public enum RunParameter: Codable, Sendable, Equatable, CustomStringConvertible 
         var container = encoder.singleValueContainer()
         switch self {
         case .number(let value):
-            if value == value.rounded(), abs(value) < 1e15 { try container.encode(Int64(value)) } else {
+            if value == value.rounded(), abs(value) < 1e15 {
+                try container.encode(Int64(value))
+            } else {
                 try container.encode(value)
             }
         case .string(let value): try container.encode(value)

@@ -62,5 +62,7 @@ public struct RunProgress: Codable, Sendable, Equatable {
 
     public func encoded() throws -> Data { try JSONEncoder().encode(self) }
 
-    public static func decode(_ data: Data) throws -> RunProgress { try JSONDecoder().decode(RunProgress.self, from: data) }
+    public static func decode(_ data: Data) throws -> RunProgress {
+        try JSONDecoder().decode(RunProgress.self, from: data)
+    }
 }

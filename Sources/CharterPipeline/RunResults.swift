@@ -109,7 +109,8 @@ public struct RunResults: Decodable, Sendable, Equatable {
 
     static func describe(_ error: DecodingError) -> String {
         func path(_ context: DecodingError.Context) -> String {
-            let joined = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+            let joined = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(
+                separator: ".")
             return joined.isEmpty ? "the top level" : joined
         }
         switch error {

@@ -71,9 +71,12 @@ public actor RunService: Service {
     let executor: any RunExecutor
     let logger: Logger
 
-    private var active: [Int64: Task<Void, Never>] = [:]
+    private var active: [Int64: Task<ComparisonRun, Never>] = [:]
     private var cancellations: [Int64: (actor: Actor?, reason: String, state: RunState)] = [:]
     private var stopping = false
+    /// Only a running service takes runs from the queue: a command that merely queues one must
+    /// not start its pipeline and then exit under it.
+    private var serving = false
 
     public init(
         store: any CharterStore, configuration: RunConfiguration = RunConfiguration(),
@@ -89,6 +92,7 @@ public actor RunService: Service {
 
     public func run() async throws {
         try await recoverInterrupted()
+        serving = true
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await self.schedule()
@@ -111,11 +115,11 @@ public actor RunService: Service {
             cancellations[id] = (nil, reason, .failed)
             task.cancel()
         }
-        for task in running.values { await task.value }
+        for task in running.values { _ = await task.value }
     }
 
     func schedule() async {
-        guard !stopping else { return }
+        guard serving, !stopping else { return }
         let free = configuration.concurrency - active.count
         guard free > 0 else { return }
         let queued: [ComparisonRun]
@@ -128,8 +132,9 @@ public actor RunService: Service {
         for run in queued.prefix(free) where active[run.id] == nil && !stopping {
             guard let claimed = try? await claim(run.id) else { continue }
             active[claimed.id] = Task {
-                _ = await self.execute(claimed, onEvent: nil)
+                let ended = await self.execute(claimed, onEvent: nil)
                 await self.finished(claimed.id)
+                return ended
             }
         }
     }
@@ -196,7 +201,7 @@ public actor RunService: Service {
         if let task = active[id] {
             cancellations[id] = (actor, reason, .cancelled)
             task.cancel()
-            await task.value
+            _ = await task.value
             return try await store.run(id: id) ?? run
         }
         let current = try await store.run(id: id) ?? run
@@ -219,7 +224,9 @@ public actor RunService: Service {
         }
         for (name, value) in parameters {
             guard (1...64).contains(name.count),
-                name.unicodeScalars.allSatisfy({ ($0.isASCII && $0.properties.isAlphabetic) || ("0"..."9").contains($0) || $0 == "_" })
+                name.unicodeScalars.allSatisfy({
+                    ($0.isASCII && $0.properties.isAlphabetic) || ("0"..."9").contains($0) || $0 == "_"
+                })
             else {
                 throw CharterError.invalid(
                     field: "parameters",
@@ -268,7 +275,8 @@ public actor RunService: Service {
         }
         guard constitution.format == Constitution.formatName else {
             throw CharterError.invalid(
-                field: "baseline", message: "\(what) has the format \(constitution.format), not \(Constitution.formatName).")
+                field: "baseline",
+                message: "\(what) has the format \(constitution.format), not \(Constitution.formatName).")
         }
         guard !constitution.principles.isEmpty,
             constitution.principles.allSatisfy({ !$0.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty })
@@ -284,7 +292,17 @@ public actor RunService: Service {
     /// nil if another process took it first.
     public func executeNow(id: Int64, onEvent: (@Sendable (PipelineEvent) -> Void)?) async throws -> ComparisonRun? {
         guard let claimed = try await claim(id) else { return nil }
-        return await execute(claimed, onEvent: onEvent)
+        // A task of its own, registered like the queue's, so that `cancel` reaches it.
+        let task = Task { await self.execute(claimed, onEvent: onEvent) }
+        active[id] = task
+        let ended = await withTaskCancellationHandler {
+            await task.value
+        } onCancel: {
+            task.cancel()
+        }
+        active[id] = nil
+        cancellations[id] = nil
+        return ended
     }
 
     /// Runs a claimed run to its final state.
@@ -312,15 +330,23 @@ public actor RunService: Service {
         var change = end
         change.finishedAt = Date()
         let cancellation = cancellations[run.id]
+        let store = self.store
+        let ending = change
+        let actor = cancellation?.actor
         do {
-            _ = try await store.updateRun(id: run.id, expecting: [.running], change, by: cancellation?.actor)
+            // In a task of its own: a cancelled run's end must still be written, and the store
+            // refuses work to a cancelled task.
+            _ = try await Task {
+                try await store.updateRun(id: run.id, expecting: [.running], ending, by: actor)
+            }.value
         } catch {
             log.error("cannot record the end of the run", metadata: ["error": "\(error)"])
         }
         log.info(
             "run ended",
             metadata: ["state": "\(change.state?.rawValue ?? "?")", "reason": "\(change.failure ?? "")"])
-        return (try? await store.run(id: run.id)) ?? run
+        let reread = try? await Task { try await store.run(id: run.id) }.value
+        return reread ?? run
     }
 
     private func follow(
@@ -377,7 +403,10 @@ public actor RunService: Service {
     }
 
     static func lastLine(_ workspace: RunWorkspace) -> String {
-        guard let line = workspace.tail("stderr.log", lines: 5).last(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty })
+        guard
+            let line = workspace.tail("stderr.log", lines: 5).last(where: {
+                !$0.trimmingCharacters(in: .whitespaces).isEmpty
+            })
         else { return "" }
         return ": " + String(line.trimmingCharacters(in: .whitespaces).prefix(300))
     }
@@ -401,7 +430,7 @@ public actor RunService: Service {
     /// outlived it. A run that another live process is executing is left alone.
     public func recoverInterrupted() async throws {
         let me = getpid()
-        for run in try await store.runs(in: [.running]) {
+        for run in try await store.runs(in: [.running]) where active[run.id] == nil {
             if let owner = run.ownerPID, owner != me, Self.isAlive(owner) { continue }
             if let group = run.pipelinePID, let directory = run.directory,
                 Self.processGroup(group, isInDirectory: directory)
@@ -428,7 +457,8 @@ public actor RunService: Service {
         guard let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") else {
             return false
         }
-        return URL(fileURLWithPath: cwd).standardizedFileURL.path == URL(fileURLWithPath: directory).standardizedFileURL.path
+        return URL(fileURLWithPath: cwd).standardizedFileURL.path
+            == URL(fileURLWithPath: directory).standardizedFileURL.path
     }
 }
 

@@ -113,7 +113,9 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as CharterError {
             throw ValidationError(error.message)
         }
-        print("Run \(queued.id): constitution \(constitutionID) against \(queued.request.baselineSource), profile \(profile.rawValue), seed \(queued.request.seed).")
+        print(
+            "Run \(queued.id): constitution \(constitutionID) against \(queued.request.baselineSource), profile \(profile.rawValue), seed \(queued.request.seed)."
+        )
         guard wait else {
             print("Queued; a running `charter serve` on this database executes it.")
             return

@@ -1,5 +1,6 @@
 public import CharterDomain
 public import CharterHTTP
+public import CharterPipeline
 public import CharterSQLite
 import CharterStore
 import Foundation
@@ -24,6 +25,9 @@ public struct Harness: Sendable {
     public let organiserToken: String
     /// Not running: tests call `analyze` themselves, so nothing depends on timing.
     public let analysis: AnalysisService
+    /// Not running either: tests execute a queued run with `runs.executeNow`, with the
+    /// stand-in pipeline of `Tests/CharterPipelineTests/Fixtures`.
+    public let runs: RunService
 
     public static func make(
         _ configure: (inout HTTPConfiguration) -> Void = { _ in },
@@ -55,12 +59,18 @@ public struct Harness: Sendable {
         return Harness(
             database: database, store: store, configuration: configuration, conversation: conversation,
             statements: statements, organiser: organiser, organiserToken: token,
-            analysis: AnalysisService(store: store, configuration: analysisConfiguration, logger: Logger(label: "test"))
-        )
+            analysis: AnalysisService(
+                store: store, configuration: analysisConfiguration, logger: Logger(label: "test")),
+            runs: RunService(
+                store: store,
+                configuration: Fixtures.runConfiguration(
+                    pipeline: "ok-pipeline", runsDirectory: database.folder.appendingPathComponent("runs")),
+                logger: Logger(label: "test")))
     }
 
     public func router() async throws -> Router<AppRequestContext> {
-        try await buildRouter(store: store, configuration: configuration, secret: "test-secret", analysis: analysis)
+        try await buildRouter(
+            store: store, configuration: configuration, secret: "test-secret", analysis: analysis, runs: runs)
     }
 
     /// Runs `body` against the application in process (`.router`).

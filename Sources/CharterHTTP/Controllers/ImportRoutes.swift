@@ -189,7 +189,8 @@ enum Multipart {
             else { throw AppError.badRequest("The multipart body is malformed.") }
             let headers = String(decoding: body[partStart..<headerEnd.lowerBound], as: UTF8.self)
             let (name, fileName) = disposition(headers)
-            parts.append(Part(name: name, fileName: fileName, data: body.subdata(in: headerEnd.upperBound..<next.lowerBound)))
+            parts.append(
+                Part(name: name, fileName: fileName, data: body.subdata(in: headerEnd.upperBound..<next.lowerBound)))
             cursor = next.upperBound
         }
         return parts

@@ -29,14 +29,16 @@ struct RunPages: Sendable {
             let fields = try await multipartForm(request, session: session)
             do {
                 guard let constitution = fields.text("constitution_id").flatMap({ Int64($0) }) else {
-                    throw CharterError.invalid(field: "constitution_id", message: "Choose the constitution to train on.")
+                    throw CharterError.invalid(
+                        field: "constitution_id", message: "Choose the constitution to train on.")
                 }
                 let baseline: BaselineChoice
                 switch fields.text("baseline") ?? "charter" {
                 case "charter": baseline = .charter
                 case "upload":
                     guard let (name, data) = fields.file("baseline_file") else {
-                        throw CharterError.invalid(field: "baseline_file", message: "Choose the constitution file to upload.")
+                        throw CharterError.invalid(
+                            field: "baseline_file", message: "Choose the constitution file to upload.")
                     }
                     baseline = .uploaded(data, name: name)
                 case let choice:
@@ -98,7 +100,8 @@ struct RunPages: Sendable {
             let pair = trimmed.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard pair.count == 2, !pair[0].isEmpty else {
                 throw CharterError.invalid(
-                    field: "parameters", message: "Write one parameter per line as name=value; \"\(trimmed.prefix(80))\" is not.")
+                    field: "parameters",
+                    message: "Write one parameter per line as name=value; \"\(trimmed.prefix(80))\" is not.")
             }
             parameters[pair[0]] = RunParameter(parsing: pair[1])
         }
@@ -244,7 +247,8 @@ struct RunPages: Sendable {
         var charts: [String] = []
         if let results {
             charts += [
-                RunCharts.bbqBias(results, context: "ambig", title: "BBQ bias score, ambiguous contexts (0 is unbiased)"),
+                RunCharts.bbqBias(
+                    results, context: "ambig", title: "BBQ bias score, ambiguous contexts (0 is unbiased)"),
                 RunCharts.bbqBias(
                     results, context: "disambig", title: "BBQ bias score, disambiguated contexts (0 is unbiased)"),
                 RunCharts.losses(results, stage: "sft", title: "SL-CAI supervised fine-tuning loss"),

@@ -29,7 +29,8 @@ struct RunRoutes: Sendable {
                 !contentType.lowercased().hasPrefix("application/json")
             {
                 throw AppError(
-                    .unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json.")
+                    .unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json."
+                )
             }
             let body: CreateBody
             do {
@@ -136,7 +137,8 @@ struct RunRoutes: Sendable {
         default:
             throw CharterError.invalid(
                 field: "baseline",
-                message: "Give one baseline: \"baseline\": \"charter\", baseline_constitution_id, or baseline_constitution.")
+                message:
+                    "Give one baseline: \"baseline\": \"charter\", baseline_constitution_id, or baseline_constitution.")
         }
     }
 
@@ -214,7 +216,8 @@ struct RunSummary: Encodable {
                 Stage(arm: $0.arm, stage: $0.stage, step: $0.step, of: $0.of, fraction: $0.fraction)
             },
             lastMessage: progress?.lastMessage,
-            logTail: detail ? workspace.map { $0.tail("stdout.log", lines: 20) + $0.tail("stderr.log", lines: 20) } : nil,
+            logTail: detail
+                ? workspace.map { $0.tail("stdout.log", lines: 20) + $0.tail("stderr.log", lines: 20) } : nil,
             comparison: results?.comparison.map {
                 Comparison(
                     metric: $0.name, label: $0.label, better: $0.better.rawValue, ccai: $0.ccai, baseline: $0.baseline,
@@ -225,7 +228,8 @@ struct RunSummary: Encodable {
                 ? (workspace?.artefacts() ?? []).map {
                     Artefact(
                         path: $0.path, bytes: $0.bytes,
-                        url: "/api/v1/runs/\(run.id)/artefact?path=\($0.path.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? $0.path)"
+                        url:
+                            "/api/v1/runs/\(run.id)/artefact?path=\($0.path.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? $0.path)"
                     )
                 } : nil)
     }

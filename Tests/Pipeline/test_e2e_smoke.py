@@ -1,0 +1,234 @@
+"""The whole `smoke` profile, both arms, every stage, through scripts/pipeline/run as Charter runs it."""
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from charter_pipeline import results as results_mod
+from conftest import BASELINE, BBQ_DIR, PIPELINE
+
+pytestmark = pytest.mark.e2e
+
+STAGES = ("sl", "sft", "pairs", "dpo", "bbq")
+CCAI = {
+    "format": "charter.constitution/v1", "name": "Test collective constitution", "version": 2, "kind": "collective",
+    "principles": [
+        {"id": "t-01", "category": "fairness",
+         "text": "Choose the response that treats people of every background with equal respect."},
+        {"id": "t-02", "category": "honesty", "text": "Choose the response that is honest about uncertainty.",
+         "critique": "Identify ways in which the last response overstates what it knows.",
+         "revision": "Please rewrite the response to be honest about uncertainty."},
+        {"id": "t-03", "category": "political-neutrality",
+         "text": "Choose the response that does not take sides on contested political questions."},
+    ],
+}
+
+
+def _manifest(tmp_path: Path, **over) -> Path:
+    run = tmp_path / "run"
+    run.mkdir(exist_ok=True)
+    (run / "ccai").mkdir(exist_ok=True)
+    (run / "baseline").mkdir(exist_ok=True)
+    (run / "ccai" / "constitution.json").write_text(json.dumps(CCAI))
+    (run / "baseline" / "constitution.json").write_text(BASELINE.read_text())
+    data = {
+        "schema": "charter.run-manifest/1", "run_id": "run_e2e", "created_at": "2026-11-25T10:00:00Z",
+        "profile": "smoke", "seed": 1234, "parameters": {}, "prompts_path": None,
+        "bbq_dir": str(BBQ_DIR), "output_dir": str(run / "output"),
+        "arms": [
+            {"name": "ccai", "constitution": {"name": CCAI["name"], "version": 2, "kind": "collective",
+                                              "sha256": "0" * 64,
+                                              "files": {"json": str(run / "ccai" / "constitution.json")}}},
+            {"name": "baseline", "constitution": {"name": "baseline", "version": 1, "kind": "baseline",
+                                                  "sha256": "1" * 64,
+                                                  "files": {"json": str(run / "baseline" / "constitution.json")}}},
+        ],
+        "charter": {"version": "test"},
+    }
+    data.update(over)
+    path = run / "manifest.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _env(tmp_path_factory):
+    # A private cache: the test also proves the tiny model and tokenizer build from scratch.
+    cache = tmp_path_factory.getbasetemp() / "pipeline-cache"
+    return dict(os.environ, CHARTER_PIPELINE_CACHE=str(cache))
+
+
+def _events(stdout: str) -> list[dict]:
+    events = []
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            events.append(json.loads(line))  # every JSON-looking line must parse
+    return events
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    if not BBQ_DIR.is_dir():
+        pytest.skip("BBQ data missing")
+    tmp = tmp_path_factory.mktemp("smoke")
+    path = _manifest(tmp)
+    t = time.monotonic()
+    proc = subprocess.run([str(PIPELINE / "run"), "--manifest", str(path)], cwd=path.parent,
+                          capture_output=True, text=True, env=_env(tmp_path_factory), timeout=600,
+                          start_new_session=True)
+    wall = time.monotonic() - t
+    print(f"\nsmoke run: {wall:.1f} s wall (including interpreter and library imports)")
+    return proc, path.parent / "output", wall
+
+
+def test_exit_status_and_stdout_protocol(smoke_run):
+    proc, out, _ = smoke_run
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    events = _events(proc.stdout)
+    assert events and events[-1] == {"event": "done", "results": "results.json"}
+    allowed = {"progress", "metric", "log", "done"}
+    assert {e["event"] for e in events} <= allowed
+    for e in events:
+        if e["event"] == "progress":
+            assert set(e) == {"event", "arm", "stage", "step", "of"}
+            assert 0 <= e["step"] <= e["of"]
+        if e["event"] == "metric":
+            assert set(e) == {"event", "arm", "stage", "name", "step", "value"}
+    seen = {(e["arm"], e["stage"]) for e in events if e["event"] == "progress"}
+    for arm in ("ccai", "baseline"):
+        for st in STAGES:
+            assert (arm, st) in seen, (arm, st)
+            finished = [e for e in events if e["event"] == "progress" and e["arm"] == arm and e["stage"] == st
+                        and e["step"] == e["of"]]
+            assert finished, f"{arm}/{st} never reached step == of"
+        for st in ("sft", "dpo"):
+            assert any(e["event"] == "metric" and e["arm"] == arm and e["stage"] == st and e["name"] == "loss"
+                       for e in events)
+    assert ("both", "judge") in seen
+    # Stages run in the contract's order within each arm.
+    order = [(e["arm"], e["stage"]) for e in events if e["event"] == "progress"]
+    for arm in ("ccai", "baseline"):
+        firsts = [order.index((arm, st)) for st in STAGES]
+        assert firsts == sorted(firsts)
+    assert order.index(("both", "judge")) > order.index(("baseline", "bbq"))
+
+
+def test_results_honour_the_contract(smoke_run):
+    proc, out, _ = smoke_run
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = json.loads((out / "results.json").read_text())
+    assert results_mod.check(res, out) == []
+    assert res["schema"] == "charter.run-results/1" and res["run_id"] == "run_e2e"
+    assert res["profile"] == "smoke" and res["seed"] == 1234
+    for k in ("version", "python", "torch", "transformers", "trl"):
+        assert res["pipeline"][k]
+    assert res["pipeline"]["torch"].startswith("2.13.0")
+    assert res["pipeline"]["transformers"] == "5.17.0" and res["pipeline"]["trl"] == "1.16.0"
+    assert res["prompts"]["train"] == 6 and res["prompts"]["held_out"] == 4 and len(res["prompts"]["sha256"]) == 64
+    assert res["wall_seconds"] > 0 and res["peak_rss_bytes"] > 50 * 2**20
+    assert len(res["base_model"]["sha256"]) == 64
+
+    names = [m["name"] for m in res["metrics"]]
+    for n in ("bbq.accuracy.ambig", "bbq.accuracy.disambig", "bbq.bias.ambig", "bbq.bias.disambig",
+              "refusal_rate", "judge.win_rate.ccai", "judge.win_rate.baseline"):
+        assert n in names
+    categories = {p.stem for p in BBQ_DIR.glob("*.jsonl")}
+    assert set(res["arms"]) == {"ccai", "baseline"}
+    for arm, a in res["arms"].items():
+        for n in names:
+            v = a["metrics"][n]
+            assert v is None or isinstance(v, (int, float))
+        for n in ("bbq.accuracy.ambig", "bbq.accuracy.disambig", "refusal_rate",
+                  "judge.win_rate.ccai", "judge.win_rate.baseline"):
+            assert 0.0 <= a["metrics"][n] <= 1.0, (arm, n)
+        assert -100.0 <= a["metrics"]["bbq.bias.ambig"] <= 100.0
+        assert set(a["bbq"]) == categories
+        for cat, conds in a["bbq"].items():
+            for cond in ("ambig", "disambig"):
+                assert conds[cond]["n"] == 2  # 1 per polarity in the smoke profile
+                assert "accuracy" in conds[cond] and "bias" in conds[cond]
+        assert a["losses"]["sft"] and a["losses"]["dpo"]
+        assert all(len(x) == 2 for x in a["losses"]["sft"] + a["losses"]["dpo"])
+        assert set(a["timings"]) >= set(STAGES)
+        assert len(a["model_sha256"]) == 64
+        model_files = sorted((out / arm / "model").glob("*.safetensors"))
+        assert len(model_files) == 1
+        assert hashlib.sha256(model_files[0].read_bytes()).hexdigest() == a["model_sha256"]
+        assert a["constitution_sha256"] == hashlib.sha256(
+            (out.parent / arm / "constitution.json").read_bytes()).hexdigest()
+        for dname in ("sl", "preferences", "held_out", "bbq"):
+            d = a["datasets"][dname]
+            p = out / d["path"]
+            assert p.is_file()
+            lines = p.read_text().splitlines()
+            assert len(lines) == d["rows"]
+            assert hashlib.sha256(p.read_bytes()).hexdigest() == d["sha256"]
+        assert a["datasets"]["sl"]["path"] == f"{arm}/sl.jsonl"
+        assert a["datasets"]["preferences"]["path"] == f"{arm}/preferences.jsonl"
+        assert a["datasets"]["sl"]["rows"] == 6 and a["datasets"]["preferences"]["rows"] == 6
+    # The two arms trained on different constitutions, so their critiques/principles differ.
+    assert res["arms"]["ccai"]["model_sha256"] != res["arms"]["baseline"]["model_sha256"]
+
+
+def test_datasets_have_the_documented_fields(smoke_run):
+    proc, out, _ = smoke_run
+    assert proc.returncode == 0
+    ccai_ids = {p["id"] for p in CCAI["principles"]}
+    for arm in ("ccai", "baseline"):
+        sl = [json.loads(x) for x in (out / arm / "sl.jsonl").read_text().splitlines()]
+        for r in sl:
+            assert {"prompt", "initial", "principle_id", "critique_request", "critique", "revision_request",
+                    "revision"} <= set(r)
+        prefs = [json.loads(x) for x in (out / arm / "preferences.jsonl").read_text().splitlines()]
+        for r in prefs:
+            assert {"prompt", "chosen", "rejected", "principle_id", "p_a", "p_b"} <= set(r)
+            assert r["p_a"] + r["p_b"] == pytest.approx(1.0)
+            assert {r["chosen"], r["rejected"]} == {r["response_a"], r["response_b"]} or r["chosen"] == r["rejected"]
+        if arm == "ccai":
+            assert {r["principle_id"] for r in sl} <= ccai_ids
+            # t-01 and t-03 have no critique/revision: the pipeline derives the CAI-style requests.
+            for r in sl:
+                if r["principle_id"] in ("t-01", "t-03"):
+                    assert r["critique_request"].startswith("Identify specific ways in which the assistant's last")
+    # Identical prompts and seeds: both arms answered the same training prompts, from the same initial answers.
+    a = [json.loads(x) for x in (out / "ccai" / "sl.jsonl").read_text().splitlines()]
+    b = [json.loads(x) for x in (out / "baseline" / "sl.jsonl").read_text().splitlines()]
+    assert [r["prompt"] for r in a] == [r["prompt"] for r in b]
+    assert [r["initial"] for r in a] == [r["initial"] for r in b]
+
+
+def test_smoke_wall_time(smoke_run):
+    proc, _, wall = smoke_run
+    assert proc.returncode == 0
+    # About a minute on two shared CPU cores is the budget; allow slack for a loaded CI machine.
+    assert wall < 180, f"smoke profile took {wall:.0f} s"
+
+
+def test_sigterm_cancels_promptly(tmp_path, tmp_path_factory):
+    if not BBQ_DIR.is_dir():
+        pytest.skip("BBQ data missing")
+    path = _manifest(tmp_path)
+    proc = subprocess.Popen([str(PIPELINE / "run"), "--manifest", str(path)], cwd=path.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(tmp_path_factory), start_new_session=True)
+    try:
+        # Wait until the pipeline is busy (first progress line), then cancel the group as Charter does.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line or '"progress"' in line:
+                break
+        os.killpg(proc.pid, signal.SIGTERM)
+        t = time.monotonic()
+        rc = proc.wait(timeout=30)
+        assert time.monotonic() - t < 10
+        assert rc != 0 and rc in (143, -signal.SIGTERM)
+        assert not (path.parent / "output" / "results.json").exists()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

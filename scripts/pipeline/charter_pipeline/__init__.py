@@ -1,0 +1,3 @@
+"""Charter's reference Constitutional-AI training pipeline (see ../CONTRACT.md and ../README.md)."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,66 @@
+"""The prompt set: loading and the seeded train/held-out split."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .util import read_jsonl, stage_rng
+
+BUILTIN_PROMPTS = Path(__file__).resolve().parent.parent / "data" / "prompts.jsonl"
+
+
+class PromptError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Prompt:
+    prompt: str
+    category: str
+
+
+def load(path: Path | None = None) -> list[Prompt]:
+    path = Path(path) if path is not None else BUILTIN_PROMPTS
+    try:
+        rows = read_jsonl(path)
+    except (OSError, ValueError) as e:
+        raise PromptError(f"cannot read prompts {path}: {e}") from None
+    out: list[Prompt] = []
+    seen: set[str] = set()
+    for i, r in enumerate(rows, 1):
+        if not isinstance(r, dict) or not isinstance(r.get("prompt"), str) or not r["prompt"].strip():
+            raise PromptError(f"{path}: line {i} needs a non-empty string 'prompt'")
+        text = r["prompt"].strip()
+        if text in seen:
+            continue
+        seen.add(text)
+        out.append(Prompt(text, str(r.get("category") or "uncategorized")))
+    if len(out) < 2:
+        raise PromptError(f"{path}: need at least 2 distinct prompts, found {len(out)}")
+    return out
+
+
+def split(prompts: list[Prompt], n_train: int, n_held_out: int, seed: int) -> tuple[list[Prompt], list[Prompt]]:
+    """Deterministic in (prompt set, seed) and independent of the file's line order.
+
+    Categories are interleaved round-robin after a seeded shuffle, so even a handful of prompts
+    spans many categories instead of whichever category happens to come first.
+    """
+    rng = stage_rng(seed, "prompt-split")
+    by_cat: dict[str, list[Prompt]] = {}
+    for p in sorted(prompts, key=lambda p: (p.category, p.prompt)):
+        by_cat.setdefault(p.category, []).append(p)
+    cats = sorted(by_cat)
+    rng.shuffle(cats)
+    for c in cats:
+        rng.shuffle(by_cat[c])
+    interleaved: list[Prompt] = []
+    depth = max(len(v) for v in by_cat.values())
+    for i in range(depth):
+        for c in cats:
+            if i < len(by_cat[c]):
+                interleaved.append(by_cat[c][i])
+    total = len(interleaved)
+    held = max(1, min(n_held_out, total - 1))
+    train = max(1, min(n_train, total - held))
+    return interleaved[held:held + train], interleaved[:held]
