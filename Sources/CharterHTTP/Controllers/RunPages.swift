@@ -234,7 +234,7 @@ struct RunPages: Sendable {
             let pipelineCommand, pipelineVersion, created, createdBy, started, finished: String
             let failure, lastMessage: String?
             let retryOf: Int64?
-            let live, finished_: Bool
+            let live, isFinished: Bool
             let stages: [StageView]
             let comparison: [ComparisonView]
             let hasStages, hasArtefacts: Bool
@@ -267,7 +267,7 @@ struct RunPages: Sendable {
             pipelineVersion: run.pipelineVersion ?? "", created: Self.date(run.createdAt), createdBy: run.createdBy,
             started: Self.date(run.startedAt), finished: Self.date(run.finishedAt), failure: run.failure,
             lastMessage: summary.lastMessage, retryOf: run.request.retryOf, live: !run.state.isFinished,
-            finished_: run.state.isFinished,
+            isFinished: run.state.isFinished,
             stages: summary.stages.map {
                 StageView(
                     label: [$0.arm, $0.stage].compactMap { $0 }.joined(separator: " · "), step: $0.step, of: $0.of,
