@@ -230,7 +230,9 @@ struct RunPages: Sendable {
         struct View {
             let organiserEmail, csrf: String
             let id: Int64
-            let state, profile, seed, parameters, constitution, constitutionSha256, baseline, baselineSha256: String
+            let state, profile, seed: String
+            let parameters: String?
+            let constitution, constitutionSha256, baseline, baselineSha256: String
             let pipelineCommand, pipelineVersion, created, createdBy, started, finished: String
             let failure, lastMessage: String?
             let retryOf: Int64?
@@ -258,8 +260,10 @@ struct RunPages: Sendable {
         let view = View(
             organiserEmail: organiser.email, csrf: csrf, id: run.id, state: run.state.rawValue,
             profile: run.request.profile.rawValue, seed: String(run.request.seed),
-            parameters: run.request.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-                .joined(separator: ", "),
+            parameters: run.request.parameters.isEmpty
+                ? nil
+                : run.request.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                    .joined(separator: ", "),
             constitution: conversation.map { "\($0.settings.title) v\(stored?.version ?? 0)" }
                 ?? "constitution \(run.request.ccaiConstitutionID)",
             constitutionSha256: run.ccaiSHA256, baseline: run.request.baselineSource,

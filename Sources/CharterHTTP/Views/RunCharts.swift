@@ -16,12 +16,12 @@ enum RunCharts {
         let left = 170.0
         let width = 640.0
         let plot = width - left - 20
-        let top = 40.0
+        let top = 50.0
         let height = top + rowHeight * Double(categories.count) + 40
         let zero = left + plot / 2
         func x(_ bias: Double) -> Double { zero + max(-100, min(100, bias)) / 100 * plot / 2 }
         var out = header(width: width, height: height, title: title)
-        out += legend(x: left, y: 22)
+        out += legend(x: left, y: 34)
         for tick in [-100.0, -50, 0, 50, 100] {
             let tx = format(x(tick))
             out +=
@@ -60,7 +60,7 @@ enum RunCharts {
         let width = 640.0
         let height = 260.0
         let left = 50.0
-        let top = 36.0
+        let top = 50.0
         let plotWidth = width - left - 20
         let plotHeight = height - top - 40
         func sx(_ value: Double) -> Double { left + (value - minX) / max(maxX - minX, 1e-9) * plotWidth }
@@ -80,7 +80,7 @@ enum RunCharts {
         for (arm, curve) in series {
             let path = curve.map { "\(format(sx($0[0]))),\(format(sy($0[1])))" }.joined(separator: " ")
             out +=
-                ##"<polyline points="\##(path)" fill="none" stroke="\##(armColors[arm] ?? "#888")" stroke-width="2"><title>\##(arm) \##(escape(stage)) loss</title></polyline>"##
+                ##"<polyline points="\##(path)" fill="none" stroke="\##(armColors[arm] ?? "#888")" stroke-width="2"\##(arm == "baseline" ? #" stroke-dasharray="6 4""# : "")><title>\##(arm) \##(escape(stage)) loss</title></polyline>"##
         }
         return out + "</svg>"
     }
