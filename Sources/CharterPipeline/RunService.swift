@@ -159,9 +159,10 @@ public actor RunService: Service {
         parameters: [String: RunParameter], by actor: Actor
     ) async throws -> ComparisonRun {
         try Self.validate(parameters)
-        guard try await store.constitution(id: constitutionID) != nil else {
+        guard let stored = try await store.constitution(id: constitutionID) else {
             throw CharterError.notFound("Constitution")
         }
+        _ = try Self.parseConstitution(stored.body, what: "The collective constitution", field: "constitution_id")
         let (source, constitution) = try await resolve(baseline)
         let hashed = try constitution.hashed()
         let request = NewComparisonRun(
@@ -264,24 +265,25 @@ public actor RunService: Service {
     }
 
     /// A constitution file in Charter's format with at least one principle, each with words.
-    public static func parseConstitution(_ data: Data, what: String) throws -> Constitution {
+    public static func parseConstitution(_ data: Data, what: String, field: String = "baseline") throws -> Constitution
+    {
         let constitution: Constitution
         do {
             constitution = try Constitution.decode(data)
         } catch {
             throw CharterError.invalid(
-                field: "baseline",
+                field: field,
                 message: "\(what) is not a constitution in Charter's JSON format (charter.constitution/v1).")
         }
         guard constitution.format == Constitution.formatName else {
             throw CharterError.invalid(
-                field: "baseline",
+                field: field,
                 message: "\(what) has the format \(constitution.format), not \(Constitution.formatName).")
         }
         guard !constitution.principles.isEmpty,
             constitution.principles.allSatisfy({ !$0.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty })
         else {
-            throw CharterError.invalid(field: "baseline", message: "\(what) has no principles, or one without words.")
+            throw CharterError.invalid(field: field, message: "\(what) has no principles, or one without words.")
         }
         return constitution
     }

@@ -346,6 +346,17 @@ import Testing
                     parameters: parameters, by: .system)
             }
         }
+        // A collective constitution with no principles has nothing to train on.
+        let empty = try await setup.store.publishConstitution(conversationID: 1, by: .system) { version in
+            let constitution = try Constitution(
+                name: "Empty", version: version, kind: "collective", description: "", principles: []
+            ).hashed()
+            return (try constitution.rendered(.json), constitution.sha256 ?? "")
+        }
+        await #expect(throws: CharterError.self) {
+            _ = try await setup.service.enqueue(
+                constitutionID: empty.id, baseline: .charter, profile: .smoke, seed: nil, parameters: [:], by: .system)
+        }
         #expect(try await setup.store.runs(offset: 0, limit: 10).total == 0)
     }
 
