@@ -7,9 +7,10 @@ public import GRDB
 /// concurrent readers), the schema as versioned migrations, and the `CharterStore` operations.
 public final class SQLiteStore: Sendable {
     public let pool: DatabasePool
+    let votes: VoteCommitter
 
     /// Opens (creating if needed) the database file and brings its schema up to date.
-    public init(path: String) throws {
+    public init(path: String, fastVoting: FastVoting = FastVoting()) throws {
         var config = Configuration()
         config.foreignKeysEnabled = true
         // Another process (an admin command beside a running server) may hold the write lock.
@@ -24,6 +25,18 @@ public final class SQLiteStore: Sendable {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         try Self.migrator.migrate(pool)
+        votes = VoteCommitter(pool: pool, fastVoting: fastVoting)
+    }
+
+    public var voteCommitStatistics: VoteCommitStatistics { votes.statistics }
+
+    /// A write transaction whose storage failures become `StorageUnavailable`.
+    func write<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.write(updates)
+        } catch {
+            throw Self.storageError(error)
+        }
     }
 
     /// The writer connection's `PRAGMA synchronous` (2 = FULL).
@@ -234,6 +247,27 @@ public final class SQLiteStore: Sendable {
                         BEGIN SELECT RAISE(ABORT, 'a finished run does not change'); END;
                     """)
         }
+        migrator.registerMigration("v6 fast voting") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE participant ADD COLUMN fast_votes INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE participant ADD COLUMN flagged_at DATETIME;
+                    """)
+        }
         return migrator
+    }
+
+    /// A write that fails because of the storage itself (a full disk, a read-only file, an I/O
+    /// error, a lock held too long) is the server's trouble, not the request's: it becomes
+    /// `StorageUnavailable`, which clients see as 503, and nothing of it was written.
+    static func storageError(_ error: any Error) -> any Error {
+        guard let error = error as? DatabaseError else { return error }
+        switch error.resultCode {
+        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_BUSY, .SQLITE_LOCKED,
+            .SQLITE_NOMEM, .SQLITE_PROTOCOL:
+            return StorageUnavailable(reason: "\(error.resultCode)")
+        default:
+            return error
+        }
     }
 }

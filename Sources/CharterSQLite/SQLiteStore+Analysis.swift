@@ -40,7 +40,7 @@ extension SQLiteStore {
     }
 
     public func saveAnalysis(_ analysis: StoredAnalysis) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     INSERT INTO analysis (conversation_id, computed_at, vote_count, last_vote_event, duration_ms, parameters, result)
@@ -96,7 +96,7 @@ extension SQLiteStore {
         -> ImportSummary
     {
         let settings = try settings.validated()
-        return try await pool.write { db in
+        return try await write { db in
             var created = false
             var conversation = try Row.fetchOne(
                 db, sql: "SELECT * FROM conversation WHERE slug = ?", arguments: [settings.slug]

@@ -14,7 +14,7 @@ extension SQLiteStore: CharterStore {
 
     public func createConversation(_ settings: ConversationSettings, by actor: Actor) async throws -> Conversation {
         let settings = try settings.validated()
-        return try await pool.write { db in
+        return try await write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM conversation WHERE slug = ?", arguments: [settings.slug])
                 == true
             {
@@ -35,7 +35,7 @@ extension SQLiteStore: CharterStore {
         -> Conversation
     {
         let settings = try settings.validated()
-        return try await pool.write { db in
+        return try await write { db in
             guard let before = try Self.fetchConversation(db, id: id) else {
                 throw CharterError.notFound("Conversation")
             }
@@ -79,7 +79,7 @@ extension SQLiteStore: CharterStore {
         if let existing = try await existingParticipant(conversationID: conversationID, identity: identity) {
             return existing
         }
-        return try await pool.write { db in
+        return try await write { db in
             guard try Self.fetchConversation(db, id: conversationID) != nil else {
                 throw CharterError.notFound("Conversation")
             }
@@ -119,7 +119,7 @@ extension SQLiteStore: CharterStore {
     public func addSeedStatements(conversationID: Int64, texts: [String], by actor: Actor) async throws
         -> SeedResult
     {
-        try await pool.write { db in
+        try await write { db in
             guard let conversation = try Self.fetchConversation(db, id: conversationID) else {
                 throw CharterError.notFound("Conversation")
             }
@@ -146,7 +146,7 @@ extension SQLiteStore: CharterStore {
     public func submitStatement(
         conversationID: Int64, participant identity: ParticipantIdentity, text: String, at now: Date
     ) async throws -> CharterDomain.Statement {
-        try await pool.write { db in
+        try await write { db in
             guard let conversation = try Self.fetchConversation(db, id: conversationID) else {
                 throw CharterError.notFound("Conversation")
             }
@@ -260,7 +260,7 @@ extension SQLiteStore: CharterStore {
         if case .reject(let reason) = action, reason.count > 500 {
             throw CharterError.invalid(field: "reason", message: "The reason must be at most 500 characters.")
         }
-        return try await pool.write { db in
+        return try await write { db in
             var result: [Statement] = []
             for id in Array(Set(statementIDs)).sorted() {
                 guard
@@ -305,47 +305,15 @@ extension SQLiteStore: CharterStore {
         conversationID: Int64, participant identity: ParticipantIdentity, statementID: Int64, value: VoteValue,
         at now: Date
     ) async throws -> VoteReceipt {
-        try await pool.write { db in
-            guard let conversation = try Self.fetchConversation(db, id: conversationID) else {
-                throw CharterError.notFound("Conversation")
-            }
-            guard
-                let statement = try Row.fetchOne(
-                    db, sql: "SELECT * FROM statement WHERE id = ? AND conversation_id = ?",
-                    arguments: [statementID, conversationID]
-                ).map(Statement.init(row:))
-            else { throw CharterError.notFound("Statement") }
-            guard conversation.isOpen(at: now) else { throw CharterError.conversationClosed }
-            guard conversation.shows(statement) else { throw CharterError.statementNotVotable }
-            let existing = try Self.fetchParticipant(db, conversationID: conversationID, identity: identity)
-            if case .id = identity, existing == nil { throw CharterError.notFound("Participant") }
-
-            let previous = try existing.flatMap { participant in
-                try Int.fetchOne(
-                    db, sql: "SELECT value FROM vote WHERE participant_id = ? AND statement_id = ?",
-                    arguments: [participant.id, statementID]
-                ).flatMap(VoteValue.init(rawValue:))
-            }
-            let participant =
-                try existing
-                ?? Self.insertParticipant(db, conversationID: conversationID, identity: identity, at: now)
-            let participantID = participant.id
-            if let previous {
-                guard previous != value else { throw CharterError.duplicateVote }
-                let lastVoted = try Int64.fetchOne(
-                    db, sql: "SELECT statement_id FROM vote_event WHERE participant_id = ? ORDER BY id DESC LIMIT 1",
-                    arguments: [participantID])
-                guard lastVoted == statementID else { throw CharterError.voteNotChangeable }
-            }
-            try Self.recordVote(
-                db, conversationID: conversation.id, participantID: participantID, statementID: statementID,
-                value: value, previous: previous, at: now)
-            return VoteReceipt(
-                participant: participant,
-                vote: Vote(participantID: participantID, statementID: statementID, value: value, createdAt: now),
-                outcome: previous.map { .changed(from: $0) } ?? .recorded,
-                progress: try Self.fetchProgress(db, conversationID: conversation.id, participantID: participantID))
+        let recorded = try await votes.submit(
+            VoteCommitter.Request(
+                conversationID: conversationID, identity: identity, statementID: statementID, value: value, at: now))
+        // Read after the commit, outside the writer: the count includes this vote.
+        let progress = try await pool.read { db in
+            try Self.fetchProgress(db, conversationID: conversationID, participantID: recorded.participant.id)
         }
+        return VoteReceipt(
+            participant: recorded.participant, vote: recorded.vote, outcome: recorded.outcome, progress: progress)
     }
 
     public func progress(conversationID: Int64, participantID: Int64?) async throws -> VotingProgress {
@@ -388,7 +356,7 @@ extension SQLiteStore: CharterStore {
 
     public func createOrganiser(email: String, passwordHash: String) async throws -> Organiser {
         let email = try Organiser.validatedEmail(email)
-        return try await pool.write { db in
+        return try await write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM organiser WHERE email = ?", arguments: [email]) == true {
                 throw CharterError.conflict("An organiser with the email \(email) already exists.")
             }
@@ -419,7 +387,7 @@ extension SQLiteStore: CharterStore {
     }
 
     public func storeAPIToken(organiserID: Int64, tokenHash: String, label: String) async throws {
-        try await pool.write { db in
+        try await write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM organiser WHERE id = ?", arguments: [organiserID]) == true
             else { throw CharterError.notFound("Organiser") }
             try db.execute(
@@ -440,7 +408,7 @@ extension SQLiteStore: CharterStore {
     }
 
     public func storeSession(organiserID: Int64, tokenHash: String, expiresAt: Date) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM organiser_session WHERE expires_at < ?", arguments: [Date()])
             try db.execute(
                 sql:
@@ -463,7 +431,7 @@ extension SQLiteStore: CharterStore {
     }
 
     public func deleteSession(tokenHash: String) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM organiser_session WHERE token_hash = ?", arguments: [tokenHash])
         }
     }
@@ -493,7 +461,7 @@ extension SQLiteStore: CharterStore {
     }
 
     public func settingInsertingIfAbsent(_ key: String, value: String) async throws -> String {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING", arguments: [key, value])
             return try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key])!

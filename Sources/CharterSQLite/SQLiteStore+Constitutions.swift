@@ -7,7 +7,7 @@ extension SQLiteStore {
     public func publishConstitution(
         conversationID: Int64, by actor: Actor, makeBody: @Sendable (Int) throws -> (body: Data, sha256: String)
     ) async throws -> StoredConstitution {
-        try await pool.write { db in
+        try await write { db in
             guard try Self.fetchConversation(db, id: conversationID) != nil else {
                 throw CharterError.notFound("Conversation")
             }
@@ -75,7 +75,7 @@ extension SQLiteStore {
         if let text, text.isEmpty || text.count > 2000 {
             throw CharterError.invalid(field: "text", message: "A principle's wording must be 1–2000 characters.")
         }
-        try await pool.write { db in
+        try await write { db in
             guard
                 try Int64.fetchOne(
                     db, sql: "SELECT conversation_id FROM statement WHERE id = ?", arguments: [statementID])
@@ -119,7 +119,7 @@ extension SQLiteStore {
     public func setPrincipleGrouping(
         conversationID: Int64, statementID: Int64, grouping: PrincipleGrouping, by actor: Actor
     ) async throws {
-        try await pool.write { db in
+        try await write { db in
             var ids = [statementID]
             if case .merge(let lead) = grouping {
                 guard lead != statementID else {

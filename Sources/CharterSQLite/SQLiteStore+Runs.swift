@@ -6,7 +6,7 @@ import GRDB
 extension SQLiteStore {
     public func createRun(_ request: NewComparisonRun, by actor: Actor) async throws -> ComparisonRun {
         let parameters = String(decoding: try Self.parameterEncoder.encode(request.parameters), as: UTF8.self)
-        return try await pool.write { db in
+        return try await write { db in
             guard
                 let constitution = try Row.fetchOne(
                     db, sql: "SELECT conversation_id, sha256 FROM constitution WHERE id = ?",
@@ -68,7 +68,7 @@ extension SQLiteStore {
     public func updateRun(id: Int64, expecting: Set<RunState>, _ change: RunChange, by actor: Actor?) async throws
         -> ComparisonRun?
     {
-        try await pool.write { db in
+        try await write { db in
             guard let current = try Self.fetchRun(db, id: id) else { throw CharterError.notFound("Run") }
             guard expecting.contains(current.state) else { return nil }
             var assignments: [String] = []

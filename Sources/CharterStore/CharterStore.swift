@@ -1,6 +1,16 @@
 public import CharterDomain
 public import Foundation
 
+/// The storage cannot take writes now (a full disk, a read-only file, an I/O error). Nothing of
+/// the failed operation was written; the same request can be sent again later.
+public struct StorageUnavailable: Error, Sendable, Equatable {
+    public var reason: String
+
+    public init(reason: String) {
+        self.reason = reason
+    }
+}
+
 /// Who an action is recorded against in the audit log.
 public struct Actor: Sendable, Equatable {
     public var organiserID: Int64?

@@ -1,4 +1,5 @@
 import CharterDomain
+import CharterStore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -23,6 +24,12 @@ struct ErrorMiddleware: RouterMiddleware {
             switch error {
             case let e as AppError: appError = e
             case let e as CharterError: appError = AppError(e)
+            case let e as StorageUnavailable:
+                context.logger.error("storage unavailable", metadata: ["reason": "\(e.reason)"])
+                appError = AppError(
+                    .serviceUnavailable, code: "storage_unavailable",
+                    message: "Charter cannot save anything right now; nothing was saved. Please try again shortly.",
+                    headers: [.retryAfter: "5"])
             case let e as HTTPError:
                 appError = AppError(
                     e.status, code: e.status == .notFound ? "not_found" : "http_\(e.status.code)",
