@@ -105,6 +105,25 @@ extension SQLiteStore: CharterStore {
         }
     }
 
+    public func flaggedParticipants(conversationID: Int64) async throws -> [FlaggedParticipant] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT p.*, (SELECT COUNT(*) FROM vote v WHERE v.participant_id = p.id) AS votes
+                    FROM participant p
+                    WHERE p.conversation_id = ? AND p.flagged_at IS NOT NULL
+                    ORDER BY p.flagged_at DESC, p.id
+                    """,
+                arguments: [conversationID]
+            ).map {
+                FlaggedParticipant(
+                    participant: Participant(row: $0), fastVotes: $0["fast_votes"], votes: $0["votes"],
+                    flaggedAt: $0["flagged_at"])
+            }
+        }
+    }
+
     public func participants(conversationID: Int64) async throws -> [Participant] {
         try await pool.read { db in
             try Row.fetchAll(

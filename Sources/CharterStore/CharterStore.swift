@@ -98,6 +98,22 @@ public struct VoteReceipt: Sendable, Equatable {
     }
 }
 
+/// A participant whose votes came faster than a person can read them.
+public struct FlaggedParticipant: Sendable, Equatable {
+    public var participant: Participant
+    /// Votes cast within the fast-voting interval of the one before.
+    public var fastVotes: Int
+    public var votes: Int
+    public var flaggedAt: Date
+
+    public init(participant: Participant, fastVotes: Int, votes: Int, flaggedAt: Date) {
+        self.participant = participant
+        self.fastVotes = fastVotes
+        self.votes = votes
+        self.flaggedAt = flaggedAt
+    }
+}
+
 /// Counters for `/metrics` and `/healthz`.
 public struct StoreCounts: Sendable, Equatable {
     public var conversations: Int
@@ -245,6 +261,8 @@ public protocol CharterStore: Sendable {
     func existingParticipant(conversationID: Int64, identity: ParticipantIdentity) async throws -> Participant?
     func participant(id: Int64) async throws -> Participant?
     func participants(conversationID: Int64) async throws -> [Participant]
+    /// Participants who voted faster than a person can read, most recently flagged first.
+    func flaggedParticipants(conversationID: Int64) async throws -> [FlaggedParticipant]
 
     // MARK: Statements
     /// Adds organiser-written statements, accepted at once. Invalid or duplicate lines are

@@ -245,6 +245,15 @@ struct AdminPages: Sendable {
         let error: String?
         let hasSkipped: Bool
         let skipped: [SkippedLine]
+        let flagged: [FlaggedRow]
+        let flaggedCount: Int
+    }
+
+    struct FlaggedRow {
+        let id: Int64
+        let xid: String?
+        let fastVotes, votes: Int
+        let flaggedAt: String
     }
 
     private func conversationPage(
@@ -254,11 +263,18 @@ struct AdminPages: Sendable {
         let pending = try await services.store.statements(
             conversationID: conversation.id, filter: StatementFilter(moderation: .pending, limit: 1)
         ).total
+        let flagged = try await services.store.flaggedParticipants(conversationID: conversation.id)
         let view = ConversationView(
             organiserEmail: organiser.email, csrf: csrf, formAction: "/admin/conversations/\(conversation.slug)",
             submitLabel: "Save settings", slug: conversation.slug, title: conversation.settings.title,
             form: SettingsForm(conversation.settings), pendingCount: pending, notice: notice, error: error?.message,
-            hasSkipped: !skipped.isEmpty, skipped: skipped.map { SkippedLine(text: $0.text, message: $0.error.message) }
+            hasSkipped: !skipped.isEmpty,
+            skipped: skipped.map { SkippedLine(text: $0.text, message: $0.error.message) },
+            flagged: flagged.map {
+                FlaggedRow(
+                    id: $0.participant.id, xid: $0.participant.xid, fastVotes: $0.fastVotes, votes: $0.votes,
+                    flaggedAt: ISO8601DateFormatter().string(from: $0.flaggedAt))
+            }, flaggedCount: flagged.count
         )
         return services.views.page(
             "admin_conversation", title: conversation.settings.title, view,

@@ -72,6 +72,22 @@ struct OrganiserAPI: Sendable {
             let conversation = try await services.conversation(context)
             return try await audit(request, conversationID: conversation.id)
         }
+        router.get("/api/v1/conversations/{slug}/participants/flagged") { _, context in
+            _ = try context.requireOrganiser()
+            let conversation = try await services.conversation(context)
+            struct Row: Encodable {
+                let id: Int64
+                let xid: String?
+                let fastVotes, votes: Int
+                let flaggedAt: Date
+            }
+            let rows = try await services.store.flaggedParticipants(conversationID: conversation.id).map {
+                Row(
+                    id: $0.participant.id, xid: $0.participant.xid, fastVotes: $0.fastVotes, votes: $0.votes,
+                    flaggedAt: $0.flaggedAt)
+            }
+            return Response.json(["participants": rows])
+        }
         router.get("/api/v1/audit") { request, context in
             _ = try context.requireOrganiser()
             return try await audit(request, conversationID: nil)
