@@ -15,7 +15,8 @@ struct Charter: AsyncParsableCommand {
         commandName: "charter",
         abstract: "Charter: the public writes the constitution an AI model is trained on.",
         subcommands: [
-            Serve.self, Import.self, Export.self, Analyze.self, Compile.self, Render.self, RunCommand.self, Admin.self,
+            Serve.self, Import.self, Export.self, Analyze.self, Compile.self, Render.self, RunCommand.self, Backup.self,
+            Restore.self, Admin.self,
         ])
 }
 
@@ -224,5 +225,44 @@ struct CreateToken: AsyncParsableCommand {
         let token = SecureToken.make(prefix: "co_")
         try await store.storeAPIToken(organiserID: organiser.id, tokenHash: SecureToken.digest(token), label: label)
         print(token)
+    }
+}
+
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy the database into a new file while the server runs (SQLite's online backup).")
+
+    @Argument(help: "The backup file to create.")
+    var file: String
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let store = try database.open()
+        do {
+            try store.backup(to: file)
+        } catch let error as SQLiteStore.BackupError {
+            throw ValidationError(error.description)
+        }
+        print("Backed up \(database.database) to \(file).")
+    }
+}
+
+struct Restore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replace the database with a backup, after checking it. Stop the server first.")
+
+    @Argument(help: "The backup file.")
+    var file: String
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        do {
+            try SQLiteStore.restore(from: file, to: database.database)
+        } catch let error as SQLiteStore.BackupError {
+            throw ValidationError(error.description)
+        }
+        print("Restored \(database.database) from \(file).")
     }
 }
