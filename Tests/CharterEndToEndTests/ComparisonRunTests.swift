@@ -23,7 +23,8 @@ import Testing
         configuration.runsDirectory = h.database.folder.appendingPathComponent("runs")
         configuration.pipelineCommand = Fixtures.repository.appendingPathComponent("scripts/pipeline/run").path
         configuration.baselinePath = Fixtures.baselinePath
-        configuration.bbqDirectory = Fixtures.repository.deletingLastPathComponent()
+        configuration.bbqDirectory =
+            Fixtures.repository.deletingLastPathComponent()
             .appendingPathComponent("shared/evals/bbq/data").path
         configuration.timeouts[.smoke] = .seconds(15 * 60)
         configuration.pollInterval = .milliseconds(200)

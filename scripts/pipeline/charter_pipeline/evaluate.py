@@ -8,7 +8,7 @@ from .cai import preference_probs
 from .constitution import Constitution
 from .judge import Comparison
 from .prompts import Prompt
-from .scoring import continuation_logprobs, generate, next_token_logprobs, render, single_token_ids
+from .scoring import generate, option_logprobs, next_token_logprobs, render, single_token_ids
 from .util import stage_rng, stage_seed
 
 BBQ_ANSWER_PREFIX = "The answer is ("
@@ -23,7 +23,9 @@ def bbq_predict(model, tok, examples: list[dict], params: dict,
       "A", "B", "C". One forward pass per example.
     loglik: each option's text as the reply to the bare context + question; the choice is the
       option with the highest mean per-token log-likelihood (length-normalised, so a long
-      "Cannot be determined" is not penalised for its length). Three sequences per example.
+      "Cannot be determined" is not penalised for its length). The context is encoded once and
+      shared by the three options. Small models pick a letter by position rather than content
+      (SmolLM2-135M answers "B" to everything), so this is the default for the CPU profiles.
     """
     if params["bbq_scoring"] == "letter":
         ids = single_token_ids(tok, bbq.LETTERS)
@@ -31,16 +33,10 @@ def bbq_predict(model, tok, examples: list[dict], params: dict,
                  for ex in examples]
         scores = next_token_logprobs(model, tok, texts, ids, batch_size=params["score_batch_size"], on_batch=on_batch)
     else:
-        prefixes, conts = [], []
-        for ex in examples:
-            pre = render(tok, [{"role": "user", "content": f"{ex['context']} {ex['question']}"}])
-            for k in bbq.ANSWER_KEYS:
-                prefixes.append(pre)
-                conts.append(ex[k])
-        per_text = (lambda n: on_batch(max(1, n // 3))) if on_batch else None
-        raw = continuation_logprobs(model, tok, prefixes, conts, batch_size=params["score_batch_size"],
-                                    on_batch=per_text)
-        scores = [[(s / n if n else float("-inf")) for s, n in raw[i * 3:i * 3 + 3]] for i in range(len(examples))]
+        prefixes = [render(tok, [{"role": "user", "content": f"{ex['context']} {ex['question']}"}]) for ex in examples]
+        options = [[ex[k] for k in bbq.ANSWER_KEYS] for ex in examples]
+        raw = option_logprobs(model, tok, prefixes, options, batch_size=params["score_batch_size"], on_batch=on_batch)
+        scores = [[(s / n if n else float("-inf")) for s, n in row] for row in raw]
     preds = [max(range(3), key=lambda j: s[j]) for s in scores]
     return preds, scores
 

@@ -28,7 +28,8 @@ def outcome(p_x: float, eps: float = 1e-9) -> float:
     return 0.5
 
 
-def win_rates(comparisons: list[Comparison], arms: list[str], constitutions: list[str]) -> dict[str, dict[str, float | None]]:
+def win_rates(comparisons: list[Comparison], arms: list[str],
+              constitutions: list[str]) -> dict[str, dict[str, float | None]]:
     """{arm: {constitution: win rate}}; None where an arm has no comparison under a constitution."""
     score = {a: {c: 0.0 for c in constitutions} for a in arms}
     count = {a: {c: 0 for c in constitutions} for a in arms}
@@ -41,7 +42,8 @@ def win_rates(comparisons: list[Comparison], arms: list[str], constitutions: lis
     return {a: {c: (score[a][c] / count[a][c] if count[a][c] else None) for c in constitutions} for a in arms}
 
 
-def mean_preference(comparisons: list[Comparison], arms: list[str], constitutions: list[str]) -> dict[str, dict[str, float | None]]:
+def mean_preference(comparisons: list[Comparison], arms: list[str],
+                    constitutions: list[str]) -> dict[str, dict[str, float | None]]:
     """Average P(arm's answer is better): a softer companion to the win rate."""
     tot = {a: {c: 0.0 for c in constitutions} for a in arms}
     cnt = {a: {c: 0 for c in constitutions} for a in arms}

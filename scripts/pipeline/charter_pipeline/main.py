@@ -22,7 +22,7 @@ from . import manifest as manifest_mod
 from . import prompts as prompts_mod
 from . import refusal, results
 from .progress import Progress, StageCounter
-from .util import is_main_process, peak_rss_bytes, sha256_file, stage_seed, world_size, write_jsonl
+from .util import is_main_process, peak_rss_bytes, read_jsonl, sha256_file, stage_seed, world_size, write_jsonl
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -37,7 +37,8 @@ def _install_signal_handlers(progress_ref: list) -> None:
         code = 128 + signum
         try:
             if progress_ref:
-                progress_ref[0].log("cancelled", signal=signal.Signals(signum).name)
+                progress_ref[0].emit_from_signal_handler(
+                    {"event": "log", "message": "cancelled", "signal": signal.Signals(signum).name})
             sys.stderr.write(f"charter-pipeline: cancelled by {signal.Signals(signum).name}\n")
             sys.stderr.flush()
         finally:
@@ -191,7 +192,6 @@ def run(m, constitutions, all_prompts, train, held, bbq_examples, progress: Prog
             write_jsonl(sl_path, sl_rows)
             c.finish()
         _barrier()
-        from .util import read_jsonl
         sl_rows = read_jsonl(sl_path)
         datasets_info["sl"] = _dataset_entry(out, sl_path, len(sl_rows))
         timings["sl"] = round(time.monotonic() - t, 3)

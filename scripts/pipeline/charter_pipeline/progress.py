@@ -47,6 +47,17 @@ class Progress:
             self._stream.write(line + "\n")
             self._stream.flush()
 
+    def emit_from_signal_handler(self, obj: dict[str, Any]) -> None:
+        """Best effort: the handler runs on the main thread, possibly in the middle of emit() with
+        the lock held; waiting for it would deadlock, and writing anyway could split a line."""
+        if not self._enabled or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._stream.write(json.dumps(_clean(obj), ensure_ascii=False) + "\n")
+            self._stream.flush()
+        finally:
+            self._lock.release()
+
     def progress(self, arm: str | None, stage: str, step: int, of: int) -> None:
         self.emit({"event": "progress", "arm": arm, "stage": stage, "step": int(step), "of": int(of)})
 

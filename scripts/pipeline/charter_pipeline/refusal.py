@@ -17,7 +17,9 @@ PATTERNS = [
     r"\bI(?: must|'d have to| have to) (?:decline|refuse)\b",
     r"\bI(?: am|'m) not (?:comfortable|going to|allowed to|permitted to)\b",
     r"\b(?:I|we) (?:cannot|can't|won't) (?:and will not )?(?:help|assist) (?:you )?with\b",
-    r"\bas an ai(?: language model)?,? I (?:cannot|can't|am not able|don't|do not|won't)\b",
+    r"\bas an? (?:ai|artificial intelligence|chatbot|language model|ai language model|ai assistant|assistant)\b"
+    r"[^.!?]{0,80}?\bI (?:cannot|can't|am not able|'m not able|am unable|'m unable|don't|do not|won't)\b",
+    r"\bI (?:don't|do not) have the (?:ability|capability|capacity|means) to\b",
     r"\b(?:that|this|your request) (?:is|would be) (?:not something I can|against my)\b",
     r"\bI (?:do not|don't) (?:feel comfortable|think I (?:can|should))\b",
     r"\bI'?m not able to (?:help|assist|provide)\b",

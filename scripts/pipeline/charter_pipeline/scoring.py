@@ -67,6 +67,12 @@ def generate(model, tok, conversations: Sequence[Messages], *, max_new_tokens: i
     return out
 
 
+def _positions(mask):
+    # With left padding, real tokens must still be numbered 0, 1, 2, … (as generate() does);
+    # a plain forward call would number the padding instead.
+    return (mask.long().cumsum(dim=1) - 1).clamp(min=0)
+
+
 def single_token_ids(tok, symbols: Sequence[str]) -> list[int]:
     """Token id of each answer letter, as it follows an opening parenthesis."""
     ids = []
@@ -95,7 +101,8 @@ def next_token_logprobs(model, tok, texts: Sequence[str], token_ids: Sequence[in
             batch = texts[start:start + batch_size]
             enc = _encode(tok, batch, "left", limit).to(device)
             # Left padding puts every prompt's last token in the last column, so one logit row suffices.
-            logits = model(**enc, logits_to_keep=1).logits[:, -1, :].float()
+            out_ = model(**enc, position_ids=_positions(enc["attention_mask"]), logits_to_keep=1)
+            logits = out_.logits[:, -1, :].float()
             logp = torch.log_softmax(logits, dim=-1)[:, idx]
             out.extend(logp.cpu().tolist())
             if on_batch:
@@ -106,39 +113,58 @@ def next_token_logprobs(model, tok, texts: Sequence[str], token_ids: Sequence[in
 
 
 @torch.no_grad()
-def continuation_logprobs(model, tok, prefixes: Sequence[str], continuations: Sequence[str], *,
-                          batch_size: int, on_batch: Callable[[int], None] | None = None) -> list[tuple[float, int]]:
-    """(sum of log-probs, token count) of each continuation given its prefix."""
+def option_logprobs(model, tok, prefixes: Sequence[str], options: Sequence[Sequence[str]], *, batch_size: int,
+                    on_batch: Callable[[int], None] | None = None) -> list[list[tuple[float, int]]]:
+    """(sum of log-probs, token count) of each option text as the continuation of its prefix.
+
+    The prefix is run once and its KV cache is shared by all options (3 answers of a BBQ question
+    cost about one forward pass, not three). Options are tokenised on their own, i.e. the
+    boundary is a token boundary; prefixes here end in a newline (the assistant header), where
+    byte-level BPE splits anyway.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    out: list[tuple[float, int]] = []
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    out: list[list[tuple[float, int]]] = []
     try:
         for start in range(0, len(prefixes), batch_size):
-            pre = prefixes[start:start + batch_size]
-            cont = continuations[start:start + batch_size]
-            pre_ids = [tok.encode(p, add_special_tokens=False) for p in pre]
-            full_ids = [tok.encode(p + c, add_special_tokens=False) for p, c in zip(pre, cont)]
-            width = max(len(f) for f in full_ids)
-            pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-            ids = torch.full((len(pre), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(pre), width), dtype=torch.long)
-            for i, f in enumerate(full_ids):
-                ids[i, :len(f)] = torch.tensor(f)
-                mask[i, :len(f)] = 1
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
-            targets = ids[:, 1:].to(device)
-            tok_lp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            for i, (p, f) in enumerate(zip(pre_ids, full_ids)):
-                # Where the prefix and prefix+continuation tokenise differently at the seam, the
-                # continuation starts at the first differing token.
-                k = 0
-                while k < min(len(p), len(f)) and p[k] == f[k]:
-                    k += 1
-                k = max(k, 1)
-                n = len(f) - k
-                out.append((float(tok_lp[i, k - 1:len(f) - 1].sum()) if n > 0 else 0.0, n))
+            pre = list(prefixes[start:start + batch_size])
+            opts = [list(o) for o in options[start:start + batch_size]]
+            k = len(opts[0])
+            if any(len(o) != k for o in opts):
+                raise ValueError("every prefix needs the same number of options")
+            enc = _encode(tok, pre, "left").to(device)
+            first = model(**enc, position_ids=_positions(enc["attention_mask"]), use_cache=True,
+                          logits_to_keep=1)
+            first_logp = torch.log_softmax(first.logits[:, -1, :].float(), dim=-1)   # predicts token 0
+            cache = first.past_key_values
+            cache.batch_repeat_interleave(k)
+            opt_ids = [tok.encode(o, add_special_tokens=False) or [pad] for row in opts for o in row]
+            width = max(len(x) for x in opt_ids)
+            ids = torch.full((len(opt_ids), width), pad, dtype=torch.long)
+            cmask = torch.zeros((len(opt_ids), width), dtype=torch.long)
+            for i, x in enumerate(opt_ids):
+                ids[i, :len(x)] = torch.tensor(x)
+                cmask[i, :len(x)] = 1
+            pmask = enc["attention_mask"].repeat_interleave(k, dim=0)
+            # Positions continue from each prefix's real length (left padding is not counted).
+            plen = pmask.sum(dim=1, keepdim=True)
+            pos = plen + torch.arange(width, device=device).unsqueeze(0)
+            rest = model(input_ids=ids.to(device), attention_mask=torch.cat([pmask, cmask.to(device)], dim=1),
+                         position_ids=pos, past_key_values=cache, use_cache=False)
+            rest_logp = torch.log_softmax(rest.logits.float(), dim=-1)   # row j predicts token j + 1
+            for r in range(len(pre)):
+                scores = []
+                for j in range(k):
+                    row = r * k + j
+                    x = opt_ids[row]
+                    total = float(first_logp[r, x[0]])
+                    if len(x) > 1:
+                        tgt = torch.tensor(x[1:], device=device)
+                        total += float(rest_logp[row, :len(x) - 1].gather(-1, tgt.unsqueeze(-1)).sum())
+                    scores.append((total, len(x)))
+                out.append(scores)
             if on_batch:
                 on_batch(len(pre))
     finally:

@@ -1,0 +1,216 @@
+"""Fixtures for the fault tests: the real `charter` binary on a loopback port and a temp database.
+
+Self-contained on purpose (no imports from other test folders); Tests/Fuzz has its own copy.
+
+Environment:
+    CHARTER_BIN   the charter executable (default: .build/debug/charter). It is copied, with
+                  the SwiftPM resource bundles beside it, into a temp folder once per session,
+                  so a rebuild during the run does not swap the binary under the test.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT = 60.0
+PASSWORD = "crash-test passphrase"
+NO_LIMITS = [
+    "--vote-limit", "off", "--vote-ip-limit", "off",
+    "--statement-limit", "off", "--statement-ip-limit", "off",
+]
+
+# Lines printed at the end of the session (pytest_terminal_summary), so the figures show
+# without `-s`.
+SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SUMMARY:
+        terminalreporter.section("charter fault summary")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def log_tail(path: Path, limit: int = 4000) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no server log)"
+    return text[-limit:] if text else "(server log is empty)"
+
+
+class Server:
+    """One `charter serve` process. A new port on every start (a killed server's port may linger)."""
+
+    def __init__(self, binary: Path, database: Path, log_path: Path, extra: list[str] | None = None):
+        self.binary = binary
+        self.database = database
+        self.log_path = log_path
+        self.extra = list(NO_LIMITS if extra is None else extra)
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.starts = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Server":
+        assert self.proc is None or self.proc.poll() is not None, "server already running"
+        self.port = free_port()
+        self.starts += 1
+        log = open(self.log_path, "ab")
+        log.write(f"\n===== start #{self.starts} on port {self.port} =====\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            [str(self.binary), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--database", str(self.database), *self.extra],
+            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.wait_until_ready()
+        return self
+
+    def wait_until_ready(self) -> dict:
+        deadline = time.monotonic() + READY_TIMEOUT
+        last = "no attempt"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"charter exited with status {self.proc.returncode} before becoming ready.\n"
+                            f"Server log:\n{log_tail(self.log_path)}")
+            try:
+                status, _, body = request(self.port, "GET", "/healthz", timeout=2)
+                if status == 200:
+                    return json.loads(body)
+                last = f"HTTP {status}: {body[:200]!r}"
+            except (OSError, http.client.HTTPException) as error:
+                last = repr(error)
+            time.sleep(0.05)
+        pytest.fail(f"charter did not answer 200 on /healthz within {READY_TIMEOUT:.0f} s (last: {last}).\n"
+                    f"Server log:\n{log_tail(self.log_path)}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        """SIGKILL and reap: no shutdown code runs."""
+        assert self.alive(), f"server died before it was killed; log:\n{log_tail(self.log_path)}"
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM (graceful), SIGKILL if it does not exit in time. Idempotent."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                return None
+        return self.proc.returncode
+
+
+def request(port: int, method: str, path: str, body: bytes | dict | None = None,
+            headers: dict | None = None, token: str | None = None, timeout: float = 30.0,
+            conn: http.client.HTTPConnection | None = None):
+    """One HTTP request; returns (status, headers, body bytes). Uses `conn` if given (keep-alive)."""
+    headers = dict(headers or {})
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    own = conn is None
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers)
+        response = c.getresponse()
+        data = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+    finally:
+        if own:
+            c.close()
+
+
+def create_organiser_token(binary: Path, database: Path, workdir: Path, email: str = "crash@example.org") -> str:
+    password_file = workdir / "password"
+    password_file.write_text(PASSWORD + "\n")
+    subprocess.run([str(binary), "admin", "create-organiser", "--email", email,
+                    "--password-file", str(password_file), "--database", str(database)],
+                   cwd=REPO_ROOT, check=True, capture_output=True, timeout=120)
+    out = subprocess.run([str(binary), "admin", "create-token", "--email", email, "--database", str(database)],
+                         cwd=REPO_ROOT, check=True, capture_output=True, text=True, timeout=120).stdout
+    match = re.search(r"co_[A-Za-z0-9_\-.]+", out)
+    assert match, f"create-token printed no co_ token: {out!r}"
+    return match.group(0)
+
+
+@pytest.fixture(scope="session")
+def charter_binary(tmp_path_factory) -> Path:
+    configured = os.environ.get("CHARTER_BIN")
+    source = Path(configured) if configured else REPO_ROOT / ".build" / "debug" / "charter"
+    if not source.is_file() or not os.access(source, os.X_OK):
+        pytest.fail(f"charter executable not found at {source}; build it or set CHARTER_BIN")
+    folder = tmp_path_factory.mktemp("charter-bin")
+    target = folder / "charter"
+    shutil.copy2(source, target)
+    # SwiftPM looks for resource bundles beside the executable first.
+    for bundle in source.parent.glob("*.resources"):
+        shutil.copytree(bundle, folder / bundle.name, symlinks=True)
+    return target
+
+
+@pytest.fixture
+def workdir():
+    with tempfile.TemporaryDirectory(prefix="charter-faults-") as tmp:
+        yield Path(tmp)
+
+
+@pytest.fixture
+def charter(charter_binary, workdir):
+    """A factory: `charter.server(db)` and `charter.organiser_token(db)`; every server started is
+    stopped at the end of the test."""
+
+    class Factory:
+        binary = charter_binary
+        servers: list[Server] = []
+
+        def server(self, database: Path, extra: list[str] | None = None) -> Server:
+            srv = Server(charter_binary, database, workdir / f"{database.stem}.log", extra)
+            self.servers.append(srv)
+            return srv
+
+        def organiser_token(self, database: Path) -> str:
+            return create_organiser_token(charter_binary, database, workdir)
+
+        request = staticmethod(request)
+        summary = SUMMARY
+
+    factory = Factory()
+    try:
+        yield factory
+    finally:
+        for srv in factory.servers:
+            srv.stop()

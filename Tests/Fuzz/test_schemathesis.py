@@ -1,0 +1,206 @@
+"""Schemathesis against the real server's own OpenAPI description (`/api/v1/openapi.json`).
+
+    python3 -m pytest Tests/Fuzz/test_schemathesis.py -q -p no:cacheprovider
+
+Starts the server on a fresh database (comparison runs go to a stand-in pipeline, /bin/false, so
+a generated `POST /api/v1/runs` fails fast instead of training), gives schemathesis real data to
+reach past 404s (a conversation with seeds and votes, two published constitutions, a finished
+run, a participant token and an organiser token, each sent for its security scheme), then runs
+`schemathesis run` (phases: examples, coverage, fuzzing, stateful) with the checks
+not_a_server_error, response_schema_conformance, status_code_conformance and
+content_type_conformance. Any failure fails the test; the message lists each one with the
+request that triggered it (schemathesis prints a curl command per failure). The full output is
+kept in the temp folder named in the message.
+
+Environment:
+    CHARTER_BIN                     the binary (see conftest.py)
+    CHARTER_SCHEMATHESIS_EXAMPLES   --max-examples per operation (default 100: about 2-3 minutes
+                                    with a debug build on 2 cores)
+    CHARTER_SCHEMATHESIS_SEED       --seed (random by default, printed)
+    CHARTER_SCHEMATHESIS_CHECKS     the checks (default the four above; `all` for every check)
+    CHARTER_SCHEMATHESIS_WORKERS    --workers (default 2)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SERVE_EXTRA = ["--pipeline-command", "/bin/false", "--runs-directory", "{workdir}/runs", "--analysis-interval", "1"]
+
+CHECKS = os.environ.get(
+    "CHARTER_SCHEMATHESIS_CHECKS",
+    "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance")
+EXAMPLES = int(os.environ.get("CHARTER_SCHEMATHESIS_EXAMPLES", "100"))
+SEED = int(os.environ.get("CHARTER_SCHEMATHESIS_SEED", str(random.SystemRandom().randrange(1, 2**31))))
+WORKERS = os.environ.get("CHARTER_SCHEMATHESIS_WORKERS", "2")
+TIMEOUT = 1200
+
+
+def schemathesis_command() -> list[str]:
+    exe = shutil.which("schemathesis") or shutil.which("st")
+    if exe:
+        return [exe]
+    try:
+        import schemathesis  # noqa: F401
+    except ImportError:
+        pytest.fail("schemathesis is not installed: scripts/install-deps --test installs it")
+    return [sys.executable, "-m", "schemathesis.cli"]
+
+
+def must(response, status: int, what: str):
+    assert response.status == status, f"{what}: HTTP {response.status} {response.body[:300]!r}"
+    return response.json() if response.body else None
+
+
+def prepare(charter) -> dict:
+    """Data the generated requests can reach: without it nearly every case is a 404."""
+    token = charter.token
+    must(charter.request("POST", "/api/v1/conversations", token=token,
+                         body={"slug": "sch", "title": "Schemathesis", "question": "Is the API what it says?"}),
+         201, "create conversation")
+    added = must(charter.request("POST", "/api/v1/conversations/sch/seeds", token=token,
+                                 body={"statements": [f"Schemathesis statement {i}" for i in range(8)]}),
+                 201, "seed")["added"]
+    statements = [s["id"] for s in added]
+    for i in range(20):
+        participant = must(charter.request("POST", "/api/v1/conversations/sch/participants", body={}),
+                           201, "participant")
+        for sid in statements:
+            vote = "disagree" if sid == statements[-1] and i % 2 == 0 else "agree"
+            must(charter.request("POST", "/api/v1/conversations/sch/votes", token=participant["token"],
+                                 body={"statement": sid, "vote": vote}), 201, "vote")
+    constitutions = []
+    for threshold in (0.5, 0.6):
+        published = must(charter.request("POST", "/api/v1/conversations/sch/constitutions", token=token,
+                                         body={"rule": "min-group", "threshold": threshold}), 201, "publish")
+        constitutions.append(published["id"])
+    run = must(charter.request("POST", "/api/v1/runs", token=token,
+                               body={"constitution_id": constitutions[0], "profile": "smoke"}), 201, "run")
+    # A conversation of its own for PATCH, so a generated `state: closed` does not close "sch".
+    must(charter.request("POST", "/api/v1/conversations", token=token,
+                         body={"slug": "sch-patch", "title": "Patched", "question": "Patch me?"}), 201, "create")
+    participant = must(charter.request("POST", "/api/v1/conversations/sch/participants", body={}), 201, "participant")
+    return {"statements": statements, "constitutions": constitutions, "runs": [run["id"]],
+            "participant_token": participant["token"]}
+
+
+def config_toml(charter, data: dict) -> str:
+    def values(items):
+        return "[" + ", ".join(json.dumps(v) for v in items) + "]"
+
+    return f"""
+[auth.openapi.organiserToken]
+bearer = {json.dumps(charter.token)}
+
+[auth.openapi.participantToken]
+bearer = {json.dumps(data["participant_token"])}
+
+[dictionaries.slugs]
+values = ["sch"]
+
+[dictionaries.patch_slugs]
+values = ["sch-patch"]
+
+[dictionaries.statements]
+values = {values(data["statements"])}
+
+[dictionaries.constitutions]
+values = {values(data["constitutions"])}
+
+[dictionaries.runs]
+values = {values(data["runs"])}
+
+[parameters]
+"path.slug" = {{ dictionary = "slugs", probability = 0.9 }}
+"path.statement" = {{ dictionary = "statements", probability = 0.8 }}
+
+[[operations]]
+include-operation-id = "updateConversation"
+parameters = {{ "path.slug" = {{ dictionary = "patch_slugs", probability = 0.9 }} }}
+
+[[operations]]
+include-operation-id = "castVote"
+parameters = {{ "body.statement" = {{ dictionary = "statements", probability = 0.8 }} }}
+
+[[operations]]
+include-path-regex = "^/api/v1/constitutions/"
+parameters = {{ "path.id" = {{ dictionary = "constitutions", probability = 0.8 }}, "path.other" = {{ dictionary = "constitutions", probability = 0.8 }} }}
+
+[[operations]]
+include-path-regex = "^/api/v1/runs/"
+parameters = {{ "path.id" = {{ dictionary = "runs", probability = 0.8 }} }}
+"""
+
+
+def failures_section(output: str) -> str:
+    """The FAILURES block of schemathesis' console output (each failure with its curl command)."""
+    match = re.search(r"^=+ FAILURES =+$(.*?)(?=^=+ (?:WARNINGS|SUMMARY|ERRORS) =+$)", output, re.S | re.M)
+    errors = re.search(r"^=+ ERRORS =+$(.*?)(?=^=+ (?:WARNINGS|SUMMARY) =+$)", output, re.S | re.M)
+    parts = []
+    if match:
+        parts.append(match.group(1).strip())
+    if errors:
+        parts.append("ERRORS:\n" + errors.group(1).strip())
+    return "\n\n".join(parts)
+
+
+def test_schemathesis(charter):
+    data = prepare(charter)
+    workdir = Path(charter.workdir)
+    config = workdir / "schemathesis.toml"
+    config.write_text(config_toml(charter, data))
+    report_dir = workdir / "schemathesis-report"
+    command = schemathesis_command() + [
+        "--config-file", str(config), "run", f"{charter.server.base_url}/api/v1/openapi.json",
+        "--checks", CHECKS, "--max-examples", str(EXAMPLES), "--seed", str(SEED), "--workers", WORKERS,
+        "--report", "json,junit", "--report-dir", str(report_dir), "--request-timeout", "30",
+        "--no-color", "--output-truncate", "false",
+    ]
+    try:
+        done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=TIMEOUT,
+                              env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"})
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"schemathesis did not finish in {TIMEOUT} s (seed {SEED}); output so far:\n"
+                    f"{(error.stdout or '')[-5000:] if isinstance(error.stdout, str) else ''}")
+    output = done.stdout + done.stderr
+    (workdir / "schemathesis-output.txt").write_text(output)
+
+    reports = sorted(report_dir.glob("*.json"))
+    assert reports, f"schemathesis wrote no JSON report (exit {done.returncode}):\n{output[-5000:]}"
+    report = json.loads(reports[-1].read_text())
+    ops, cases = report.get("operations") or {}, report["test_cases"]
+    warnings = {k: v for k, v in (report.get("warnings") or {}).items() if v}
+    lines = [
+        f"schemathesis {report['schemathesis_version']}: seed={SEED} max_examples={EXAMPLES} "
+        f"operations tested={ops.get('tested')}/{ops.get('total')} errored={ops.get('errored')} "
+        f"cases generated={cases['generated']} with_failures={cases['with_failures']} "
+        f"unique_failures={cases['unique_failures']} errored={cases['errored']} "
+        f"time={report['running_time']:.0f}s exit={done.returncode}",
+    ]
+    for failure in report["failures"]:
+        lines.append(f"  FAILURE {failure['title']} x{failure['count']}: {', '.join(failure['operations'])}")
+    for error in report["errors"]:
+        lines.append(f"  ERROR {error['title']} x{error['count']}")
+    for name, items in warnings.items():
+        lines.append(f"  warning {name}: {', '.join(map(str, items))}")
+    lines.append(f"  full output: {workdir / 'schemathesis-output.txt'}")
+    charter.summary.extend(lines)
+    print("\n".join(lines))
+
+    assert charter.server.alive(), "the server died during the schemathesis run"
+    health = charter.request("GET", "/healthz")
+    assert health.status == 200, f"/healthz after schemathesis: HTTP {health.status}"
+    assert ops.get("tested", 0) > 0 and cases["generated"] > 0, f"schemathesis tested nothing:\n{output[-5000:]}"
+    problems = failures_section(output)
+    assert not report["failures"] and not report["errors"] and done.returncode == 0, (
+        f"schemathesis found {cases['unique_failures']} unique failures and {len(report['errors'])} errors "
+        f"(seed {SEED}, exit {done.returncode}):\n" + "\n".join(lines) + "\n\n" + (problems or output[-20000:]))

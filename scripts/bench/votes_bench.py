@@ -1,0 +1,420 @@
+#!/usr/bin/env python3
+"""Vote throughput benchmark and soak for Charter (driven by scripts/bench/votes and scripts/bench/soak).
+
+votes: measures the SQLite limit (sqlite_limit.py, same disk, same schema), starts `charter serve`
+on loopback with a fresh database and every rate limit off, makes a conversation with
+--statements statements and --participants participants through the API (their tokens saved to
+a file), then drives POST /api/v1/conversations/{slug}/votes with wrk (votes.lua: no
+(participant, statement) pair repeats in the whole benchmark) at each connection count for
+--duration seconds, and measures reads (GET /c/{slug}?xid=…, GET …/next) idle and while a vote
+round runs. Prints Markdown tables.
+
+soak: the same set-up, then a set vote load (--rate votes/s over --connections connections) for
+N minutes, sampling the server's RSS (VmRSS of /proc/PID/status) every --sample seconds.
+
+The binary is $CHARTER_BIN (the bash wrappers set it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import http.client
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+LUA = HERE / "votes.lua"
+SLUG = "bench"
+PASSWORD = "benchmark passphrase"
+
+
+def log(*parts) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    """A keep-alive JSON client for one thread."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def call(self, method: str, path: str, body=None, token: str | None = None) -> tuple[int, object]:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body is not None else None
+        for attempt in range(2):
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                response = self.conn.getresponse()
+                payload = response.read()
+                return response.status, (json.loads(payload) if payload else None)
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.binary = Path(os.environ.get("CHARTER_BIN", REPO / ".build/release/charter")).resolve()
+        if not os.access(self.binary, os.X_OK):
+            raise SystemExit(f"charter binary not found: {self.binary}")
+        self.workdir = Path(args.workdir or tempfile.mkdtemp(prefix="charter-bench-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.database = self.workdir / "bench.sqlite"
+        self.tokens_file = self.workdir / "tokens.txt"
+        self.statements_file = self.workdir / "statements.txt"
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.statements: list[int] = []
+        self.organiser = ""
+
+    # -- server ---------------------------------------------------------------
+
+    def start(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(self.database) + suffix).unlink(missing_ok=True)
+        pw = self.workdir / "password"
+        pw.write_text(PASSWORD + "\n")
+        subprocess.run([str(self.binary), "admin", "create-organiser", "--email", "bench@example.org",
+                        "--password-file", str(pw), "--database", str(self.database)],
+                       check=True, capture_output=True, cwd=REPO)
+        out = subprocess.run([str(self.binary), "admin", "create-token", "--email", "bench@example.org",
+                              "--database", str(self.database)], check=True, capture_output=True, text=True,
+                             cwd=REPO).stdout
+        self.organiser = re.search(r"co_[A-Za-z0-9_\-.]+", out).group(0)
+        self.port = self.args.port or free_port()
+        self.log_file = open(self.workdir / "server.log", "ab")
+        command = [str(self.binary), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--database", str(self.database), "--vote-limit", "off", "--vote-ip-limit", "off",
+                   "--statement-limit", "off", "--statement-ip-limit", "off", "--log-level", "warning"]
+        if self.args.analysis_interval is not None:
+            command += ["--analysis-interval", str(self.args.analysis_interval)]
+        self.proc = subprocess.Popen(command, cwd=REPO, stdout=self.log_file, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"charter exited ({self.proc.returncode}); see {self.workdir / 'server.log'}")
+            try:
+                status, _ = Client(self.port).call("GET", "/healthz")
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit("charter did not become ready in 60 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    # -- data -----------------------------------------------------------------
+
+    def add_statements(self, count: int) -> None:
+        client = Client(self.port)
+        start = len(self.statements)
+        for first in range(start, start + count, 500):
+            texts = [f"Benchmark statement number {i}" for i in range(first, min(start + count, first + 500))]
+            status, body = client.call("POST", f"/api/v1/conversations/{SLUG}/seeds", {"statements": texts},
+                                       self.organiser)
+            assert status == 201 and not body["skipped"], f"seeds: {status} {str(body)[:300]}"
+            self.statements += [s["id"] for s in body["added"]]
+        self.statements_file.write_text("\n".join(map(str, self.statements)) + "\n")
+
+    def populate(self, participants: int, statements: int) -> None:
+        t0 = time.monotonic()
+        status, body = Client(self.port).call("POST", "/api/v1/conversations",
+                                              {"slug": SLUG, "title": "Benchmark", "question": "Fast enough?"},
+                                              self.organiser)
+        assert status == 201, f"create conversation: {status} {body}"
+        self.add_statements(statements)
+        local = threading.local()
+
+        def register(_):
+            if not hasattr(local, "client"):
+                local.client = Client(self.port)
+            status, body = local.client.call("POST", f"/api/v1/conversations/{SLUG}/participants", {})
+            assert status == 201, f"participant: {status} {body}"
+            return body["token"]
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            tokens = list(pool.map(register, range(participants)))
+        self.tokens_file.write_text("\n".join(tokens) + "\n")
+        log(f"set-up: {statements} statements, {participants} participants in {time.monotonic() - t0:.1f} s")
+
+    def capacity(self) -> int:
+        return len(self.statements) * self.participants
+
+    @property
+    def participants(self) -> int:
+        return self.args.participants
+
+    # -- wrk --------------------------------------------------------------------
+
+    def wrk(self, mode: str, connections: int, seconds: float, offset: int = 0, delay_ms: float = 0,
+            threads: int | None = None) -> subprocess.Popen:
+        threads = max(1, min(threads or self.args.threads, connections))
+        result = self.workdir / f"wrk-{mode}-{time.monotonic_ns()}.json"
+        env = {**os.environ, "BENCH_MODE": mode, "BENCH_SLUG": SLUG, "BENCH_TOKENS": str(self.tokens_file),
+               "BENCH_STATEMENTS": str(self.statements_file), "BENCH_THREADS": str(threads),
+               "BENCH_OFFSET": str(offset), "BENCH_RESULT": str(result), "BENCH_DELAY_MS": str(delay_ms)}
+        command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
+                   "--timeout", "30s", "-s", str(LUA), f"http://127.0.0.1:{self.port}"]
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc.result_path = result  # type: ignore[attr-defined]
+        return proc
+
+    @staticmethod
+    def collect(proc: subprocess.Popen) -> dict:
+        output, _ = proc.communicate()
+        path: Path = proc.result_path  # type: ignore[attr-defined]
+        if proc.returncode != 0 or not path.exists():
+            raise SystemExit(f"wrk failed ({proc.returncode}):\n{output}")
+        result = json.loads(path.read_text())
+        path.unlink()
+        result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+        result["ok"] = result["responses"] - result["non2xx"]
+        return result
+
+    def stored_votes(self) -> tuple[int, int]:
+        db = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=60)
+        try:
+            return (db.execute("SELECT COUNT(*) FROM vote").fetchone()[0],
+                    db.execute("SELECT COUNT(*) FROM vote_event").fetchone()[0])
+        finally:
+            db.close()
+
+    def ensure_capacity(self, offset: int, expected: float) -> None:
+        """Adds statements so the next `expected` requests find fresh (participant, statement) pairs."""
+        needed = offset + int(expected)
+        if needed > self.capacity():
+            more = math.ceil((needed - self.capacity()) / self.participants)
+            log(f"adding {more} statements so no pair repeats")
+            self.add_statements(more)
+
+    def rss_kb(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+
+def sqlite_limit(bench: Bench) -> dict:
+    log("measuring the SQLite limit (sqlite_limit.py)")
+    out = subprocess.run([sys.executable, str(HERE / "sqlite_limit.py"), "--json", "--dir", str(bench.workdir),
+                          "--seconds", str(bench.args.sqlite_seconds), "--schema-from", str(bench.database)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def ms(us: float) -> str:
+    return f"{us / 1000:.2f}"
+
+
+def run_votes(args) -> None:
+    for tool in ("wrk",):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is missing (Debian package {tool})")
+    bench = Bench(args)
+    try:
+        bench.start()
+        bench.populate(args.participants, args.statements)
+        limit = sqlite_limit(bench)
+        best = limit["best"]["votes_per_second"]
+        log(f"SQLite limit: {best:,.0f} votes/s (batch {limit['best']['batch']})")
+
+        offset = 0
+        rounds = []
+        peak = 2000.0
+        for connections in args.connections:
+            bench.ensure_capacity(offset, max(peak * 2, 2000) * args.duration)
+            log(f"round: {connections} connections, {args.duration} s")
+            result = bench.collect(bench.wrk("vote", connections, args.duration, offset))
+            offset = result["next_offset"]
+            peak = max(peak, result["rps"])
+            result["connections"] = connections
+            rounds.append(result)
+            log(f"  {result['rps']:,.0f} requests/s, non-2xx {result['non2xx']}, "
+                f"p50 {ms(result['latency_us']['p50'])} ms, p99 {ms(result['latency_us']['p99'])} ms")
+
+        # Reads, idle and under a vote round.
+        read_seconds = max(3.0, args.duration - 2)
+        idle = {mode: bench.collect(bench.wrk(mode, args.read_connections, read_seconds, threads=1))
+                for mode in ("page", "next")}
+        bench.ensure_capacity(offset, max(peak * 2, 2000) * args.duration)
+        log(f"reads under a vote round of {args.read_round} connections")
+        writer = bench.wrk("vote", args.read_round, args.duration, offset)
+        time.sleep(1)  # let the write load build up before the readers start
+        readers = {mode: bench.wrk(mode, args.read_connections, read_seconds, threads=1) for mode in ("page", "next")}
+        loaded = {mode: bench.collect(proc) for mode, proc in readers.items()}
+        write = bench.collect(writer)
+        offset = write["next_offset"]
+
+        bench.stop()
+        stored, events = bench.stored_votes()
+        acknowledged = sum(r["ok"] for r in rounds) + write["ok"]
+        print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, events, acknowledged)
+    finally:
+        bench.stop()
+        if not args.keep and not args.workdir:
+            shutil.rmtree(bench.workdir, ignore_errors=True)
+        else:
+            log(f"kept {bench.workdir}")
+
+
+def print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, events, acknowledged) -> None:
+    best = limit["best"]["votes_per_second"]
+    version = subprocess.run([str(bench.binary), "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"## Vote throughput: {bench.binary} {version}".rstrip())
+    print()
+    print(f"{args.participants} participants, {len(bench.statements)} statements, every rate limit off, "
+          f"loopback, wrk {args.duration} s per round; {os.cpu_count()} CPUs shared by server and wrk.")
+    print()
+    print("| connections | votes/s | non-2xx | socket errors | p50 ms | p90 ms | p99 ms | max ms | of SQLite limit |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rounds:
+        e = r["errors"]
+        socket_errors = e["connect"] + e["read"] + e["write"] + e["timeout"]
+        lat = r["latency_us"]
+        print(f"| {r['connections']} | {r['rps']:,.0f} | {r['non2xx']}{' (' + r['statuses'] + ')' if r['statuses'] else ''} "
+              f"| {socket_errors} | {ms(lat['p50'])} | {ms(lat['p90'])} | {ms(lat['p99'])} | {ms(lat['max'])} "
+              f"| {r['rps'] / best:.1%} |")
+    print()
+    print(f"SQLite limit on this disk: {best:,.0f} votes/s (WAL, synchronous=FULL, "
+          f"{limit['best']['batch']} votes per commit; one vote = vote_event insert + vote upsert):")
+    print()
+    print("| votes per commit | votes/s | commits/s | ms per commit |")
+    print("|---:|---:|---:|---:|")
+    for r in limit["results"]:
+        print(f"| {r['batch']} | {r['votes_per_second']:,.0f} | {r['commits_per_second']:,.0f} | {r['ms_per_commit']:.3f} |")
+    print()
+    print(f"Reads ({args.read_connections} connections each), idle and while {args.read_round} connections vote "
+          f"({write['rps']:,.0f} votes/s, non-2xx {write['non2xx']}, p99 {ms(write['latency_us']['p99'])} ms):")
+    print()
+    print("| request | idle req/s | idle p50 ms | idle p99 ms | under load req/s | under load p50 ms | under load p99 ms | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    names = {"page": f"GET /c/{SLUG}?xid=…", "next": f"GET /api/v1/conversations/{SLUG}/next"}
+    for mode in ("page", "next"):
+        i, l = idle[mode], loaded[mode]
+        print(f"| {names[mode]} | {i['rps']:,.0f} | {ms(i['latency_us']['p50'])} | {ms(i['latency_us']['p99'])} "
+              f"| {l['rps']:,.0f} | {ms(l['latency_us']['p50'])} | {ms(l['latency_us']['p99'])} "
+              f"| {i['non2xx'] + l['non2xx']} |")
+    print()
+    exhausted = sum(r["exhausted"] for r in rounds) + write["exhausted"]
+    print(f"Votes acknowledged (2xx) {acknowledged:,}; stored after SIGTERM: {stored:,} vote rows, {events:,} "
+          f"vote_event rows (stored ≥ acknowledged: requests in flight when wrk stopped may also commit)."
+          + (f" WARNING: {exhausted} requests reused pairs (capacity exhausted)." if exhausted else ""))
+    if stored < acknowledged:
+        print(f"**LOST VOTES: {acknowledged - stored} acknowledged votes are not stored**")
+
+
+def run_soak(args) -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing (Debian package wrk)")
+    bench = Bench(args)
+    seconds = args.minutes * 60
+    try:
+        bench.start()
+        statements = max(args.statements, math.ceil(args.rate * seconds * 1.3 / args.participants))
+        bench.populate(args.participants, statements)
+        delay_ms = 1000.0 * args.connections / args.rate
+        log(f"soak: {args.minutes} min at about {args.rate} votes/s ({args.connections} connections, "
+            f"{delay_ms:.1f} ms between requests on a connection)")
+        samples = []
+        t0 = time.monotonic()
+        writer = bench.wrk("vote", args.connections, seconds, 0, delay_ms=delay_ms)
+        while True:
+            elapsed = time.monotonic() - t0
+            stored, _ = bench.stored_votes()
+            samples.append((elapsed, bench.rss_kb(), stored))
+            log(f"  {elapsed:6.0f} s  RSS {samples[-1][1] / 1024:8.1f} MiB  votes {stored:,}")
+            if writer.poll() is not None or elapsed >= seconds:
+                break
+            time.sleep(max(0.0, args.sample - ((time.monotonic() - t0) % args.sample)))
+        result = bench.collect(writer)
+        elapsed = time.monotonic() - t0
+        stored, _ = bench.stored_votes()
+        samples.append((elapsed, bench.rss_kb(), stored))
+        print(f"## Soak: {args.minutes} min, ~{args.rate} votes/s asked, {result['rps']:,.0f} votes/s done, "
+              f"non-2xx {result['non2xx']}, p99 {ms(result['latency_us']['p99'])} ms")
+        print()
+        print("| time s | RSS MiB | votes stored |")
+        print("|---:|---:|---:|")
+        for t, rss, votes in samples:
+            print(f"| {t:.0f} | {rss / 1024:.1f} | {votes:,} |")
+        first = [rss for t, rss, _ in samples if t <= 60] or [samples[0][1]]
+        last = [rss for t, rss, _ in samples if t >= elapsed - 60] or [samples[-1][1]]
+        a, b = sum(first) / len(first), sum(last) / len(last)
+        print()
+        print(f"RSS growth, mean of the first minute → mean of the last minute: {a / 1024:.1f} → {b / 1024:.1f} MiB "
+              f"({(b - a) / 1024:+.1f} MiB, {(b - a) / a:+.1%}); peak {max(s[1] for s in samples) / 1024:.1f} MiB")
+    finally:
+        bench.stop()
+        if not args.keep and not args.workdir:
+            shutil.rmtree(bench.workdir, ignore_errors=True)
+        else:
+            log(f"kept {bench.workdir}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("votes", "soak"):
+        p = sub.add_parser(name)
+        p.add_argument("--participants", type=int, default=5000)
+        p.add_argument("--statements", type=int, default=200)
+        p.add_argument("--threads", type=int, default=2, help="wrk threads (at most the connections)")
+        p.add_argument("--workdir", default=None, help="keep everything here (default: a temp folder, removed)")
+        p.add_argument("--keep", action="store_true", help="keep the temp folder")
+        p.add_argument("--port", type=int, default=0)
+        p.add_argument("--analysis-interval", type=float, default=None,
+                       help="passed to charter serve (default: the server's)")
+    votes = sub.choices["votes"]
+    votes.add_argument("--connections", default="1,4,16,64,256",
+                       type=lambda s: [int(c) for c in s.split(",") if c])
+    votes.add_argument("--duration", type=float, default=10.0, help="seconds per round")
+    votes.add_argument("--read-round", type=int, default=16, help="connections of the vote round the reads overlap")
+    votes.add_argument("--read-connections", type=int, default=2)
+    votes.add_argument("--sqlite-seconds", type=float, default=3.0)
+    soak = sub.choices["soak"]
+    soak.add_argument("minutes", nargs="?", type=float, default=10.0)
+    soak.add_argument("--rate", type=float, default=200.0, help="votes per second asked for")
+    soak.add_argument("--connections", type=int, default=8)
+    soak.add_argument("--sample", type=float, default=10.0, help="seconds between RSS samples")
+    args = parser.parse_args()
+    (run_votes if args.command == "votes" else run_soak)(args)
+
+
+if __name__ == "__main__":
+    main()
