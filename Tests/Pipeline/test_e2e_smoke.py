@@ -121,6 +121,7 @@ def test_results_honour_the_contract(smoke_run):
     proc, out, _ = smoke_run
     assert proc.returncode == 0, proc.stderr[-4000:]
     res = json.loads((out / "results.json").read_text())
+    manifest = json.loads((out.parent / "manifest.json").read_text())
     assert results_mod.check(res, out) == []
     assert res["schema"] == "charter.run-results/1" and res["run_id"] == "run_e2e"
     assert res["profile"] == "smoke" and res["seed"] == 1234
@@ -158,7 +159,10 @@ def test_results_honour_the_contract(smoke_run):
         model_files = sorted((out / arm / "model").glob("*.safetensors"))
         assert len(model_files) == 1
         assert hashlib.sha256(model_files[0].read_bytes()).hexdigest() == a["model_sha256"]
-        assert a["constitution_sha256"] == hashlib.sha256(
+        # The arm is named by the hash the manifest gave; the bytes read are hashed apart.
+        manifest_arm = next(x for x in manifest["arms"] if x["name"] == arm)
+        assert a["constitution_sha256"] == manifest_arm["constitution"]["sha256"]
+        assert a["constitution"]["file_sha256"] == hashlib.sha256(
             (out.parent / arm / "constitution.json").read_bytes()).hexdigest()
         for dname in ("sl", "preferences", "held_out", "bbq"):
             d = a["datasets"][dname]

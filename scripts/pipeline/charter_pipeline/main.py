@@ -260,10 +260,12 @@ def run(m, constitutions, all_prompts, train, held, bbq_examples, progress: Prog
 
         ov = bbq_scores.get("overall") or {}
         arms_out[name] = {
-            "constitution_sha256": const.sha256,
+            # Charter's identity for the constitution (the canonical hash the manifest gives);
+            # the bytes the pipeline read are hashed apart as file_sha256.
+            "constitution_sha256": arm.constitution_meta.get("sha256") or const.sha256,
             "constitution": {"name": const.name, "version": const.version, "kind": const.kind,
                              "principles": len(const.principles), "path": str(arm.constitution_json),
-                             "manifest_sha256": arm.constitution_meta.get("sha256")},
+                             "file_sha256": const.sha256},
             "metrics": {
                 "bbq.accuracy.ambig": (ov.get("ambig") or {}).get("accuracy"),
                 "bbq.accuracy.disambig": (ov.get("disambig") or {}).get("accuracy"),
