@@ -55,7 +55,8 @@ extension Constitution {
                             revision: $0.revision ?? ConstitutionCompiler.revision($0.text))
                     }, systemChat: []))
         case .md:
-            var out = "# \(name)\n\n\(description)\n\n"
+            let md = MarkdownText.escaped
+            var out = "# \(md(name))\n\n\(md(description))\n\n"
             if let sha256 { out += "Version \(version) · sha256 `\(sha256)`\n\n" }
             if let report {
                 out +=
@@ -66,14 +67,14 @@ extension Constitution {
                     + ".\n\n"
             }
             out += "## Principles\n\n"
-            for (index, principle) in principles.enumerated() { out += "\(index + 1). \(principle.text)\n" }
+            for (index, principle) in principles.enumerated() { out += "\(index + 1). \(md(principle.text))\n" }
             let traced = principles.filter { !($0.sources ?? []).isEmpty }
             if !traced.isEmpty {
                 out += "\n## Provenance\n\n"
                 for (index, principle) in principles.enumerated() {
                     guard let sources = principle.sources, !sources.isEmpty else { continue }
                     out += "\(index + 1). "
-                    out += sources.map { "“\($0.text)” (statement \($0.sourceId ?? String($0.statement)))" }
+                    out += sources.map { "“\(md($0.text))” (statement \(md($0.sourceId ?? String($0.statement))))" }
                         .joined(separator: "; ")
                     if let shares = principle.groupAgreeShares {
                         out +=
@@ -89,5 +90,24 @@ extension Constitution {
             }
             return Data(out.utf8)
         }
+    }
+}
+
+/// Participants' words in a Markdown document: raw HTML and link syntax are written so that a
+/// renderer shows them as text (`<script>` stays visible, never runs; `[x](javascript:…)` is
+/// no link).
+enum MarkdownText {
+    static func escaped(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "[", "]", "(", ")", "`", "*", "_", "\\", "!": out += "\\" + String(character)
+            default: out.append(character)
+            }
+        }
+        return out
     }
 }

@@ -79,6 +79,12 @@ public struct ConversationSettings: Sendable, Codable, Equatable {
         guard s.description.count <= 10_000 else {
             throw .invalid(field: "description", message: "description must be at most 10000 characters")
         }
+        for (field, value, allowed) in [
+            ("title", s.title, Set<Unicode.Scalar>()), ("question", s.question, ["\n", "\r", "\t"]),
+            ("description", s.description, ["\n", "\r", "\t"]), ("completion_code", s.completionCode ?? "", []),
+        ] where ControlCharacters.present(in: value, allowing: allowed) {
+            throw .invalid(field: field, message: "\(field) contains control characters")
+        }
         guard (1...2000).contains(s.maxStatementLength) else {
             throw .invalid(field: "max_statement_length", message: "max_statement_length must be 1–2000")
         }

@@ -29,8 +29,11 @@ public enum ParticipantIdentity: Sendable, Equatable, Hashable {
 
     public static func validatedXID(_ raw: String) throws(CharterError) -> String {
         let xid = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !xid.isEmpty, xid.count <= 200, !xid.contains(where: { $0.isNewline }) else {
-            throw .invalid(field: "xid", message: "xid must be 1–200 characters on one line")
+        guard !xid.isEmpty, xid.count <= 200, !xid.contains(where: { $0.isNewline }),
+            !ControlCharacters.present(in: xid)
+        else {
+            throw .invalid(
+                field: "xid", message: "xid must be 1–200 characters on one line, without control characters")
         }
         return xid
     }

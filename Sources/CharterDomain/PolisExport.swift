@@ -151,7 +151,7 @@ public struct PolisExport: Sendable, Equatable {
                     parsedComments.append(
                         Comment(
                             id: id, authorID: cell(row, author).flatMap { Int64($0) },
-                            text: cell(row, bodyColumn) ?? "",
+                            text: CSVInjection.restored(cell(row, bodyColumn) ?? ""),
                             moderated: cell(row, moderated).flatMap { Int($0) } ?? 0,
                             isMeta: cell(row, meta) == "true", isSeed: cell(row, seed) == "true",
                             groupInformedConsensus: cell(row, gac).flatMap { Double($0) },
@@ -265,5 +265,22 @@ public enum CSV {
             rows.append(row)
         }
         return rows
+    }
+}
+
+/// Spreadsheets run a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return as a
+/// formula. Charter's exports put a `'` before such a cell (OWASP's advice), and its import
+/// takes that `'` off again, so a round trip keeps the text.
+public enum CSVInjection {
+    static let triggers: Set<Character> = ["=", "+", "-", "@", "\t", "\r"]
+
+    public static func neutralised(_ text: String) -> String {
+        guard let first = text.first, triggers.contains(first) else { return text }
+        return "'" + text
+    }
+
+    public static func restored(_ text: String) -> String {
+        guard text.hasPrefix("'"), let second = text.dropFirst().first, triggers.contains(second) else { return text }
+        return String(text.dropFirst())
     }
 }

@@ -107,8 +107,10 @@ public enum PolisExportWriter {
         return Dictionary(uniqueKeysWithValues: ids.map { ($0, $0) })
     }
 
-    /// A CSV field, quoted when it holds a comma, quote or line break.
-    static func field(_ text: String) -> String {
+    /// A CSV field, neutralised against formula injection, quoted when it holds a comma, quote
+    /// or line break.
+    static func field(_ raw: String) -> String {
+        let text = CSVInjection.neutralised(raw)
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

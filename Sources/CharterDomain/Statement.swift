@@ -34,11 +34,21 @@ public struct Statement: Sendable, Codable, Equatable, Identifiable {
     }
 }
 
+/// Text that holds a control character (NUL, ESC, bidi-unrelated C0/C1 codes) other than the
+/// line ends and tabs a field allows; such text is refused, never cut short or stored.
+public enum ControlCharacters {
+    public static func present(in text: String, allowing allowed: Set<Unicode.Scalar> = []) -> Bool {
+        text.unicodeScalars.contains { $0.properties.generalCategory == .control && !allowed.contains($0) }
+    }
+}
+
 /// The rules a statement's text must meet, whoever writes it.
 public enum StatementText {
     /// Trims the text and checks its length; returns the text to store.
     public static func validated(_ raw: String, maxLength: Int) throws(CharterError) -> String {
-        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        // A browser's textarea sends CRLF line ends; one line end is one "\n" here.
+        let text = raw.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else {
             throw .invalid(field: "text", message: "The statement is empty.")
         }

@@ -128,8 +128,12 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     let router = try await buildRouter(
         store: store, configuration: configuration, secret: secret, registry: registry, analysis: analysis, runs: runs)
+    let idle = configuration.idleTimeout.components
     return Application(
         router: router,
+        server: .http1(
+            configuration: .init(
+                idleTimeout: .nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000))),
         configuration: .init(address: .hostname(host, port: port), serverName: "Charter"),
         logger: logger)
 }

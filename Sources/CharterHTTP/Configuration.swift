@@ -28,6 +28,9 @@ public struct RateLimits: Sendable, Equatable {
     public var statementsPerParticipant = RateLimit(rate: 0.1, burst: 5)
     public var statementsPerIP = RateLimit(rate: 2, burst: 60)
     public var loginsPerIP = RateLimit(rate: 0.2, burst: 10)
+    /// Failed sign-ins per account: five, then the account is locked until the bucket refills
+    /// (one attempt back every three minutes), whichever address they come from.
+    public var loginFailuresPerAccount = RateLimit(rate: 1.0 / 180, burst: 5)
 
     public init() {}
 
@@ -38,6 +41,7 @@ public struct RateLimits: Sendable, Equatable {
         limits.statementsPerParticipant = .unlimited
         limits.statementsPerIP = .unlimited
         limits.loginsPerIP = .unlimited
+        limits.loginFailuresPerAccount = .unlimited
         return limits
     }()
 }
@@ -54,6 +58,9 @@ public struct HTTPConfiguration: Sendable {
     /// Where the static files (CSS) are served from.
     public var publicDirectory = "Public"
     public var organiserSessionLifetime: TimeInterval = 12 * 3600
+    /// A connection that sends nothing for this long is closed, so idle or stalled clients do
+    /// not hold connections open.
+    public var idleTimeout: Duration = .seconds(30)
     public var passwordHasher = PasswordHasher()
 
     public init() {}

@@ -33,7 +33,7 @@ struct RequestBodyReader: Sendable {
     }()
 
     func json<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
-        if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
+        if request.headers[.contentType] != nil, request.mediaType != "application/json" {
             throw AppError(
                 .unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json.")
         }
@@ -46,8 +46,7 @@ struct RequestBodyReader: Sendable {
     }
 
     func form(_ request: Request) async throws -> Form {
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
-        guard contentType.hasPrefix("application/x-www-form-urlencoded") else {
+        guard request.mediaType == "application/x-www-form-urlencoded" else {
             throw AppError(
                 .unsupportedMediaType, code: "unsupported_media_type",
                 message: "Send the form as application/x-www-form-urlencoded.")
@@ -106,6 +105,14 @@ struct Form: Sendable {
 }
 
 extension Request {
+    /// The body's media type, without parameters: "application/json; charset=utf-8" is
+    /// "application/json", and "application/jsonx" is not.
+    var mediaType: String? {
+        guard let header = headers[.contentType] else { return nil }
+        let type = header.split(separator: ";", maxSplits: 1).first ?? ""
+        return type.trimmingCharacters(in: .whitespaces).lowercased()
+    }
+
     var query: Form {
         Form(urlEncoded: uri.query ?? "") ?? Form(urlEncoded: "")!
     }

@@ -89,6 +89,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env CHARTER_LOG_LEVEL).")
     var logLevel: String = ProcessInfo.processInfo.environment["CHARTER_LOG_LEVEL"] ?? "info"
 
+    @Option(help: "Seconds a connection may stay silent before it is closed (env CHARTER_IDLE_TIMEOUT).")
+    var idleTimeout: Double = ProcessInfo.processInfo.environment["CHARTER_IDLE_TIMEOUT"].flatMap(Double.init) ?? 30
+
     @OptionGroup var pipeline: PipelineOptions
 
     static func limit(_ text: String, _ name: String) throws -> RateLimit {
@@ -107,6 +110,10 @@ struct Serve: AsyncParsableCommand {
         configuration.maxBodyBytes = maxBody
         configuration.secureCookies = secureCookies
         configuration.publicDirectory = publicDirectory
+        guard idleTimeout > 0, idleTimeout.isFinite else {
+            throw ValidationError("--idle-timeout must be a positive number of seconds.")
+        }
+        configuration.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         configuration.rateLimits.votesPerParticipant = try Self.limit(voteLimit, "--vote-limit")
         configuration.rateLimits.votesPerIP = try Self.limit(voteIPLimit, "--vote-ip-limit")
         configuration.rateLimits.statementsPerParticipant = try Self.limit(statementLimit, "--statement-limit")

@@ -197,6 +197,7 @@ struct AdminPages: Sendable {
         var response = services.views.page(
             "admin_login", title: "Sign in", LoginView(csrf: resolved.csrf, email: email, error: error?.message),
             status: error?.status ?? .ok, admin: true)
+        for field in error?.headers ?? [:] { response.headers.append(field) }
         if let cookie = resolved.newCookie { response.setCookie(cookie) }
         return response
     }
@@ -208,9 +209,24 @@ struct AdminPages: Sendable {
             "login:ip:\(context.remoteIP)", limit: services.configuration.rateLimits.loginsPerIP)
         let email = try form.required("email")
         let password = try form.required("password")
-        guard let (organiser, hash) = try await services.store.organiserCredentials(email: email),
+        let account = "login:failures:" + email.trimmingCharacters(in: .whitespaces).lowercased()
+        let lockout = services.configuration.rateLimits.loginFailuresPerAccount
+        let locked = services.limiter.wait(account, limit: lockout)
+        if locked > 0 {
+            return try loginPage(
+                request, email: email,
+                error: AppError(
+                    .tooManyRequests, code: "locked",
+                    message:
+                        "Too many failed sign-ins for this account; it is locked for \(Int((Double(locked) / 60).rounded(.up))) more minute(s).",
+                    headers: [.retryAfter: String(locked)]))
+        }
+        // A NUL can never be part of a password (PBKDF2 would pad a short key with zeros).
+        guard !password.contains("\0"),
+            let (organiser, hash) = try await services.store.organiserCredentials(email: email),
             services.configuration.passwordHasher.verify(password, against: hash)
         else {
+            try? services.limiter.consume(account, limit: lockout)
             return try loginPage(
                 request, email: email,
                 error: AppError(.unauthorized, code: "unauthorized", message: "Wrong email or password."))

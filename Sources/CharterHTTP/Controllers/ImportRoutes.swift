@@ -34,11 +34,10 @@ struct ImportRoutes: Sendable {
                 throw AppError.tooLarge(limit: limit)
             }
             let data = Data(body.readableBytesView)
-            let contentType = request.headers[.contentType]?.lowercased() ?? ""
             let files: [String: Data]
-            if contentType.hasPrefix("multipart/form-data") {
+            if request.mediaType == "multipart/form-data" {
                 files = try Multipart.files(data, contentType: request.headers[.contentType] ?? "")
-            } else if contentType.hasPrefix("application/zip") || contentType.hasPrefix("application/x-zip") {
+            } else if request.mediaType == "application/zip" || request.mediaType == "application/x-zip-compressed" {
                 files = try Self.unzip(data)
             } else {
                 throw AppError(

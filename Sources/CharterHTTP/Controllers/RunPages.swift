@@ -128,7 +128,7 @@ struct RunPages: Sendable {
     func multipartForm(_ request: Request, session: String) async throws -> MultipartFields {
         let contentType = request.headers[.contentType] ?? ""
         let fields: MultipartFields
-        if contentType.lowercased().hasPrefix("multipart/form-data") {
+        if request.mediaType == "multipart/form-data" {
             let body = Data(try await services.body.bytes(request).readableBytesView)
             fields = MultipartFields(parts: try Multipart.parts(body, contentType: contentType))
         } else {

@@ -25,9 +25,7 @@ struct RunRoutes: Sendable {
         router.post("/api/v1/runs") { request, context in
             let organiser = try context.requireOrganiser()
             let data = Data(try await services.body.bytes(request).readableBytesView)
-            if let contentType = request.headers[.contentType],
-                !contentType.lowercased().hasPrefix("application/json")
-            {
+            if request.headers[.contentType] != nil, request.mediaType != "application/json" {
                 throw AppError(
                     .unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json."
                 )

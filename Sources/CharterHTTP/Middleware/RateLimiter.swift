@@ -36,6 +36,20 @@ final class RateLimiter: Sendable {
         if let wait { throw AppError.rateLimited(retryAfter: max(1, Int(wait.rounded(.up)))) }
     }
 
+    /// Seconds until the key's bucket holds a token again; 0 when it holds one now. Takes nothing.
+    func wait(_ key: String, limit: RateLimit) -> Int {
+        guard limit.rate.isFinite else { return 0 }
+        let now = clock.now
+        return buckets.withLock { buckets in
+            guard let bucket = buckets[key] else { return 0 }
+            let elapsed =
+                Double((now - bucket.updated).components.attoseconds) / 1e18
+                + Double((now - bucket.updated).components.seconds)
+            let tokens = min(limit.burst, bucket.tokens + elapsed * limit.rate)
+            return tokens >= 1 ? 0 : max(1, Int(((1 - tokens) / limit.rate).rounded(.up)))
+        }
+    }
+
     private static func prune(_ buckets: inout [String: Bucket], now: ContinuousClock.Instant, limit: RateLimit) {
         let refillTime = Duration.seconds(limit.burst / limit.rate)
         buckets = buckets.filter { now - $0.value.updated < refillTime }
