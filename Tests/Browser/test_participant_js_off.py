@@ -192,7 +192,7 @@ def _current_statement(drv) -> tuple[str, str]:
 
 def _progress_text(drv) -> str:
     elements = drv.find_elements(By.CSS_SELECTOR, "p.progress")
-    assert elements, f"no <p class=\"progress\"> on {drv.current_url}"
+    assert elements, f"no <p class=\"progress\"> on {drv.current_url}; the page says: {drv.page_source[:1500]}"
     return " ".join(elements[0].text.split())
 
 
@@ -204,7 +204,9 @@ def _notice_text(drv) -> str:
 
 def _wait_for_url(drv, fragment: str) -> None:
     try:
-        WebDriverWait(drv, 15).until(lambda d: fragment in d.current_url)
+        # The address changes when the navigation commits, before the new page is parsed.
+        WebDriverWait(drv, 15).until(
+            lambda d: fragment in d.current_url and d.execute_script("return document.readyState") == "complete")
     except Exception:
         pytest.fail(f"expected to be redirected to a URL containing {fragment!r}, but the browser is at {drv.current_url}")
 
