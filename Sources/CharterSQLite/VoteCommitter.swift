@@ -144,7 +144,7 @@ final class VoteCommitter: Sendable {
         }
         guard
             let statement = try Row.fetchOne(
-                db, sql: "SELECT * FROM statement WHERE id = ? AND conversation_id = ?",
+                db.cachedStatement(sql: "SELECT * FROM statement WHERE id = ? AND conversation_id = ?"),
                 arguments: [request.statementID, request.conversationID]
             ).map(Statement.init(row:))
         else { throw CharterError.notFound("Statement") }
@@ -170,7 +170,7 @@ final class VoteCommitter: Sendable {
             existing == nil
             ? nil
             : try Int.fetchOne(
-                db, sql: "SELECT value FROM vote WHERE participant_id = ? AND statement_id = ?",
+                db.cachedStatement(sql: "SELECT value FROM vote WHERE participant_id = ? AND statement_id = ?"),
                 arguments: [participant.id, request.statementID]
             ).flatMap(VoteValue.init(rawValue:))
         if let previous {
@@ -181,13 +181,13 @@ final class VoteCommitter: Sendable {
             db, conversationID: conversation.id, participantID: participant.id, statementID: request.statementID,
             value: request.value, previous: previous, at: request.at)
         if let lastAt: Date = last?["created_at"], request.at.timeIntervalSince(lastAt) < fastVoting.interval {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE participant SET fast_votes = fast_votes + 1,
                         flagged_at = CASE WHEN flagged_at IS NULL AND fast_votes + 1 >= ? THEN ? ELSE flagged_at END
                     WHERE id = ?
-                    """,
-                arguments: [fastVoting.votes, request.at, participant.id])
+                    """
+            ).execute(arguments: [fastVoting.votes, request.at, participant.id])
         }
         return Recorded(
             participant: participant,

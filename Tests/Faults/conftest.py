@@ -1,6 +1,6 @@
 """Fixtures for the fault tests: the real `charter` binary on a loopback port and a temp database.
 
-Self-contained on purpose (no imports from other test folders); Tests/Fuzz has its own copy.
+What it shares with Tests/Fuzz (ports, logs, the binary copy) is in Tests/charter_process.py.
 
 Environment:
     CHARTER_BIN   the charter executable (default: .build/debug/charter). It is copied, with
@@ -18,19 +18,18 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from charter_process import NO_LIMITS, REPO_ROOT, copy_binary, free_port, log_tail  # noqa: E402
+
 READY_TIMEOUT = 60.0
 PASSWORD = "crash-test passphrase"
-NO_LIMITS = [
-    "--vote-limit", "off", "--vote-ip-limit", "off",
-    "--statement-limit", "off", "--statement-ip-limit", "off",
-]
 
 # Lines printed at the end of the session (pytest_terminal_summary), so the figures show
 # without `-s`.
@@ -42,20 +41,6 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("charter fault summary")
         for line in SUMMARY:
             terminalreporter.write_line(line)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def log_tail(path: Path, limit: int = 4000) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no server log)"
-    return text[-limit:] if text else "(server log is empty)"
 
 
 class Server:
@@ -169,17 +154,10 @@ def create_organiser_token(binary: Path, database: Path, workdir: Path, email: s
 
 @pytest.fixture(scope="session")
 def charter_binary(tmp_path_factory) -> Path:
-    configured = os.environ.get("CHARTER_BIN")
-    source = Path(configured) if configured else REPO_ROOT / ".build" / "debug" / "charter"
-    if not source.is_file() or not os.access(source, os.X_OK):
-        pytest.fail(f"charter executable not found at {source}; build it or set CHARTER_BIN")
-    folder = tmp_path_factory.mktemp("charter-bin")
-    target = folder / "charter"
-    shutil.copy2(source, target)
-    # SwiftPM looks for resource bundles beside the executable first.
-    for bundle in source.parent.glob("*.resources"):
-        shutil.copytree(bundle, folder / bundle.name, symlinks=True)
-    return target
+    try:
+        return copy_binary(tmp_path_factory.mktemp("charter-bin"))
+    except FileNotFoundError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture

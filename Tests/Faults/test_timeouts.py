@@ -5,9 +5,7 @@ import http.client
 import socket
 import time
 
-# Not imported from conftest: with Tests/Fuzz in the same run, "conftest" may be the other one.
-NO_LIMITS = ["--vote-limit", "off", "--vote-ip-limit", "off", "--statement-limit", "off",
-             "--statement-ip-limit", "off"]
+from charter_process import NO_LIMITS
 
 
 def healthz(port: int) -> int:

@@ -18,19 +18,18 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from charter_process import NO_LIMITS, REPO_ROOT, copy_binary, free_port, log_tail  # noqa: E402
+
 READY_TIMEOUT = 60.0
 ORGANISER_EMAIL = "fuzz@example.org"
 ORGANISER_PASSWORD = "fuzz-test passphrase"
-NO_LIMITS = [
-    "--vote-limit", "off", "--vote-ip-limit", "off",
-    "--statement-limit", "off", "--statement-ip-limit", "off",
-]
 
 SUMMARY: list[str] = []
 
@@ -40,20 +39,6 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("charter fuzz summary")
         for line in SUMMARY:
             terminalreporter.write_line(line)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def log_tail(path: Path, limit: int = 4000) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no server log)"
-    return text[-limit:] if text else "(server log is empty)"
 
 
 class Response:
@@ -201,16 +186,10 @@ def create_organiser_token(binary: Path, database: Path, workdir: Path) -> str:
 
 @pytest.fixture(scope="session")
 def charter_binary(tmp_path_factory) -> Path:
-    configured = os.environ.get("CHARTER_BIN")
-    source = Path(configured) if configured else REPO_ROOT / ".build" / "debug" / "charter"
-    if not source.is_file() or not os.access(source, os.X_OK):
-        pytest.fail(f"charter executable not found at {source}; build it or set CHARTER_BIN")
-    folder = tmp_path_factory.mktemp("charter-bin")
-    target = folder / "charter"
-    shutil.copy2(source, target)
-    for bundle in source.parent.glob("*.resources"):
-        shutil.copytree(bundle, folder / bundle.name, symlinks=True)
-    return target
+    try:
+        return copy_binary(tmp_path_factory.mktemp("charter-bin"))
+    except FileNotFoundError as error:
+        pytest.fail(str(error))
 
 
 class Charter:
