@@ -19,6 +19,7 @@ struct AppServices: Sendable {
     let identities: ParticipantIdentityResolver
     let analysis: AnalysisService
     let runs: RunService
+    let conversationIDs = ConversationDirectory()
 
     /// The next statement for a participant, drawn by the routing priority of the latest
     /// analysis; the draw is seeded by who asks and how far they are, so a reload shows the same
@@ -41,6 +42,18 @@ struct AppServices: Sendable {
             throw CharterError.notFound("Conversation")
         }
         return conversation
+    }
+
+    /// The id of the conversation a slug names, from memory when it was seen before. Only for
+    /// writes that pass the slug on to the store, which refuses one the conversation no longer
+    /// has; a caller that meets that refusal calls `forget`.
+    func conversationID(slug: String) async throws -> (id: Int64, remembered: Bool) {
+        if let id = conversationIDs[slug] { return (id, true) }
+        guard let conversation = try await store.conversation(slug: slug) else {
+            throw CharterError.notFound("Conversation")
+        }
+        conversationIDs[slug] = conversation.id
+        return (conversation.id, false)
     }
 
     /// The organiser behind an admin form post whose CSRF token belongs to their session.

@@ -254,6 +254,35 @@ public final class SQLiteStore: Sendable {
                     ALTER TABLE participant ADD COLUMN flagged_at DATETIME;
                     """)
         }
+        // The vote path keeps each conversation and the statements it shows in memory between
+        // transactions. Triggers count every change to them, whichever process makes it, so one
+        // primary-key read tells the cache whether it is still true.
+        migrator.registerMigration("v7 conversation revision") { db in
+            let bump = { (conversation: String) in
+                """
+                INSERT INTO conversation_revision (conversation_id, revision) VALUES (\(conversation), 1)
+                    ON CONFLICT (conversation_id) DO UPDATE SET revision = revision + 1;
+                """
+            }
+            try db.execute(
+                sql: """
+                    CREATE TABLE conversation_revision (
+                        conversation_id INTEGER PRIMARY KEY REFERENCES conversation(id) ON DELETE CASCADE,
+                        revision INTEGER NOT NULL
+                    );
+                    INSERT INTO conversation_revision (conversation_id, revision) SELECT id, 1 FROM conversation;
+                    CREATE TRIGGER conversation_revision_on_insert AFTER INSERT ON conversation
+                        BEGIN \(bump("NEW.id")) END;
+                    CREATE TRIGGER conversation_revision_on_update AFTER UPDATE ON conversation
+                        BEGIN \(bump("NEW.id")) END;
+                    CREATE TRIGGER conversation_revision_on_statement_insert AFTER INSERT ON statement
+                        BEGIN \(bump("NEW.conversation_id")) END;
+                    CREATE TRIGGER conversation_revision_on_statement_update AFTER UPDATE ON statement
+                        BEGIN \(bump("NEW.conversation_id")) \(bump("OLD.conversation_id")) END;
+                    CREATE TRIGGER conversation_revision_on_statement_delete AFTER DELETE ON statement
+                        BEGIN \(bump("OLD.conversation_id")) END;
+                    """)
+        }
         return migrator
     }
 

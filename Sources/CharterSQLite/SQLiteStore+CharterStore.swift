@@ -62,8 +62,10 @@ extension SQLiteStore: CharterStore {
 
     public func conversation(slug: String) async throws -> Conversation? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM conversation WHERE slug = ?", arguments: [slug])
-                .map(Conversation.init(row:))
+            // Cached: every participant request looks its conversation up.
+            try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM conversation WHERE slug = ?"), arguments: [slug]
+            ).map(Conversation.init(row:))
         }
     }
 
@@ -321,18 +323,16 @@ extension SQLiteStore: CharterStore {
     // MARK: Votes
 
     public func castVote(
-        conversationID: Int64, participant identity: ParticipantIdentity, statementID: Int64, value: VoteValue,
-        at now: Date
+        conversationID: Int64, slug: String?, participant identity: ParticipantIdentity, statementID: Int64,
+        value: VoteValue, at now: Date
     ) async throws -> VoteReceipt {
         let recorded = try await votes.submit(
             VoteCommitter.Request(
-                conversationID: conversationID, identity: identity, statementID: statementID, value: value, at: now))
-        // Read after the commit, outside the writer: the count includes this vote.
-        let progress = try await pool.read { db in
-            try Self.fetchProgress(db, conversationID: conversationID, participantID: recorded.participant.id)
-        }
+                conversationID: conversationID, slug: slug, identity: identity, statementID: statementID, value: value,
+                at: now))
         return VoteReceipt(
-            participant: recorded.participant, vote: recorded.vote, outcome: recorded.outcome, progress: progress)
+            conversation: recorded.conversation, participant: recorded.participant, vote: recorded.vote,
+            outcome: recorded.outcome, progress: recorded.progress)
     }
 
     public func progress(conversationID: Int64, participantID: Int64?) async throws -> VotingProgress {
@@ -508,7 +508,7 @@ extension SQLiteStore: CharterStore {
 
 extension SQLiteStore {
     static func fetchConversation(_ db: Database, id: Int64) throws -> Conversation? {
-        try Row.fetchOne(db, sql: "SELECT * FROM conversation WHERE id = ?", arguments: [id]).map(
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM conversation WHERE id = ?"), arguments: [id]).map(
             Conversation.init(row:))
     }
 
@@ -522,7 +522,7 @@ extension SQLiteStore {
             case .anonymous(let id): ("anonymous_id", id)
             }
         return try Row.fetchOne(
-            db, sql: "SELECT * FROM participant WHERE conversation_id = ? AND \(column) = ?",
+            db.cachedStatement(sql: "SELECT * FROM participant WHERE conversation_id = ? AND \(column) = ?"),
             arguments: [conversationID, value]
         ).map(Participant.init(row:))
     }
@@ -574,10 +574,11 @@ extension SQLiteStore {
         previous: VoteValue?, at now: Date
     ) throws {
         // Cached: this runs once per vote, thousands of times a second under load.
+        let created = DatabaseDateText.text(now)
         try db.cachedStatement(
             sql:
                 "INSERT INTO vote_event (conversation_id, participant_id, statement_id, value, created_at) VALUES (?, ?, ?, ?, ?)"
-        ).execute(arguments: [conversationID, participantID, statementID, value.rawValue, now])
+        ).execute(arguments: [conversationID, participantID, statementID, value.rawValue, created])
         let eventID = db.lastInsertedRowID
         try db.cachedStatement(
             sql: """
@@ -586,21 +587,27 @@ extension SQLiteStore {
                 ON CONFLICT (participant_id, statement_id)
                 DO UPDATE SET value = excluded.value, event_id = excluded.event_id, created_at = excluded.created_at
                 """
-        ).execute(arguments: [participantID, statementID, conversationID, value.rawValue, eventID, now])
+        ).execute(arguments: [participantID, statementID, conversationID, value.rawValue, eventID, created])
     }
+
+    /// The statements of conversation `?` that participants can vote on.
+    static let votableStatementIDsSQL = """
+        SELECT s.id FROM statement s JOIN conversation c ON c.id = s.conversation_id
+        WHERE s.conversation_id = ? AND \(visibleStatementSQL)
+        """
 
     static func fetchProgress(_ db: Database, conversationID: Int64, participantID: Int64?) throws -> VotingProgress {
         let row = try Row.fetchOne(
-            db,
-            sql: """
-                SELECT COUNT(*) AS total,
-                       COUNT(v.statement_id) AS voted
-                FROM statement s JOIN conversation c ON c.id = s.conversation_id
-                LEFT JOIN vote v ON v.statement_id = s.id AND v.participant_id = ?
-                WHERE s.conversation_id = ? AND \(visibleStatementSQL)
-                """,
+            db.cachedStatement(
+                sql: """
+                    SELECT COUNT(*) AS total,
+                           COUNT(v.statement_id) AS voted
+                    FROM statement s JOIN conversation c ON c.id = s.conversation_id
+                    LEFT JOIN vote v ON v.statement_id = s.id AND v.participant_id = ?
+                    WHERE s.conversation_id = ? AND \(visibleStatementSQL)
+                    """),
             arguments: [participantID ?? -1, conversationID])!
-        return VotingProgress(voted: row["voted"], total: row["total"])
+        return VotingProgress(voted: row[1], total: row[0])
     }
 
     static func audit(

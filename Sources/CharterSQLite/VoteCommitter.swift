@@ -6,12 +6,16 @@ import Synchronization
 
 /// Group commit for votes. Votes that arrive while a transaction is committing wait, and the
 /// next transaction writes all of them at once, so one fsync (`synchronous = FULL`) makes many
-/// votes durable. Each vote runs in a savepoint: one that breaks a rule (a duplicate, a closed
-/// conversation) fails alone, while a transaction that fails (a full disk) fails every vote in
-/// it. No vote is acknowledged before the transaction holding it has committed.
+/// votes durable. A vote that breaks a rule (a duplicate, a closed conversation) fails alone:
+/// every rule is checked before that vote writes anything. A transaction that fails (a full
+/// disk) fails every vote in it. No vote is acknowledged before the transaction holding it has
+/// committed.
 final class VoteCommitter: Sendable {
     struct Request: Sendable {
         let conversationID: Int64
+        /// The slug the client addressed, when it came through one: a conversation renamed
+        /// since is not found under the old name.
+        let slug: String?
         let identity: ParticipantIdentity
         let statementID: Int64
         let value: VoteValue
@@ -19,9 +23,11 @@ final class VoteCommitter: Sendable {
     }
 
     struct Recorded: Sendable {
+        let conversation: Conversation
         let participant: Participant
         let vote: Vote
         let outcome: VoteOutcome
+        let progress: VotingProgress
     }
 
     private struct Pending: Sendable {
@@ -84,23 +90,16 @@ final class VoteCommitter: Sendable {
 
     private func commit(_ batch: [Pending]) async {
         let requests = batch.map(\.request)
-        let fastVoting = self.fastVoting
         let results: [Result<Recorded, CharterError>]
         do {
             results = try await pool.writeWithoutTransaction { db in
                 var results: [Result<Recorded, CharterError>] = []
                 results.reserveCapacity(requests.count)
                 try db.inTransaction(.immediate) {
-                    var conversations: [Int64: Conversation] = [:]
+                    var cache = BatchCache()
                     for request in requests {
                         do {
-                            var recorded: Recorded?
-                            try db.inSavepoint {
-                                recorded = try Self.record(
-                                    db, request, conversations: &conversations, fastVoting: fastVoting)
-                                return .commit
-                            }
-                            if let recorded { results.append(.success(recorded)) }
+                            results.append(.success(try self.record(db, request, cache: &cache)))
                         } catch let error as CharterError {
                             results.append(.failure(error))
                         }
@@ -128,59 +127,99 @@ final class VoteCommitter: Sendable {
         }
     }
 
-    /// One vote, with every rule checked against the state inside the transaction.
-    private static func record(
-        _ db: Database, _ request: Request, conversations: inout [Int64: Conversation], fastVoting: FastVoting
-    ) throws -> Recorded {
+    /// A conversation as the vote path needs it, true while `conversation_revision` still
+    /// holds `revision`.
+    struct CachedConversation: Sendable {
+        let revision: Int64
         let conversation: Conversation
-        if let cached = conversations[request.conversationID] {
-            conversation = cached
-        } else {
-            guard let fetched = try SQLiteStore.fetchConversation(db, id: request.conversationID) else {
-                throw CharterError.notFound("Conversation")
-            }
-            conversations[request.conversationID] = fetched
-            conversation = fetched
-        }
+        /// The statements it shows for voting: the check and the participant's progress cost
+        /// no query per vote.
+        let votable: Set<Int64>
+    }
+
+    /// Kept across transactions; only the writer's queue touches it.
+    private let conversationCache = Mutex([Int64: CachedConversation]())
+
+    /// What one transaction has checked: each conversation's revision is read once per
+    /// transaction, since nothing else writes while it runs.
+    private struct BatchCache {
+        var current: [Int64: CachedConversation] = [:]
+    }
+
+    /// The conversation from the cache when its revision is unchanged, else read afresh.
+    private func conversation(_ db: Database, id: Int64) throws -> CachedConversation {
+        // Every conversation has a revision row from the moment it is inserted.
         guard
-            let statement = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM statement WHERE id = ? AND conversation_id = ?"),
-                arguments: [request.statementID, request.conversationID]
-            ).map(Statement.init(row:))
-        else { throw CharterError.notFound("Statement") }
+            let revision = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT revision FROM conversation_revision WHERE conversation_id = ?"),
+                arguments: [id])
+        else { throw CharterError.notFound("Conversation") }
+        if let cached = conversationCache.withLock({ $0[id] }), cached.revision == revision { return cached }
+        guard let conversation = try SQLiteStore.fetchConversation(db, id: id) else {
+            throw CharterError.notFound("Conversation")
+        }
+        let votable = try Set(
+            Int64.fetchAll(db.cachedStatement(sql: SQLiteStore.votableStatementIDsSQL), arguments: [id]))
+        let fresh = CachedConversation(revision: revision, conversation: conversation, votable: votable)
+        conversationCache.withLock { $0[id] = fresh }
+        return fresh
+    }
+
+    /// One vote, with every rule checked against the state inside the transaction before the
+    /// first write: a refused vote leaves nothing behind, so no savepoint is needed. Every
+    /// statement is a cached one: preparing SQL cost more than running it on this path.
+    private func record(_ db: Database, _ request: Request, cache: inout BatchCache) throws -> Recorded {
+        let current = try cache.current[request.conversationID] ?? conversation(db, id: request.conversationID)
+        cache.current[request.conversationID] = current
+        let (conversation, votable) = (current.conversation, current.votable)
+        if let slug = request.slug, slug != conversation.slug { throw CharterError.notFound("Conversation") }
+        let shown = votable.contains(request.statementID)
+        if !shown {
+            let exists = try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT 1 FROM statement WHERE id = ? AND conversation_id = ?"),
+                arguments: [request.statementID, request.conversationID])
+            guard exists != nil else { throw CharterError.notFound("Statement") }
+        }
         guard conversation.isOpen(at: request.at) else { throw CharterError.conversationClosed }
-        guard conversation.shows(statement) else { throw CharterError.statementNotVotable }
+        guard shown else { throw CharterError.statementNotVotable }
         let existing = try SQLiteStore.fetchParticipant(
             db, conversationID: request.conversationID, identity: request.identity)
         if case .id = request.identity, existing == nil { throw CharterError.notFound("Participant") }
-
         let participant =
             try existing
             ?? SQLiteStore.insertParticipant(
                 db, conversationID: request.conversationID, identity: request.identity, at: request.at)
-        let last =
-            existing == nil
-            ? nil
-            : try Row.fetchOne(
-                db,
-                sql:
-                    "SELECT statement_id, created_at FROM vote_event WHERE participant_id = ? ORDER BY id DESC LIMIT 1",
+
+        // One pass over the participant's current votes gives the vote being replaced, the
+        // progress and the latest vote (the row with the newest event: every event updates it).
+        var previous: VoteValue?
+        var voted = 0
+        var lastEvent: Int64 = -1
+        var lastStatement: Int64?
+        var lastAt = DatabaseValue.null
+        if existing != nil {
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(
+                    sql: "SELECT statement_id, value, event_id, created_at FROM vote WHERE participant_id = ?"),
                 arguments: [participant.id])
-        let previous =
-            existing == nil
-            ? nil
-            : try Int.fetchOne(
-                db.cachedStatement(sql: "SELECT value FROM vote WHERE participant_id = ? AND statement_id = ?"),
-                arguments: [participant.id, request.statementID]
-            ).flatMap(VoteValue.init(rawValue:))
+            while let row = try rows.next() {
+                let statementID: Int64 = row[0]
+                if votable.contains(statementID) { voted += 1 }
+                if statementID == request.statementID { previous = VoteValue(rawValue: row[1]) }
+                let event: Int64 = row[2]
+                if event > lastEvent { (lastEvent, lastStatement, lastAt) = (event, statementID, row[3]) }
+            }
+        }
         if let previous {
             guard previous != request.value else { throw CharterError.duplicateVote }
-            guard last?["statement_id"] == request.statementID else { throw CharterError.voteNotChangeable }
+            guard lastStatement == request.statementID else { throw CharterError.voteNotChangeable }
+        } else {
+            voted += 1
         }
         try SQLiteStore.recordVote(
             db, conversationID: conversation.id, participantID: participant.id, statementID: request.statementID,
             value: request.value, previous: previous, at: request.at)
-        if let lastAt: Date = last?["created_at"], request.at.timeIntervalSince(lastAt) < fastVoting.interval {
+        if let lastAt = Date.fromDatabaseValue(lastAt), request.at.timeIntervalSince(lastAt) < fastVoting.interval {
             try db.cachedStatement(
                 sql: """
                     UPDATE participant SET fast_votes = fast_votes + 1,
@@ -190,11 +229,12 @@ final class VoteCommitter: Sendable {
             ).execute(arguments: [fastVoting.votes, request.at, participant.id])
         }
         return Recorded(
-            participant: participant,
+            conversation: conversation, participant: participant,
             vote: Vote(
                 participantID: participant.id, statementID: request.statementID, value: request.value,
                 createdAt: request.at),
-            outcome: previous.map { .changed(from: $0) } ?? .recorded)
+            outcome: previous.map { .changed(from: $0) } ?? .recorded,
+            progress: VotingProgress(voted: voted, total: votable.count))
     }
 }
 

@@ -85,12 +85,18 @@ public struct SeedResult: Sendable, Equatable {
 }
 
 public struct VoteReceipt: Sendable, Equatable {
+    /// The conversation as the vote saw it.
+    public var conversation: Conversation
     public var participant: Participant
     public var vote: Vote
     public var outcome: VoteOutcome
     public var progress: VotingProgress
 
-    public init(participant: Participant, vote: Vote, outcome: VoteOutcome, progress: VotingProgress) {
+    public init(
+        conversation: Conversation, participant: Participant, vote: Vote, outcome: VoteOutcome,
+        progress: VotingProgress
+    ) {
+        self.conversation = conversation
         self.participant = participant
         self.vote = vote
         self.outcome = outcome
@@ -283,9 +289,11 @@ public protocol CharterStore: Sendable {
 
     // MARK: Votes
     /// Records a vote; returns once it is committed durably. Creates the participant first if
-    /// `participant` names one not yet seen.
+    /// `participant` names one not yet seen. With a `slug`, the conversation must still have it
+    /// (callers that looked the id up from a slug they keep in memory rely on this).
     func castVote(
-        conversationID: Int64, participant: ParticipantIdentity, statementID: Int64, value: VoteValue, at now: Date
+        conversationID: Int64, slug: String?, participant: ParticipantIdentity, statementID: Int64,
+        value: VoteValue, at now: Date
     ) async throws -> VoteReceipt
     func progress(conversationID: Int64, participantID: Int64?) async throws -> VotingProgress
     /// The participant's most recent vote, which is the one they may still change.
@@ -361,4 +369,14 @@ public protocol CharterStore: Sendable {
     /// starting at once agree on one.
     func settingInsertingIfAbsent(_ key: String, value: String) async throws -> String
     func counts() async throws -> StoreCounts
+}
+
+extension CharterStore {
+    public func castVote(
+        conversationID: Int64, participant: ParticipantIdentity, statementID: Int64, value: VoteValue, at now: Date
+    ) async throws -> VoteReceipt {
+        try await castVote(
+            conversationID: conversationID, slug: nil, participant: participant, statementID: statementID,
+            value: value, at: now)
+    }
 }

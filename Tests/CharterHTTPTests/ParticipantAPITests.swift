@@ -101,6 +101,47 @@ import Testing
         }
     }
 
+    /// The vote route remembers which conversation a slug names; a rename must not leave the old
+    /// name working, and a slug handed to another conversation must lead to that one.
+    @Test func votesFollowARenamedConversationAndItsOldSlugPassesOn() async throws {
+        let h = try await Harness.make()
+        let statements = h.statements.map(\.id)
+        try await h.test { client in
+            let (_, token) = try await register(client)
+            let auth: HTTPFields = [.authorization: "Bearer \(token)"]
+            func vote(_ slug: String, _ statement: Int64, headers: HTTPFields) async throws -> TestResponse {
+                try await client.json(
+                    .post, "/api/v1/conversations/\(slug)/votes", #"{"statement": \#(statement), "vote": "agree"}"#,
+                    headers: headers)
+            }
+            let first = try await vote("town", statements[0], headers: auth)
+            #expect(first.status == .created)
+
+            var settings = h.conversation.settings
+            settings.slug = "city"
+            _ = try await h.store.updateConversation(id: h.conversation.id, settings, by: .system)
+            let atOldSlug = try await vote("town", statements[1], headers: auth)
+            #expect(atOldSlug.status == .notFound)
+            let atNewSlug = try await vote("city", statements[1], headers: auth)
+            #expect(atNewSlug.status == .created)
+
+            let newcomer = try await h.store.createConversation(
+                .init(slug: "town", title: "New town", question: "Q"), by: .system)
+            let seeded = try await h.store.addSeedStatements(
+                conversationID: newcomer.id, texts: ["A statement of the new town."], by: .system
+            ).added
+            let oldToken = try await vote("town", seeded[0].id, headers: auth)
+            #expect(oldToken.status == .unauthorized)
+            let (_, newToken) = try await register(client)
+            let inNewTown = try await vote("town", seeded[0].id, headers: [.authorization: "Bearer \(newToken)"])
+            #expect(inNewTown.status == .created)
+            let stored = try await h.store.votes(conversationID: newcomer.id)
+            #expect(stored.count == 1)
+            let old = try await h.store.votes(conversationID: h.conversation.id)
+            #expect(old.count == 2)
+        }
+    }
+
     @Test func theLastStatementGivesNoContent() async throws {
         let h = try await Harness.make()
         _ = try await h.store.moderate(

@@ -12,6 +12,33 @@ import Testing
 @testable import CharterHTTP
 
 @Suite struct SecurityTests {
+    @Test func tokensUseTheURLSafeBase64AlphabetWithoutPadding() throws {
+        var generator = SystemRandomNumberGenerator()
+        for count in 0..<70 {
+            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let expected = Data(bytes).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+            let encoded = Base64URL.encode(bytes)
+            #expect(encoded == expected)
+            let decoded = Base64URL.decode(encoded)
+            #expect(decoded == bytes)
+        }
+        let edges = Base64URL.encode([0xFB, 0xFF, 0xBF])
+        #expect(edges == "-_-_")
+    }
+
+    @Test func aBearerTokenIsReadWithoutTheSpacesAroundIt() throws {
+        func token(_ header: String) -> String? {
+            var head = HTTPRequest(method: .get, scheme: "http", authority: "x", path: "/")
+            head.headerFields[.authorization] = header
+            return Request(head: head, body: .init(buffer: ByteBuffer())).bearerToken
+        }
+        #expect(token("Bearer \t cp_abc.def \t") == "cp_abc.def")
+        #expect(token("bearer cp_x") == "cp_x")
+        #expect(token("Basic cp_x") == nil)
+    }
+
     @Test func controlCharactersAreRefusedNeverCutShort() async throws {
         let h = try await Harness.make()
         let before = try h.snapshot()

@@ -55,6 +55,56 @@ import Testing
         return false
     }
 
+    /// The vote path keeps conversations in memory between transactions; a change made through
+    /// another connection (another process, say `charter admin`) must reach it.
+    @Test func aChangeMadeElsewhereReachesTheNextVote() async throws {
+        let database = try TemporaryDatabase()
+        let store = try database.open()
+        let (conversation, statements) = try await Self.conversation(store, statements: 4)
+        let other = try database.open()
+        let now = Date()
+        func vote(_ xid: String, _ index: Int) async throws -> VoteReceipt {
+            try await store.castVote(
+                conversationID: conversation.id, participant: .external(xid), statementID: statements[index].id,
+                value: .agree, at: now)
+        }
+        let first = try await vote("a", 0)
+        #expect(first.progress == VotingProgress(voted: 1, total: 4))
+
+        _ = try await other.moderate(
+            statementIDs: [statements[1].id], conversationID: conversation.id, action: .reject(reason: "Off topic."),
+            by: .system)
+        await #expect(throws: CharterError.statementNotVotable) { try await vote("a", 1) }
+        let afterRejection = try await vote("a", 2)
+        #expect(afterRejection.progress == VotingProgress(voted: 2, total: 3))
+
+        let added = try await other.addSeedStatements(
+            conversationID: conversation.id, texts: ["A statement added later."], by: .system
+        ).added
+        let onTheNewOne = try await store.castVote(
+            conversationID: conversation.id, participant: .external("a"), statementID: added[0].id, value: .pass,
+            at: now)
+        #expect(onTheNewOne.progress == VotingProgress(voted: 3, total: 4))
+
+        var settings = conversation.settings
+        settings.state = .closed
+        _ = try await other.updateConversation(id: conversation.id, settings, by: .system)
+        await #expect(throws: CharterError.conversationClosed) { try await vote("b", 3) }
+
+        settings.state = .open
+        settings.slug = "renamed"
+        _ = try await other.updateConversation(id: conversation.id, settings, by: .system)
+        await #expect(throws: CharterError.notFound("Conversation")) {
+            try await store.castVote(
+                conversationID: conversation.id, slug: "town", participant: .external("b"),
+                statementID: statements[3].id, value: .agree, at: now)
+        }
+        let renamed = try await store.castVote(
+            conversationID: conversation.id, slug: "renamed", participant: .external("b"),
+            statementID: statements[3].id, value: .agree, at: now)
+        #expect(renamed.conversation.slug == "renamed")
+    }
+
     @Test func votesThatArriveDuringACommitShareTheNextTransaction() async throws {
         let database = try TemporaryDatabase()
         let store = try database.open()
@@ -199,5 +249,27 @@ import Testing
             try String.fetchAll(db, sql: "SELECT xid FROM participant WHERE flagged_at IS NOT NULL")
         }
         #expect(flagged == ["bot"])
+    }
+}
+
+@Suite struct DatabaseDateTextTests {
+    @Test func writesExactlyWhatGRDBWritesForADate() throws {
+        var generator = SystemRandomNumberGenerator()
+        var dates = [
+            Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: -0.0005), Date(timeIntervalSince1970: 1.9995),
+            Date(timeIntervalSince1970: 951_782_400),  // 2000-02-29
+            Date(timeIntervalSince1970: -2_208_988_800.25), Date(timeIntervalSince1970: 4_102_444_799.999),
+            Date(),
+        ]
+        for _ in 0..<5000 {
+            dates.append(Date(timeIntervalSince1970: Double.random(in: -2.2e9...4.1e9, using: &generator)))
+            dates.append(
+                Date(timeIntervalSince1970: Double(Int.random(in: 0...4_000_000_000, using: &generator)) / 1000))
+        }
+        for date in dates {
+            let expected = String.fromDatabaseValue(date.databaseValue)
+            let written = DatabaseDateText.text(date)
+            #expect(written == expected, "\(date.timeIntervalSince1970)")
+        }
     }
 }

@@ -26,18 +26,21 @@ struct ParticipantAPI: Sendable {
     }
 
     private func participantID(_ request: Request, conversation: Conversation) throws -> Int64 {
-        guard let token = request.bearerToken, token.hasPrefix(Self.tokenPrefix),
-            let value = services.signer.verified(
-                String(token.dropFirst(Self.tokenPrefix.count)), purpose: "participant:\(conversation.id)"),
-            let id = value.split(separator: "_").first.flatMap({ Int64($0) })
-        else {
-            throw AppError(
-                .unauthorized, code: "unauthorized",
-                message:
-                    "Send the participant token from POST /api/v1/conversations/{slug}/participants as a Bearer token.")
-        }
+        guard let id = participantID(request, conversationID: conversation.id) else { throw Self.badToken }
         return id
     }
+
+    private func participantID(_ request: Request, conversationID: Int64) -> Int64? {
+        guard let token = request.bearerToken, token.hasPrefix(Self.tokenPrefix),
+            let value = services.signer.verified(
+                String(token.dropFirst(Self.tokenPrefix.count)), purpose: "participant:\(conversationID)")
+        else { return nil }
+        return value.split(separator: "_").first.flatMap { Int64($0) }
+    }
+
+    private static let badToken = AppError(
+        .unauthorized, code: "unauthorized",
+        message: "Send the participant token from POST /api/v1/conversations/{slug}/participants as a Bearer token.")
 
     func register(_ request: Request, context: AppRequestContext) async throws -> Response {
         let conversation = try await services.conversation(context)
@@ -79,17 +82,34 @@ struct ParticipantAPI: Sendable {
             API.NextStatement(statement: .init(id: statement.id, text: statement.text), progress: progress))
     }
 
+    /// The hot path: the conversation id comes from memory when the slug was seen before, so the
+    /// vote's transaction is its only trip to the database.
     func vote(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let conversation = try await services.conversation(context)
-        let participantID = try participantID(request, conversation: conversation)
+        let slug = try context.parameters.require("slug")
+        var (conversationID, remembered) = try await services.conversationID(slug: slug)
+        var verified = participantID(request, conversationID: conversationID)
+        if verified == nil, remembered {
+            // The slug may have moved to another conversation since it was remembered.
+            services.conversationIDs[slug] = nil
+            (conversationID, remembered) = try await services.conversationID(slug: slug)
+            verified = participantID(request, conversationID: conversationID)
+        }
+        guard let participantID = verified else { throw Self.badToken }
         let body = try await services.body.json(API.VoteRequest.self, from: request)
         guard let value = VoteValue(name: body.vote) else {
             throw CharterError.invalid(field: "vote", message: "vote must be \"agree\", \"disagree\" or \"pass\"")
         }
-        try services.limitVote(identity: .id(participantID), conversationID: conversation.id, ip: context.remoteIP)
-        let receipt = try await services.store.castVote(
-            conversationID: conversation.id, participant: .id(participantID), statementID: body.statement, value: value,
-            at: Date())
+        try services.limitVote(identity: .id(participantID), conversationID: conversationID, ip: context.remoteIP)
+        let receipt: VoteReceipt
+        do {
+            receipt = try await services.store.castVote(
+                conversationID: conversationID, slug: slug, participant: .id(participantID),
+                statementID: body.statement, value: value, at: Date())
+        } catch CharterError.notFound("Conversation") {
+            services.conversationIDs[slug] = nil
+            throw CharterError.notFound("Conversation")
+        }
+        let conversation = receipt.conversation
         services.metrics.votes.increment()
         services.analysis.conversationChanged(conversation.id)
         var changedFrom: String?
