@@ -110,10 +110,21 @@ extension Request {
     var mediaType: String? {
         guard let header = headers[.contentType] else { return nil }
         let type = header.split(separator: ";", maxSplits: 1).first ?? ""
-        return type.trimmingCharacters(in: .whitespaces).lowercased()
+        return type.trimmedOfSpacesAndTabs.lowercased()
     }
 
     var query: Form {
         Form(urlEncoded: uri.query ?? "") ?? Form(urlEncoded: "")!
+    }
+}
+
+extension Substring {
+    /// Without the spaces and tabs HTTP allows around a header's parts. Foundation's
+    /// `trimmingCharacters` goes through NSString, a measurable cost on every vote.
+    var trimmedOfSpacesAndTabs: Substring {
+        var trimmed = self
+        while let first = trimmed.first, first == " " || first == "\t" { trimmed.removeFirst() }
+        while let last = trimmed.last, last == " " || last == "\t" { trimmed.removeLast() }
+        return trimmed
     }
 }

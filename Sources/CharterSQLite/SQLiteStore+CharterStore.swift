@@ -521,10 +521,14 @@ extension SQLiteStore {
             case .external(let xid): ("xid", xid)
             case .anonymous(let id): ("anonymous_id", id)
             }
+        // Columns by position: this runs once per vote, and lookups by name showed in profiles.
         return try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM participant WHERE conversation_id = ? AND \(column) = ?"),
+            db.cachedStatement(
+                sql:
+                    "SELECT id, conversation_id, xid, created_at FROM participant WHERE conversation_id = ? AND \(column) = ?"
+            ),
             arguments: [conversationID, value]
-        ).map(Participant.init(row:))
+        ).map { row in Participant(id: row[0], conversationID: row[1], xid: row[2], createdAt: row[3]) }
     }
 
     static func insertParticipant(_ db: Database, conversationID: Int64, identity: ParticipantIdentity, at now: Date)

@@ -39,9 +39,6 @@ extension Request {
         guard let header = headers[.authorization] else { return nil }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        var token = parts[1]
-        while let first = token.first, first == " " || first == "\t" { token.removeFirst() }
-        while let last = token.last, last == " " || last == "\t" { token.removeLast() }
-        return String(token)
+        return String(parts[1].trimmedOfSpacesAndTabs)
     }
 }
