@@ -5,6 +5,7 @@ public import CharterStore
 import Foundation
 public import Hummingbird
 public import Logging
+import NIOCore
 public import Prometheus
 
 /// Everything the controllers share, built once per application.
@@ -141,12 +142,20 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     let router = try await buildRouter(
         store: store, configuration: configuration, secret: secret, registry: registry, analysis: analysis, runs: runs)
-    let idle = configuration.idleTimeout.components
+    func nanoseconds(_ duration: Duration) -> TimeAmount {
+        let parts = duration.components
+        return .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
+    }
+    let limits = RequestDeadlineHandler.Limits(
+        headTimeout: nanoseconds(configuration.headerTimeout), bodyTimeout: nanoseconds(configuration.bodyTimeout),
+        minimumBodyRate: configuration.minimumBodyRate)
+    let connectionLogger = logger
     return Application(
         router: router,
         server: .http1(
             configuration: .init(
-                idleTimeout: .nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000))),
+                additionalChannelHandlers: [RequestDeadlineHandler(limits: limits, logger: connectionLogger)],
+                idleTimeout: nanoseconds(configuration.idleTimeout))),
         configuration: .init(address: .hostname(host, port: port), serverName: "Charter"),
         logger: logger)
 }

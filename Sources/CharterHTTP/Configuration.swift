@@ -61,6 +61,13 @@ public struct HTTPConfiguration: Sendable {
     /// A connection that sends nothing for this long is closed, so idle or stalled clients do
     /// not hold connections open.
     public var idleTimeout: Duration = .seconds(30)
+    /// A request's head must arrive whole within this long of the connection opening or of the
+    /// previous response, however steadily its bytes trickle in.
+    public var headerTimeout: Duration = .seconds(20)
+    /// A request's body must arrive within this long of its head, plus a second for every
+    /// `minimumBodyRate` bytes received.
+    public var bodyTimeout: Duration = .seconds(20)
+    public var minimumBodyRate = 500
     public var passwordHasher = PasswordHasher()
 
     public init() {}

@@ -92,6 +92,19 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a connection may stay silent before it is closed (env CHARTER_IDLE_TIMEOUT).")
     var idleTimeout: Double = ProcessInfo.processInfo.environment["CHARTER_IDLE_TIMEOUT"].flatMap(Double.init) ?? 30
 
+    @Option(
+        help:
+            "Seconds a client has to send a whole request head, however steadily it trickles (env CHARTER_HEADER_TIMEOUT)."
+    )
+    var headerTimeout: Double =
+        ProcessInfo.processInfo.environment["CHARTER_HEADER_TIMEOUT"].flatMap(Double.init) ?? 20
+
+    @Option(
+        help:
+            "Seconds a client has to send a request body, plus one per 500 bytes received (env CHARTER_BODY_TIMEOUT)."
+    )
+    var bodyTimeout: Double = ProcessInfo.processInfo.environment["CHARTER_BODY_TIMEOUT"].flatMap(Double.init) ?? 20
+
     @OptionGroup var pipeline: PipelineOptions
 
     static func limit(_ text: String, _ name: String) throws -> RateLimit {
@@ -110,10 +123,15 @@ struct Serve: AsyncParsableCommand {
         configuration.maxBodyBytes = maxBody
         configuration.secureCookies = secureCookies
         configuration.publicDirectory = publicDirectory
-        guard idleTimeout > 0, idleTimeout.isFinite else {
-            throw ValidationError("--idle-timeout must be a positive number of seconds.")
+        for (value, name) in [
+            (idleTimeout, "--idle-timeout"), (headerTimeout, "--header-timeout"), (bodyTimeout, "--body-timeout"),
+        ]
+        where !(value > 0 && value.isFinite) {
+            throw ValidationError("\(name) must be a positive number of seconds.")
         }
         configuration.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        configuration.headerTimeout = .milliseconds(Int64(headerTimeout * 1000))
+        configuration.bodyTimeout = .milliseconds(Int64(bodyTimeout * 1000))
         configuration.rateLimits.votesPerParticipant = try Self.limit(voteLimit, "--vote-limit")
         configuration.rateLimits.votesPerIP = try Self.limit(voteIPLimit, "--vote-ip-limit")
         configuration.rateLimits.statementsPerParticipant = try Self.limit(statementLimit, "--statement-limit")

@@ -72,7 +72,7 @@ CREATE TABLE vote (
 CREATE INDEX vote_by_conversation ON vote(conversation_id);
 """
 
-TABLES = ("conversation", "participant", "statement", "vote_event", "vote")
+TABLES = ("conversation", "conversation_revision", "participant", "statement", "vote_event", "vote")
 
 INSERT_EVENT = ("INSERT INTO vote_event (id, conversation_id, participant_id, statement_id, value, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)")
@@ -92,7 +92,8 @@ def schema_from(path: Path) -> str:
     finally:
         db.close()
     tables = {name for kind, name, _, _ in rows if kind == "table"}
-    missing = set(TABLES) - tables
+    # conversation_revision came with migration v7; older databases lack it and its triggers.
+    missing = set(TABLES) - tables - {"conversation_revision"}
     if missing:
         raise SystemExit(f"{path} has no table(s) {sorted(missing)}: not a Charter database?")
     # Tables in dependency order.

@@ -4,6 +4,8 @@
 -- whole benchmark votes as participant g mod P on statement g div P, so no (participant,
 -- statement) pair repeats across threads, connections or rounds: thread t of T sends
 -- g = BENCH_OFFSET + t + k*T for k = 0, 1, 2, ... and done() reports the next free offset.
+-- BENCH_MODE=refused: the same request with the vote "maybe", which the server refuses (422)
+-- after reading the token and the body and before storage: the HTTP ceiling of a vote.
 -- BENCH_MODE=page: GET /c/{slug}?xid=bench-reader-N (the participant page).
 -- BENCH_MODE=next: GET /api/v1/conversations/{slug}/next as the participant of line 1.
 --
@@ -56,7 +58,7 @@ function init(args)
   offset = tonumber(os.getenv("BENCH_OFFSET") or "0")
   tokens = read_lines(os.getenv("BENCH_TOKENS"))
   participants = #tokens
-  if mode == "vote" then
+  if mode == "vote" or mode == "refused" then
     statements = read_lines(os.getenv("BENCH_STATEMENTS"))
     capacity = participants * #statements
   end
@@ -74,6 +76,13 @@ function request()
     local n = k % 50
     k = k + 1
     return wrk.format("GET", "/c/" .. slug .. "?xid=bench-reader-" .. n)
+  elseif mode == "refused" then
+    local participant = k % participants
+    k = k + 1
+    return wrk.format("POST", vote_path, {
+      ["Authorization"] = "Bearer " .. tokens[participant + 1],
+      ["Content-Type"] = "application/json",
+    }, '{"statement":' .. statements[1] .. ',"vote":"maybe"}')
   elseif mode == "next" then
     k = k + 1
     return wrk.format("GET", "/api/v1/conversations/" .. slug .. "/next",

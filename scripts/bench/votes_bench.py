@@ -267,6 +267,12 @@ def run_votes(args) -> None:
             rounds.append(result)
             log(f"  {result['rps']:,.0f} requests/s, non-2xx {result['non2xx']}, "
                 f"p50 {ms(result['latency_us']['p50'])} ms, p99 {ms(result['latency_us']['p99'])} ms")
+            refused = bench.collect(bench.wrk("refused", connections, args.duration))
+            if refused["non2xx"] != refused["responses"] or not refused["statuses"].startswith("422:"):
+                raise SystemExit(f"the refused round expected only 422s, got {refused['statuses'] or 'some 2xx'}")
+            result["ceiling"] = refused
+            log(f"  HTTP ceiling (the same request refused before storage): {refused['rps']:,.0f} requests/s, "
+                f"p99 {ms(refused['latency_us']['p99'])} ms")
 
         # Reads, idle and under a vote round.
         read_seconds = max(3.0, args.duration - 2)
@@ -298,18 +304,24 @@ def print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, 
     version = subprocess.run([str(bench.binary), "--version"], capture_output=True, text=True).stdout.strip()
     print(f"## Vote throughput: {bench.binary} {version}".rstrip())
     print()
-    print(f"{args.participants} participants, {len(bench.statements)} statements, every rate limit off, "
-          f"loopback, wrk {args.duration} s per round; {os.cpu_count()} CPUs shared by server and wrk.")
+    analysis = (f"analysis every {args.analysis_interval:g} s" if args.analysis_interval is not None
+                else "analysis at the server's default interval, as in production")
+    print(f"{args.participants} participants, {len(bench.statements)} statements, every rate limit off, {analysis}, "
+          f"loopback, wrk {args.duration} s per round; {os.cpu_count()} CPUs shared by server and wrk. "
+          "HTTP ceiling: the same request with the vote \"maybe\", refused (422) after the token and the body "
+          "are read and before storage, at the same connection count.")
     print()
-    print("| connections | votes/s | non-2xx | socket errors | p50 ms | p90 ms | p99 ms | max ms | of SQLite limit |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| connections | votes/s | non-2xx | socket errors | p50 ms | p90 ms | p99 ms | max ms | of SQLite limit "
+          "| HTTP ceiling req/s | ceiling p99 ms | of HTTP ceiling |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rounds:
         e = r["errors"]
         socket_errors = e["connect"] + e["read"] + e["write"] + e["timeout"]
         lat = r["latency_us"]
         print(f"| {r['connections']} | {r['rps']:,.0f} | {r['non2xx']}{' (' + r['statuses'] + ')' if r['statuses'] else ''} "
               f"| {socket_errors} | {ms(lat['p50'])} | {ms(lat['p90'])} | {ms(lat['p99'])} | {ms(lat['max'])} "
-              f"| {r['rps'] / best:.1%} |")
+              f"| {r['rps'] / best:.1%} | {r['ceiling']['rps']:,.0f} | {ms(r['ceiling']['latency_us']['p99'])} "
+              f"| {r['rps'] / r['ceiling']['rps']:.0%} |")
     print()
     print(f"SQLite limit on this disk: {best:,.0f} votes/s (WAL, synchronous=FULL, "
           f"{limit['best']['batch']} votes per commit; one vote = vote_event insert + vote upsert):")
