@@ -256,8 +256,10 @@ public final class SQLiteStore: Sendable {
         }
         // The vote path keeps each conversation and the statements it shows in memory between
         // transactions. Triggers count every change to them, whichever process makes it, so one
-        // primary-key read tells the cache whether it is still true.
-        migrator.registerMigration("v7 conversation revision") { db in
+        // primary-key read tells the cache whether it is still true. The vote path and the last
+        // vote now read a participant's `vote` rows, so the event log's index by participant
+        // only cost every vote an insert.
+        migrator.registerMigration("v7 vote path") { db in
             let bump = { (conversation: String) in
                 """
                 INSERT INTO conversation_revision (conversation_id, revision) VALUES (\(conversation), 1)
@@ -271,6 +273,7 @@ public final class SQLiteStore: Sendable {
                         revision INTEGER NOT NULL
                     );
                     INSERT INTO conversation_revision (conversation_id, revision) SELECT id, 1 FROM conversation;
+                    DROP INDEX vote_event_by_participant;
                     CREATE TRIGGER conversation_revision_on_insert AFTER INSERT ON conversation
                         BEGIN \(bump("NEW.id")) END;
                     CREATE TRIGGER conversation_revision_on_update AFTER UPDATE ON conversation

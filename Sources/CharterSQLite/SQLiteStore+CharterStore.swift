@@ -343,13 +343,10 @@ extension SQLiteStore: CharterStore {
 
     public func lastVote(participantID: Int64) async throws -> Vote? {
         try await pool.read { db in
+            // Every vote event updates its statement's vote row, so the row with the newest event
+            // is the last vote.
             try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT v.* FROM vote v
-                    WHERE v.participant_id = ?1 AND v.statement_id =
-                        (SELECT statement_id FROM vote_event WHERE participant_id = ?1 ORDER BY id DESC LIMIT 1)
-                    """,
+                db, sql: "SELECT * FROM vote WHERE participant_id = ? ORDER BY event_id DESC LIMIT 1",
                 arguments: [participantID]
             ).map(Vote.init(row:))
         }

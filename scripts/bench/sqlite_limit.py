@@ -56,7 +56,6 @@ CREATE TABLE vote_event (
     participant_id INTEGER NOT NULL REFERENCES participant(id),
     statement_id INTEGER NOT NULL REFERENCES statement(id),
     value INTEGER NOT NULL CHECK (value IN (-1, 0, 1)), created_at DATETIME NOT NULL);
-CREATE INDEX vote_event_by_participant ON vote_event(participant_id, id);
 CREATE INDEX vote_event_by_conversation ON vote_event(conversation_id, id);
 CREATE TRIGGER vote_event_is_append_only_update BEFORE UPDATE ON vote_event
     BEGIN SELECT RAISE(ABORT, 'vote_event is append-only'); END;
