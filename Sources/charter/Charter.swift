@@ -18,6 +18,20 @@ struct Charter: AsyncParsableCommand {
             Serve.self, Import.self, Export.self, Analyze.self, Compile.self, Render.self, RunCommand.self, Backup.self,
             Restore.self, Admin.self,
         ])
+
+    static func main() async {
+        LoggingSystem.bootstrap(LogLines.init)
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every command that opens the database shares.
