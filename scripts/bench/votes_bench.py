@@ -187,7 +187,8 @@ class Bench:
         result = self.workdir / f"wrk-{mode}-{time.monotonic_ns()}.json"
         env = {**os.environ, "BENCH_MODE": mode, "BENCH_SLUG": SLUG, "BENCH_TOKENS": str(self.tokens_file),
                "BENCH_STATEMENTS": str(self.statements_file), "BENCH_THREADS": str(threads),
-               "BENCH_OFFSET": str(offset), "BENCH_RESULT": str(result), "BENCH_DELAY_MS": str(delay_ms)}
+               "BENCH_OFFSET": str(offset), "BENCH_RESULT": str(result), "BENCH_DELAY_MS": str(delay_ms),
+               "BENCH_CHANGES": str(self.workdir / "changes.txt")}
         command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
                    "--timeout", "30s", "-s", str(LUA), f"http://127.0.0.1:{self.port}"]
         proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -221,6 +222,32 @@ class Bench:
             more = math.ceil((needed - self.capacity()) / self.participants)
             log(f"adding {more} statements so no pair repeats")
             self.add_statements(more)
+
+    def write_last_votes(self) -> int:
+        """changes.txt for wrk's change mode: each participant's last vote, in token order. Waits
+        until the stored votes stop changing, so no request still in flight moves a last vote."""
+        previous = None
+        while True:
+            current = self.stored_votes()
+            if current == previous:
+                break
+            previous = current
+            time.sleep(1)
+        db = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=60)
+        try:
+            last = {p: (s, v) for p, s, v in db.execute(
+                "SELECT participant_id, statement_id, value FROM vote v WHERE event_id = "
+                "(SELECT MAX(event_id) FROM vote WHERE participant_id = v.participant_id)")}
+        finally:
+            db.close()
+        lines = []
+        for token in self.tokens_file.read_text().split():
+            participant = int(token[len("cp_"):].split("_")[0])
+            if participant not in last:
+                raise SystemExit(f"participant {participant} has no vote to change: fill for longer")
+            lines.append("%d %d" % last[participant])
+        (self.workdir / "changes.txt").write_text("\n".join(lines) + "\n")
+        return previous[0]
 
     def rss_kb(self) -> int:
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -361,11 +388,20 @@ def run_soak(args) -> None:
         statements = max(args.statements, math.ceil(args.rate * seconds * 1.3 / args.participants))
         bench.populate(args.participants, statements)
         delay_ms = 1000.0 * args.connections / args.rate
+        fill = ""
+        if args.workload == "change":
+            t = time.monotonic()
+            filled = bench.collect(bench.wrk("vote", 64, args.fill_seconds))
+            stored = bench.write_last_votes()
+            fill = (f"filled with {stored:,} votes in {time.monotonic() - t:.0f} s "
+                    f"(non-2xx {filled['non2xx']}), then every vote changes a participant's last vote")
+            log(fill)
         log(f"soak: {args.minutes} min at about {args.rate} votes/s ({args.connections} connections, "
             f"{delay_ms:.1f} ms between requests on a connection)")
         samples = []
         t0 = time.monotonic()
-        writer = bench.wrk("vote", args.connections, seconds, 0, delay_ms=delay_ms)
+        writer = bench.wrk("change" if args.workload == "change" else "vote", args.connections, seconds,
+                           0, delay_ms=delay_ms)
         while True:
             elapsed = time.monotonic() - t0
             stored, _ = bench.stored_votes()
@@ -378,8 +414,13 @@ def run_soak(args) -> None:
         elapsed = time.monotonic() - t0
         stored, _ = bench.stored_votes()
         samples.append((elapsed, bench.rss_kb(), stored))
+        analysis = (f"analysis every {args.analysis_interval:g} s" if args.analysis_interval is not None
+                    else "analysis at the server's default interval")
         print(f"## Soak: {args.minutes} min, ~{args.rate} votes/s asked, {result['rps']:,.0f} votes/s done, "
-              f"non-2xx {result['non2xx']}, p99 {ms(result['latency_us']['p99'])} ms")
+              f"non-2xx {result['non2xx']}{' (' + result['statuses'] + ')' if result['statuses'] else ''}, "
+              f"p99 {ms(result['latency_us']['p99'])} ms")
+        print()
+        print(f"Workload: {args.workload}; {fill + '; ' if fill else ''}{analysis}.")
         print()
         print("| time s | RSS MiB | votes stored |")
         print("|---:|---:|---:|")
@@ -422,6 +463,10 @@ def main() -> None:
     soak = sub.choices["soak"]
     soak.add_argument("minutes", nargs="?", type=float, default=10.0)
     soak.add_argument("--rate", type=float, default=200.0, help="votes per second asked for")
+    soak.add_argument("--workload", choices=("change", "new"), default="change",
+                      help="change: fill first, then votes change participants' last votes, so the data the "
+                           "analysis reads stays the same size and any growth is a leak; new: every vote is new")
+    soak.add_argument("--fill-seconds", type=float, default=30.0, help="change workload: seconds of filling")
     soak.add_argument("--connections", type=int, default=8)
     soak.add_argument("--sample", type=float, default=10.0, help="seconds between RSS samples")
     args = parser.parse_args()
