@@ -53,6 +53,7 @@ non2xx = 0
 responses = 0
 exhausted = 0
 statuses = ""
+first_error = "" -- the body of the first non-2xx answer, for the report
 local status_counts = {}
 
 function init(args)
@@ -130,6 +131,7 @@ function response(status, headers, body)
   responses = responses + 1
   if status < 200 or status > 299 then
     non2xx = non2xx + 1
+    if first_error == "" then first_error = status .. " " .. string.sub(body or "", 1, 200) end
     status_counts[status] = (status_counts[status] or 0) + 1
     local parts = {}
     for s, n in pairs(status_counts) do parts[#parts + 1] = s .. ":" .. n end
@@ -142,7 +144,10 @@ function done(summary, latency, requests)
   local t_stride = tonumber(os.getenv("BENCH_THREADS") or "1")
   local next_offset, non2, resp, exh = first, 0, 0, 0
   local status_text = {}
+  local first_error_text = ""
   for _, thread in ipairs(threads) do
+    local fe = thread:get("first_error")
+    if first_error_text == "" and fe and fe ~= "" then first_error_text = fe end
     local t_id = tonumber(thread:get("id"))
     local t_sent = tonumber(thread:get("k")) or 0
     -- the highest request number this thread generated is offset + id + (k-1)*stride
@@ -159,11 +164,12 @@ function done(summary, latency, requests)
     '{"mode":"%s","requests":%d,"duration_us":%d,"bytes":%d,"responses":%d,"non2xx":%d,' ..
     '"statuses":"%s","errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
     '"latency_us":{"min":%d,"mean":%.1f,"p50":%d,"p90":%d,"p99":%d,"p999":%d,"max":%d},' ..
-    '"next_offset":%d,"exhausted":%d}',
+    '"next_offset":%d,"exhausted":%d,"first_error":"%s"}',
     mode, summary.requests, summary.duration, summary.bytes, resp, non2, table.concat(status_text, ","),
     e.connect, e.read, e.write, e.status, e.timeout,
     latency.min, latency.mean, latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency:percentile(99.9), latency.max, next_offset, exh)
+    latency:percentile(99.9), latency.max, next_offset, exh,
+    (first_error_text:gsub('[%c"\\]', function(c) return c == '"' and "'" or " " end)))
   local path = os.getenv("BENCH_RESULT")
   if path then
     local file = assert(io.open(path, "w"))

@@ -419,6 +419,9 @@ def run_soak(args) -> None:
         print(f"## Soak: {args.minutes} min, ~{args.rate} votes/s asked, {result['rps']:,.0f} votes/s done, "
               f"non-2xx {result['non2xx']}{' (' + result['statuses'] + ')' if result['statuses'] else ''}, "
               f"p99 {ms(result['latency_us']['p99'])} ms")
+        if result.get("first_error"):
+            print()
+            print(f"First refusal: `{result['first_error']}`")
         print()
         print(f"Workload: {args.workload}; {fill + '; ' if fill else ''}{analysis}.")
         print()
