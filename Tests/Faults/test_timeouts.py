@@ -110,5 +110,11 @@ def test_a_request_trickled_byte_by_byte_is_cut_while_an_honest_slow_upload_is_n
     # request sent right away is served.
     honest.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert honest.recv(4096).startswith(b"HTTP/1.1 200")
+    # The time the upload earned does not carry over: a head trickled next on the same
+    # connection is cut at the head timeout, not a minute and a half later.
+    honest.sendall(b"GET /healthz HTTP/1.1\r\n")
+    headers = (f"X-Slow-{i}: {'a' * 8}\r\n".encode() for i in range(10_000))
+    took = trickle_until_closed(honest, headers, interval=0.25, give_up_after=20)
+    assert took < 20, took
     honest.close()
     assert healthz(server.port) == 200

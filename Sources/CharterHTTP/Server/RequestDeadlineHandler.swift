@@ -27,6 +27,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// When the client must have finished what it is sending; nil while we answer.
     private var deadline: NIODeadline?
     private var check: Scheduled<Void>?
+    private var checkAt: NIODeadline?
     private var requestsReceived = 0
     private var responsesSent = 0
 
@@ -46,7 +47,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func handlerRemoved(context: ChannelHandlerContext) {
         check?.cancel()
-        check = nil
+        (check, checkAt) = (nil, nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -76,13 +77,17 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func expect(_ newDeadline: NIODeadline, context: ChannelHandlerContext) {
         deadline = newDeadline
-        if check == nil { schedule(at: newDeadline, context: context) }
+        if let checkAt, checkAt <= newDeadline { return }
+        check?.cancel()
+        schedule(at: newDeadline, context: context)
     }
 
-    /// One check is scheduled at a time; a deadline moved later is honoured when it fires.
+    /// One check is scheduled at a time, never later than the deadline; a deadline moved later
+    /// is honoured when the check fires.
     private func schedule(at time: NIODeadline, context: ChannelHandlerContext) {
+        checkAt = time
         check = context.eventLoop.assumeIsolated().scheduleTask(deadline: time) { [self] in
-            check = nil
+            (check, checkAt) = (nil, nil)
             guard let deadline else { return }
             if deadline > .now() {
                 schedule(at: deadline, context: context)
