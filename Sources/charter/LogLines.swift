@@ -28,7 +28,21 @@ struct LogLines: LogHandler {
         let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let text =
             "\(Self.timestamp()) \(level) \(label):\(fields.isEmpty ? "" : " " + fields) [\(source)] \(message)\n"
-        FileHandle.standardError.write(Data(text.utf8))
+        Self.emit(text)
+    }
+
+    /// Straight to file descriptor 2. FileHandle traps when a write fails (a closed pipe), and a
+    /// log line must never take the server down; a line this short is written whole.
+    private static func emit(_ line: String) {
+        var line = line
+        line.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(STDERR_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+                if written <= 0 { return }
+                offset += written
+            }
+        }
     }
 
     private static func timestamp() -> String {
