@@ -18,7 +18,9 @@ Environment:
                                     with a debug build on 2 cores)
     CHARTER_SCHEMATHESIS_SEED       --seed (random by default, printed)
     CHARTER_SCHEMATHESIS_CHECKS     the checks (default the four above; `all` for every check)
-    CHARTER_SCHEMATHESIS_WORKERS    --workers (default 2)
+    CHARTER_SCHEMATHESIS_WORKERS    --workers (default 1: with 2, Hypothesis's cache of lambda
+                                    sources raced between worker threads once in CI, a KeyError
+                                    inside Hypothesis that failed the run with no finding)
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ CHECKS = os.environ.get(
     "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance")
 EXAMPLES = int(os.environ.get("CHARTER_SCHEMATHESIS_EXAMPLES", "100"))
 SEED = int(os.environ.get("CHARTER_SCHEMATHESIS_SEED", str(random.SystemRandom().randrange(1, 2**31))))
-WORKERS = os.environ.get("CHARTER_SCHEMATHESIS_WORKERS", "2")
+WORKERS = os.environ.get("CHARTER_SCHEMATHESIS_WORKERS", "1")
 TIMEOUT = 1200
 
 
