@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
+import subprocess
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,3 +46,17 @@ def copy_binary(folder: Path) -> Path:
     for bundle in source.parent.glob("*.resources"):
         shutil.copytree(bundle, folder / bundle.name, symlinks=True)
     return target
+
+
+def stop_process(proc: subprocess.Popen, timeout: float) -> int | None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`; its exit status, or None when
+    it had to be killed. Idempotent."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+            return None
+    return proc.returncode

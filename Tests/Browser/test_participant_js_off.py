@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
+import sys
 import sqlite3
 import subprocess
 import tempfile
@@ -30,6 +30,9 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from charter_process import stop_process  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -115,13 +118,7 @@ class Server:
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM, wait; SIGKILL if it does not exit in time. Idempotent."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc, timeout)
         if not self._log.closed:
             self._log.close()
         return self.proc.returncode

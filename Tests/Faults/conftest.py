@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from charter_process import NO_LIMITS, REPO_ROOT, copy_binary, free_port, log_tail  # noqa: E402
+from charter_process import NO_LIMITS, REPO_ROOT, copy_binary, free_port, log_tail, stop_process  # noqa: E402
 
 READY_TIMEOUT = 60.0
 PASSWORD = "crash-test passphrase"
@@ -106,15 +106,7 @@ class Server:
         """SIGTERM (graceful), SIGKILL if it does not exit in time. Idempotent."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-                return None
-        return self.proc.returncode
+        return stop_process(self.proc, timeout)
 
 
 def request(port: int, method: str, path: str, body: bytes | dict | None = None,

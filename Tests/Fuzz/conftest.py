@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from charter_process import NO_LIMITS, REPO_ROOT, copy_binary, free_port, log_tail  # noqa: E402
+from charter_process import NO_LIMITS, REPO_ROOT, copy_binary, free_port, log_tail, stop_process  # noqa: E402
 
 READY_TIMEOUT = 60.0
 ORGANISER_EMAIL = "fuzz@example.org"
@@ -159,15 +158,7 @@ class Server:
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-                return None
-        return self.proc.returncode
+        return stop_process(self.proc, timeout)
 
 
 def create_organiser_token(binary: Path, database: Path, workdir: Path) -> str:

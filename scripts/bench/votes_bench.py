@@ -249,6 +249,14 @@ class Bench:
         (self.workdir / "changes.txt").write_text("\n".join(lines) + "\n")
         return previous[0]
 
+    def close(self) -> None:
+        """Stops the server; removes the work folder unless it was asked for or to be kept."""
+        self.stop()
+        if not self.args.keep and not self.args.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        else:
+            log(f"kept {self.workdir}")
+
     def rss_kb(self) -> int:
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
@@ -263,6 +271,12 @@ def sqlite_limit(bench: Bench) -> dict:
                           "--seconds", str(bench.args.sqlite_seconds), "--schema-from", str(bench.database)],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)
+
+
+def analysis_text(args) -> str:
+    if args.analysis_interval is not None:
+        return f"analysis every {args.analysis_interval:g} s"
+    return "analysis at the server's default interval, as in production"
 
 
 def ms(us: float) -> str:
@@ -319,11 +333,7 @@ def run_votes(args) -> None:
         acknowledged = sum(r["ok"] for r in rounds) + write["ok"]
         print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, events, acknowledged)
     finally:
-        bench.stop()
-        if not args.keep and not args.workdir:
-            shutil.rmtree(bench.workdir, ignore_errors=True)
-        else:
-            log(f"kept {bench.workdir}")
+        bench.close()
 
 
 def print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, events, acknowledged) -> None:
@@ -331,8 +341,7 @@ def print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, 
     version = subprocess.run([str(bench.binary), "--version"], capture_output=True, text=True).stdout.strip()
     print(f"## Vote throughput: {bench.binary} {version}".rstrip())
     print()
-    analysis = (f"analysis every {args.analysis_interval:g} s" if args.analysis_interval is not None
-                else "analysis at the server's default interval, as in production")
+    analysis = analysis_text(args)
     print(f"{args.participants} participants, {len(bench.statements)} statements, every rate limit off, {analysis}, "
           f"loopback, wrk {args.duration} s per round; {os.cpu_count()} CPUs shared by server and wrk. "
           "HTTP ceiling: the same request with the vote \"maybe\", refused (422) after the token and the body "
@@ -414,8 +423,7 @@ def run_soak(args) -> None:
         elapsed = time.monotonic() - t0
         stored, _ = bench.stored_votes()
         samples.append((elapsed, bench.rss_kb(), stored))
-        analysis = (f"analysis every {args.analysis_interval:g} s" if args.analysis_interval is not None
-                    else "analysis at the server's default interval")
+        analysis = analysis_text(args)
         print(f"## Soak: {args.minutes} min, ~{args.rate} votes/s asked, {result['rps']:,.0f} votes/s done, "
               f"non-2xx {result['non2xx']}{' (' + result['statuses'] + ')' if result['statuses'] else ''}, "
               f"p99 {ms(result['latency_us']['p99'])} ms")
@@ -436,11 +444,7 @@ def run_soak(args) -> None:
         print(f"RSS growth, mean of the first minute → mean of the last minute: {a / 1024:.1f} → {b / 1024:.1f} MiB "
               f"({(b - a) / 1024:+.1f} MiB, {(b - a) / a:+.1%}); peak {max(s[1] for s in samples) / 1024:.1f} MiB")
     finally:
-        bench.stop()
-        if not args.keep and not args.workdir:
-            shutil.rmtree(bench.workdir, ignore_errors=True)
-        else:
-            log(f"kept {bench.workdir}")
+        bench.close()
 
 
 def main() -> None:
