@@ -33,11 +33,18 @@ struct RequestBodyReader: Sendable {
     }()
 
     func json<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        try await json(type, from: request, plain: { _ in nil })
+    }
+
+    /// `plain` reads the body first and answers nil for anything it does not fully understand,
+    /// which JSONDecoder then decodes: a fast path that cannot change the result.
+    func json<T: Decodable>(_ type: T.Type, from request: Request, plain: (ByteBufferView) -> T?) async throws -> T {
         if request.headers[.contentType] != nil, request.mediaType != "application/json" {
             throw AppError(
                 .unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json.")
         }
         let buffer = try await bytes(request)
+        if let value = plain(buffer.readableBytesView) { return value }
         do {
             return try Self.jsonDecoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -40,6 +41,21 @@ REPO = HERE.parents[1]
 LUA = HERE / "votes.lua"
 SLUG = "bench"
 PASSWORD = "benchmark passphrase"
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process (utime, stime of /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def log(*parts) -> None:
@@ -182,22 +198,33 @@ class Bench:
     # -- wrk --------------------------------------------------------------------
 
     def wrk(self, mode: str, connections: int, seconds: float, offset: int = 0, delay_ms: float = 0,
-            threads: int | None = None) -> subprocess.Popen:
+            threads: int | None = None, target: subprocess.Popen | None = None,
+            port: int | None = None) -> subprocess.Popen:
+        """Starts wrk against Charter, or against `target` listening on `port`. collect() reports the
+        CPU time the server and wrk spent per request; that is exact only when no other child
+        process ends during the round (true of the sequential rounds, not of the read round)."""
         threads = max(1, min(threads or self.args.threads, connections))
+        target = target or self.proc
+        port = port or self.port
         result = self.workdir / f"wrk-{mode}-{time.monotonic_ns()}.json"
         env = {**os.environ, "BENCH_MODE": mode, "BENCH_SLUG": SLUG, "BENCH_TOKENS": str(self.tokens_file),
                "BENCH_STATEMENTS": str(self.statements_file), "BENCH_THREADS": str(threads),
                "BENCH_OFFSET": str(offset), "BENCH_RESULT": str(result), "BENCH_DELAY_MS": str(delay_ms),
                "BENCH_CHANGES": str(self.workdir / "changes.txt")}
         command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-                   "--timeout", "30s", "-s", str(LUA), f"http://127.0.0.1:{self.port}"]
+                   "--timeout", "30s", "-s", str(LUA), f"http://127.0.0.1:{port}"]
+        cpu_before = (target.pid, cpu_seconds(target.pid), children_cpu_seconds())
         proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         proc.result_path = result  # type: ignore[attr-defined]
+        proc.cpu_before = cpu_before  # type: ignore[attr-defined]
         return proc
 
     @staticmethod
     def collect(proc: subprocess.Popen) -> dict:
         output, _ = proc.communicate()
+        pid, server_before, children_before = proc.cpu_before  # type: ignore[attr-defined]
+        server_cpu = cpu_seconds(pid) - server_before
+        wrk_cpu = children_cpu_seconds() - children_before
         path: Path = proc.result_path  # type: ignore[attr-defined]
         if proc.returncode != 0 or not path.exists():
             raise SystemExit(f"wrk failed ({proc.returncode}):\n{output}")
@@ -205,6 +232,12 @@ class Bench:
         path.unlink()
         result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
         result["ok"] = result["responses"] - result["non2xx"]
+        seconds = result["duration_us"] / 1e6
+        result["server_cpu"] = server_cpu / seconds  # cores
+        result["wrk_cpu"] = wrk_cpu / seconds
+        requests = max(1, result["requests"])
+        result["server_us"] = server_cpu / requests * 1e6
+        result["wrk_us"] = wrk_cpu / requests * 1e6
         return result
 
     def stored_votes(self) -> tuple[int, int]:
@@ -273,6 +306,55 @@ def sqlite_limit(bench: Bench) -> dict:
     return json.loads(out)
 
 
+FLOOR_STACKS = {
+    "hummingbird": "Hummingbird floor",
+    "nio": "SwiftNIO floor",
+}
+
+
+def floor_rounds(bench: Bench, args) -> dict:
+    """The same wrk rounds against charter-bench-floor: the HTTP stack with a vote route that does
+    nothing (scripts/bench/floor). Charter's server is stopped by then, so it takes no CPU."""
+    binary = Path(os.environ.get("CHARTER_FLOOR_BIN", REPO / ".build/release/charter-bench-floor")).resolve()
+    if not os.access(binary, os.X_OK):
+        raise SystemExit(f"charter-bench-floor not found: {binary} (or pass --no-floor)")
+    floors: dict[str, list[dict]] = {}
+    for stack, name in FLOOR_STACKS.items():
+        port = free_port()
+        proc = subprocess.Popen([str(binary), stack, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if proc.poll() is not None:
+                    raise SystemExit(f"charter-bench-floor {stack} exited ({proc.returncode})")
+                try:
+                    status, _ = Client(port).call("POST", f"/api/v1/conversations/{SLUG}/votes", {})
+                    if status == 201:
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"charter-bench-floor {stack} did not answer in 30 s")
+                    time.sleep(0.1)
+            floors[stack] = []
+            for connections in args.connections:
+                log(f"{name}: {connections} connections, {args.duration} s")
+                result = bench.collect(bench.wrk("vote", connections, args.duration, target=proc, port=port))
+                if result["non2xx"]:
+                    raise SystemExit(f"{name} answered {result['statuses']}")
+                result["connections"] = connections
+                floors[stack].append(result)
+                log(f"  {result['rps']:,.0f} requests/s, p99 {ms(result['latency_us']['p99'])} ms, "
+                    f"server {result['server_us']:.0f} µs CPU per request")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return floors
+
+
 def analysis_text(args) -> str:
     if args.analysis_interval is not None:
         return f"analysis every {args.analysis_interval:g} s"
@@ -331,12 +413,14 @@ def run_votes(args) -> None:
         bench.stop()
         stored, events = bench.stored_votes()
         acknowledged = sum(r["ok"] for r in rounds) + write["ok"]
-        print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, events, acknowledged)
+        floors = {} if args.no_floor else floor_rounds(bench, args)
+        print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, events, acknowledged, floors)
     finally:
         bench.close()
 
 
-def print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, events, acknowledged) -> None:
+def print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, events, acknowledged,
+                       floors) -> None:
     best = limit["best"]["votes_per_second"]
     version = subprocess.run([str(bench.binary), "--version"], capture_output=True, text=True).stdout.strip()
     print(f"## Vote throughput: {bench.binary} {version}".rstrip())
@@ -348,8 +432,8 @@ def print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, 
           "are read and before storage, at the same connection count.")
     print()
     print("| connections | votes/s | non-2xx | socket errors | p50 ms | p90 ms | p99 ms | max ms | of SQLite limit "
-          "| HTTP ceiling req/s | ceiling p99 ms | of HTTP ceiling |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| HTTP ceiling req/s | ceiling p99 ms | of HTTP ceiling | server CPU µs/vote | wrk CPU µs/request |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rounds:
         e = r["errors"]
         socket_errors = e["connect"] + e["read"] + e["write"] + e["timeout"]
@@ -357,7 +441,7 @@ def print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, 
         print(f"| {r['connections']} | {r['rps']:,.0f} | {r['non2xx']}{' (' + r['statuses'] + ')' if r['statuses'] else ''} "
               f"| {socket_errors} | {ms(lat['p50'])} | {ms(lat['p90'])} | {ms(lat['p99'])} | {ms(lat['max'])} "
               f"| {r['rps'] / best:.1%} | {r['ceiling']['rps']:,.0f} | {ms(r['ceiling']['latency_us']['p99'])} "
-              f"| {r['rps'] / r['ceiling']['rps']:.0%} |")
+              f"| {r['rps'] / r['ceiling']['rps']:.0%} | {r['server_us']:.0f} | {r['wrk_us']:.0f} |")
     print()
     print(f"SQLite limit on this disk: {best:,.0f} votes/s (WAL, synchronous=FULL, "
           f"{limit['best']['batch']} votes per commit; one vote = vote_event insert + vote upsert):")
@@ -379,12 +463,49 @@ def print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, 
               f"| {l['rps']:,.0f} | {ms(l['latency_us']['p50'])} | {ms(l['latency_us']['p99'])} "
               f"| {i['non2xx'] + l['non2xx']} |")
     print()
+    if floors:
+        print_floors(args, rounds, floors)
     exhausted = sum(r["exhausted"] for r in rounds) + write["exhausted"]
     print(f"Votes acknowledged (2xx) {acknowledged:,}; stored after SIGTERM: {stored:,} vote rows, {events:,} "
           f"vote_event rows (stored ≥ acknowledged: requests in flight when wrk stopped may also commit)."
           + (f" WARNING: {exhausted} requests reused pairs (capacity exhausted)." if exhausted else ""))
     if stored < acknowledged:
         print(f"**LOST VOTES: {acknowledged - stored} acknowledged votes are not stored**")
+
+
+def print_floors(args, rounds, floors) -> None:
+    print("Floors: the same wrk rounds against scripts/bench/floor, whose vote route reads the body and answers "
+          "201 without any work. Hummingbird floor: Hummingbird 2 with that one route; SwiftNIO floor: the HTTP/1 "
+          "pipeline under Hummingbird with a handler that answers on the event loop, no framework. CPU is "
+          "the server's user + system time over the round (Linux /proc), divided by the requests served.")
+    print()
+    header = "| connections | Charter votes/s | Charter µs/vote"
+    for name in FLOOR_STACKS.values():
+        header += f" | {name} req/s | p99 ms | µs/request | wrk µs/request"
+    print(header + " |")
+    print("|---:" * (3 + 4 * len(floors)) + "|")
+    for i, r in enumerate(rounds):
+        line = f"| {r['connections']} | {r['rps']:,.0f} | {r['server_us']:.0f}"
+        for stack in FLOOR_STACKS:
+            f = floors[stack][i]
+            line += f" | {f['rps']:,.0f} | {ms(f['latency_us']['p99'])} | {f['server_us']:.0f} | {f['wrk_us']:.0f}"
+        print(line + " |")
+    print()
+    # What the goal asks of the CPU: at a rate R, the server needs R × (its CPU per request) cores and wrk
+    # R × (its CPU per request); the two share os.cpu_count() cores.
+    goal = 20_000
+    cores = os.cpu_count() or 1
+    for stack, name in FLOOR_STACKS.items():
+        best = max(floors[stack], key=lambda f: f["rps"])
+        need = goal * (best["server_us"] + best["wrk_us"]) / 1e6
+        print(f"- {name}: best {best['rps']:,.0f} requests/s ({best['connections']} connections); at its measured cost ({best['server_us']:.0f} µs server + {best['wrk_us']:.0f} µs "
+              f"wrk per request) {goal:,} requests/s would need {need:.2f} of the {cores} cores before any vote "
+              "is stored.")
+    best = max(rounds, key=lambda r: r["rps"])
+    need = goal * (best["server_us"] + best["wrk_us"]) / 1e6
+    print(f"- Charter: best {best['rps']:,.0f} votes/s ({best['connections']} connections); at its measured cost ({best['server_us']:.0f} µs server + "
+          f"{best['wrk_us']:.0f} µs wrk per vote) {goal:,} votes/s would need {need:.2f} cores.")
+    print()
 
 
 def run_soak(args) -> None:
@@ -467,6 +588,8 @@ def main() -> None:
     votes.add_argument("--read-round", type=int, default=16, help="connections of the vote round the reads overlap")
     votes.add_argument("--read-connections", type=int, default=2)
     votes.add_argument("--sqlite-seconds", type=float, default=3.0)
+    votes.add_argument("--no-floor", action="store_true",
+                       help="skip the floor rounds (charter-bench-floor: the HTTP stack alone)")
     soak = sub.choices["soak"]
     soak.add_argument("minutes", nargs="?", type=float, default=10.0)
     soak.add_argument("--rate", type=float, default=200.0, help="votes per second asked for")

@@ -95,7 +95,8 @@ struct ParticipantAPI: Sendable {
             verified = participantID(request, conversationID: conversationID)
         }
         guard let participantID = verified else { throw Self.badToken }
-        let body = try await services.body.json(API.VoteRequest.self, from: request)
+        let body = try await services.body.json(
+            API.VoteRequest.self, from: request, plain: { API.VoteRequest(plainJSON: $0) })
         guard let value = VoteValue(name: body.vote) else {
             throw CharterError.invalid(field: "vote", message: "vote must be \"agree\", \"disagree\" or \"pass\"")
         }
@@ -118,11 +119,10 @@ struct ParticipantAPI: Sendable {
         if let threshold = conversation.settings.completionThreshold, receipt.progress.voted >= threshold {
             code = conversation.settings.completionCode
         }
-        return Response.json(
-            API.VoteResult(
-                statement: body.statement, vote: value.name, changedFrom: changedFrom, progress: receipt.progress,
-                completionCode: code),
-            status: changedFrom == nil ? .created : .ok)
+        let result = API.VoteResult(
+            statement: body.statement, vote: value.name, changedFrom: changedFrom, progress: receipt.progress,
+            completionCode: code)
+        return Response.json(encoded: result.jsonBytes, status: changedFrom == nil ? .created : .ok)
     }
 
     func submit(_ request: Request, context: AppRequestContext) async throws -> Response {

@@ -74,6 +74,11 @@ extension Response {
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    static func json(encoded body: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: body))
+    }
+
     /// Post/Redirect/Get: a form's answer is a 303 to the page that shows its result.
     static func seeOther(_ location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location])
