@@ -312,47 +312,61 @@ FLOOR_STACKS = {
 }
 
 
-def floor_rounds(bench: Bench, args) -> dict:
-    """The same wrk rounds against charter-bench-floor: the HTTP stack with a vote route that does
-    nothing (scripts/bench/floor). Charter's server is stopped by then, so it takes no CPU."""
-    binary = Path(os.environ.get("CHARTER_FLOOR_BIN", REPO / ".build/release/charter-bench-floor")).resolve()
-    if not os.access(binary, os.X_OK):
-        raise SystemExit(f"charter-bench-floor not found: {binary} (or pass --no-floor)")
-    floors: dict[str, list[dict]] = {}
-    for stack, name in FLOOR_STACKS.items():
-        port = free_port()
-        proc = subprocess.Popen([str(binary), stack, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if proc.poll() is not None:
-                    raise SystemExit(f"charter-bench-floor {stack} exited ({proc.returncode})")
-                try:
-                    status, _ = Client(port).call("POST", f"/api/v1/conversations/{SLUG}/votes", {})
-                    if status == 201:
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"charter-bench-floor {stack} did not answer in 30 s")
-                    time.sleep(0.1)
-            floors[stack] = []
-            for connections in args.connections:
-                log(f"{name}: {connections} connections, {args.duration} s")
-                result = bench.collect(bench.wrk("vote", connections, args.duration, target=proc, port=port))
-                if result["non2xx"]:
-                    raise SystemExit(f"{name} answered {result['statuses']}")
-                result["connections"] = connections
-                floors[stack].append(result)
-                log(f"  {result['rps']:,.0f} requests/s, p99 {ms(result['latency_us']['p99'])} ms, "
-                    f"server {result['server_us']:.0f} µs CPU per request")
-        finally:
+class Floors:
+    """charter-bench-floor (scripts/bench/floor): the HTTP stack with a vote route that does
+    nothing, one process per stack, each driven by the same wrk rounds as Charter right after
+    Charter's round at the same connection count, so that both see the machine in the same state
+    (this host's speed drifts by tens of per cent over minutes)."""
+
+    def __init__(self, bench: Bench):
+        self.bench = bench
+        binary = Path(os.environ.get("CHARTER_FLOOR_BIN", REPO / ".build/release/charter-bench-floor")).resolve()
+        if not os.access(binary, os.X_OK):
+            raise SystemExit(f"charter-bench-floor not found: {binary} (or pass --no-floor)")
+        self.servers: dict[str, tuple[subprocess.Popen, int]] = {}
+        self.results: dict[str, list[dict]] = {stack: [] for stack in FLOOR_STACKS}
+        for stack in FLOOR_STACKS:
+            port = free_port()
+            proc = subprocess.Popen([str(binary), stack, str(port)], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            self.servers[stack] = (proc, port)
+            self.wait_ready(stack)
+
+    def wait_ready(self, stack: str) -> None:
+        proc, port = self.servers[stack]
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"charter-bench-floor {stack} exited ({proc.returncode})")
+            try:
+                status, _ = Client(port).call("POST", f"/api/v1/conversations/{SLUG}/votes", {})
+                if status == 201:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"charter-bench-floor {stack} did not answer in 30 s")
+            time.sleep(0.1)
+
+    def round(self, connections: int, seconds: float) -> None:
+        for stack, name in FLOOR_STACKS.items():
+            proc, port = self.servers[stack]
+            result = self.bench.collect(self.bench.wrk("vote", connections, seconds, target=proc, port=port))
+            if result["non2xx"]:
+                raise SystemExit(f"{name} answered {result['statuses']}")
+            result["connections"] = connections
+            self.results[stack].append(result)
+            log(f"  {name}: {result['rps']:,.0f} requests/s, p99 {ms(result['latency_us']['p99'])} ms, "
+                f"server {result['server_us']:.0f} µs CPU per request")
+
+    def close(self) -> None:
+        for proc, _ in self.servers.values():
             proc.terminate()
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    return floors
 
 
 def analysis_text(args) -> str:
@@ -370,10 +384,12 @@ def run_votes(args) -> None:
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing (Debian package {tool})")
     bench = Bench(args)
+    floors: Floors | None = None
     try:
         bench.start()
         bench.populate(args.participants, args.statements)
         limit = sqlite_limit(bench)
+        floors = None if args.no_floor else Floors(bench)
         best = limit["best"]["votes_per_second"]
         log(f"SQLite limit: {best:,.0f} votes/s (batch {limit['best']['batch']})")
 
@@ -395,7 +411,9 @@ def run_votes(args) -> None:
                 raise SystemExit(f"the refused round expected only 422s, got {refused['statuses'] or 'some 2xx'}")
             result["ceiling"] = refused
             log(f"  HTTP ceiling (the same request refused before storage): {refused['rps']:,.0f} requests/s, "
-                f"p99 {ms(refused['latency_us']['p99'])} ms")
+                f"p99 {ms(refused['latency_us']['p99'])} ms, server {refused['server_us']:.0f} µs CPU per request")
+            if floors:
+                floors.round(connections, args.duration)
 
         # Reads, idle and under a vote round.
         read_seconds = max(3.0, args.duration - 2)
@@ -413,9 +431,11 @@ def run_votes(args) -> None:
         bench.stop()
         stored, events = bench.stored_votes()
         acknowledged = sum(r["ok"] for r in rounds) + write["ok"]
-        floors = {} if args.no_floor else floor_rounds(bench, args)
-        print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, events, acknowledged, floors)
+        print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, events, acknowledged,
+                           floors.results if floors else {})
     finally:
+        if floors:
+            floors.close()
         bench.close()
 
 
@@ -475,17 +495,18 @@ def print_votes_report(args, bench, limit, rounds, idle, loaded, write, stored, 
 
 def print_floors(args, rounds, floors) -> None:
     print("Floors: the same wrk rounds against scripts/bench/floor, whose vote route reads the body and answers "
-          "201 without any work. Hummingbird floor: Hummingbird 2 with that one route; SwiftNIO floor: the HTTP/1 "
+          "201 without any work, each run right after Charter's round at the same connection count. Hummingbird floor: Hummingbird 2 with that one route; SwiftNIO floor: the HTTP/1 "
           "pipeline under Hummingbird with a handler that answers on the event loop, no framework. CPU is "
-          "the server's user + system time over the round (Linux /proc), divided by the requests served.")
+          "the server's user + system time over the round (Linux /proc), divided by the requests served; "
+          "\"refused vote\" is the HTTP ceiling round above.")
     print()
-    header = "| connections | Charter votes/s | Charter µs/vote"
+    header = "| connections | Charter votes/s | Charter µs/vote | refused vote µs/request"
     for name in FLOOR_STACKS.values():
         header += f" | {name} req/s | p99 ms | µs/request | wrk µs/request"
     print(header + " |")
-    print("|---:" * (3 + 4 * len(floors)) + "|")
+    print("|---:" * (4 + 4 * len(floors)) + "|")
     for i, r in enumerate(rounds):
-        line = f"| {r['connections']} | {r['rps']:,.0f} | {r['server_us']:.0f}"
+        line = f"| {r['connections']} | {r['rps']:,.0f} | {r['server_us']:.0f} | {r['ceiling']['server_us']:.0f}"
         for stack in FLOOR_STACKS:
             f = floors[stack][i]
             line += f" | {f['rps']:,.0f} | {ms(f['latency_us']['p99'])} | {f['server_us']:.0f} | {f['wrk_us']:.0f}"
