@@ -127,7 +127,11 @@ import Testing
                     headers: auth)
             }
             _ = try await client.json(.get, "/c/missing")
+            // Methods outside the usual few share one series, so clients cannot add series.
+            _ = try await client.json(try #require(HTTPRequest.Method("PROPFIND")), "/c/town")
             let text = try await client.json(.get, "/metrics").text
+            #expect(text.contains(#"charter_http_requests_total{method="OTHER",status="4xx"} 1"#))
+            #expect(!text.contains("PROPFIND"))
             #expect(text.contains("charter_votes_total 3"))
             #expect(text.contains(#"charter_http_requests_total{method="POST",status="2xx"} 4"#))
             #expect(text.contains(#"charter_http_requests_total{method="GET",status="4xx"} 1"#))

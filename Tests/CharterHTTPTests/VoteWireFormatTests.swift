@@ -40,6 +40,17 @@ import Testing
         #expect(Self.agrees(text))
     }
 
+    /// A body read into a buffer after other bytes: its view starts past index 0.
+    @Test func aViewThatDoesNotStartAtZeroIsReadWhole() throws {
+        var buffer = ByteBuffer(string: #"HTTP/1.1 junk{"statement":5,"vote":"agree"}"#)
+        buffer.moveReaderIndex(forwardBy: 13)
+        let request = try #require(API.VoteRequest(plainJSON: buffer.readableBytesView))
+        #expect(request.statement == 5)
+        #expect(request.vote == "agree")
+        buffer.moveReaderIndex(forwardBy: 1)
+        #expect(API.VoteRequest(plainJSON: buffer.readableBytesView) == nil)
+    }
+
     @Test(arguments: [
         #"{"statement":12,"vote":"agree","extra":1}"#,  // JSONDecoder ignores the extra field
         #"{"statement":12,"statement":13,"vote":"agree"}"#,
@@ -108,11 +119,14 @@ import Testing
             String((0..<32).map { Character(Unicode.Scalar(UInt8($0))) }) + "\u{7F}", "emoji 👩🏽‍🔬 rtl \u{202E}שלום",
             "zero\u{200B}width e\u{301} \u{2028}\u{2029}",
         ]
+        let numbers: [(statement: Int64, voted: Int, total: Int)] = [
+            (41, 3, 200), (0, 0, 0), (-7, 1, 1), (Int64.min, Int.max, Int.max), (Int64.max, 9, 10),
+        ]
         for changedFrom in [nil, "agree", "disagree"] {
-            for code in codes {
+            for (code, number) in zip(codes, numbers.cycled(to: codes.count)) {
                 let result = API.VoteResult(
-                    statement: 41, vote: "pass", changedFrom: changedFrom,
-                    progress: VotingProgress(voted: 3, total: 200), completionCode: code)
+                    statement: number.statement, vote: "pass", changedFrom: changedFrom,
+                    progress: VotingProgress(voted: number.voted, total: number.total), completionCode: code)
                 let expected = try Response.jsonEncoder.encode(result)
                 let written = Data(result.jsonBytes.readableBytesView)
                 #expect(
@@ -120,6 +134,13 @@ import Testing
                     "\(String(decoding: written, as: UTF8.self)) ≠ \(String(decoding: expected, as: UTF8.self))")
             }
         }
+    }
+}
+
+extension Array {
+    /// This array repeated until it has `count` elements.
+    fileprivate func cycled(to count: Int) -> [Element] {
+        (0..<count).map { self[$0 % self.count] }
     }
 }
 

@@ -96,8 +96,11 @@ private struct PlainJSONScanner {
         }
         let digits = index - start
         guard digits > 0, digits == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
-        if index < bytes.endIndex, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) {
-            return nil
+        if index < bytes.endIndex {
+            switch bytes[index] {
+            case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): return nil
+            default: break
+            }
         }
         if negative {
             // "-0" is JSON but not an id anyone sends; JSONDecoder decides it.
@@ -149,6 +152,8 @@ extension API.VoteResult {
 }
 
 extension ByteBuffer {
+    private static let lowercaseHexDigits = Array("0123456789abcdef".utf8)
+
     /// A JSON string escaped as Foundation's JSONEncoder does with `.withoutEscapingSlashes`.
     mutating func writeJSONString(_ text: String) {
         writeStaticString("\"")
@@ -162,11 +167,8 @@ extension ByteBuffer {
             case 0x0D: writeStaticString("\\r")
             case 0x09: writeStaticString("\\t")
             case 0x00..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                writeBytes([
-                    UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)],
-                    hex[Int(byte & 0xF)],
-                ])
+                writeStaticString(byte < 0x10 ? "\\u000" : "\\u001")
+                writeInteger(Self.lowercaseHexDigits[Int(byte & 0xF)])
             default: writeInteger(byte)
             }
         }

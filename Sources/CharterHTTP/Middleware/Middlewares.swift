@@ -157,25 +157,25 @@ final class HTTPMetrics: Sendable {
     /// The request counters already made, by method and status class. The registry's own lookup
     /// builds and hashes the labels on every call, which showed in the vote path's profile.
     private let requestCounters = Mutex([RequestSeries: Counter]())
-    /// Clients choose the method, so only this many series are remembered; the rest go to the
-    /// registry each time.
-    private static let rememberedSeries = 64
 
     private struct RequestSeries: Hashable {
         let method: String
         let statusClass: Int
     }
 
+    /// Clients choose the method: any other is counted as "OTHER", so a client cannot add series.
+    private static let countedMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
     func recordRequest(method: String, status: Int, duration: Duration) {
-        let series = RequestSeries(method: method, statusClass: status / 100)
+        let series = RequestSeries(
+            method: Self.countedMethods.contains(method) ? method : "OTHER", statusClass: min(max(status / 100, 1), 5))
         let counter =
             requestCounters.withLock { $0[series] }
             ?? {
                 let counter = registry.makeCounter(
-                    descriptor: Self.requests, labels: [("method", method), ("status", "\(series.statusClass)xx")])
-                requestCounters.withLock { counters in
-                    if counters.count < Self.rememberedSeries { counters[series] = counter }
-                }
+                    descriptor: Self.requests,
+                    labels: [("method", series.method), ("status", "\(series.statusClass)xx")])
+                requestCounters.withLock { $0[series] = counter }
                 return counter
             }()
         counter.increment()
