@@ -323,11 +323,15 @@ class Floors:
         binary = Path(os.environ.get("CHARTER_FLOOR_BIN", REPO / ".build/release/charter-bench-floor")).resolve()
         if not os.access(binary, os.X_OK):
             raise SystemExit(f"charter-bench-floor not found: {binary} (or pass --no-floor)")
+        self.binary = binary
         self.servers: dict[str, tuple[subprocess.Popen, int]] = {}
         self.results: dict[str, list[dict]] = {stack: [] for stack in FLOOR_STACKS}
+
+    def start(self) -> None:
+        """Starts one server per stack; close() stops those started, even when one failed."""
         for stack in FLOOR_STACKS:
             port = free_port()
-            proc = subprocess.Popen([str(binary), stack, str(port)], stdout=subprocess.DEVNULL,
+            proc = subprocess.Popen([str(self.binary), stack, str(port)], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             self.servers[stack] = (proc, port)
             self.wait_ready(stack)
@@ -389,7 +393,9 @@ def run_votes(args) -> None:
         bench.start()
         bench.populate(args.participants, args.statements)
         limit = sqlite_limit(bench)
-        floors = None if args.no_floor else Floors(bench)
+        if not args.no_floor:
+            floors = Floors(bench)
+            floors.start()
         best = limit["best"]["votes_per_second"]
         log(f"SQLite limit: {best:,.0f} votes/s (batch {limit['best']['batch']})")
 

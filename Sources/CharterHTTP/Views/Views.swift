@@ -69,9 +69,7 @@ extension Response {
                     byteBuffer: ByteBuffer(
                         string: #"{"error":{"code":"internal","message":"The answer could not be encoded."}}"#)))
         }
-        return Response(
-            status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return json(encoded: ByteBuffer(bytes: data), status: status)
     }
 
     static func json(encoded body: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {

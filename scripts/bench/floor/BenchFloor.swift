@@ -22,7 +22,7 @@ struct BenchFloor {
         guard arguments.count == 2, let stack = arguments.first, let port = Int(arguments.last!),
             stack == "hummingbird" || stack == "nio"
         else {
-            FileHandleOutput.standardError("usage: charter-bench-floor hummingbird|nio PORT\n")
+            StandardError.print("usage: charter-bench-floor hummingbird|nio PORT\n")
             exit(64)
         }
         if stack == "hummingbird" {
@@ -82,8 +82,8 @@ final class AnswerEveryRequest: ChannelInboundHandler {
     }
 }
 
-enum FileHandleOutput {
-    static func standardError(_ text: String) {
+enum StandardError {
+    static func print(_ text: String) {
         var text = text
         text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
     }
