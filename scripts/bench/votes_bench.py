@@ -94,6 +94,37 @@ class Client:
         raise AssertionError("unreachable")
 
 
+def wait_until_serving(proc: subprocess.Popen, port: int, method: str, path: str, status: int, what: str,
+                       timeout: float) -> None:
+    """Returns once `method path` on `port` answers `status`; fails when `proc` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited ({proc.returncode})")
+        client = Client(port)
+        try:
+            if client.call(method, path, {} if method == "POST" else None)[0] == status:
+                return
+        except OSError:
+            pass
+        finally:
+            client.conn.close()
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not answer in {timeout:g} s")
+        time.sleep(0.1)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -132,27 +163,12 @@ class Bench:
         if self.args.analysis_interval is not None:
             command += ["--analysis-interval", str(self.args.analysis_interval)]
         self.proc = subprocess.Popen(command, cwd=REPO, stdout=self.log_file, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"charter exited ({self.proc.returncode}); see {self.workdir / 'server.log'}")
-            try:
-                status, _ = Client(self.port).call("GET", "/healthz")
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise SystemExit("charter did not become ready in 60 s")
+        wait_until_serving(self.proc, self.port, "GET", "/healthz", 200,
+                           f"charter (see {self.workdir / 'server.log'})", timeout=60)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_process(self.proc, timeout=60)
 
     # -- data -----------------------------------------------------------------
 
@@ -230,9 +246,9 @@ class Bench:
             raise SystemExit(f"wrk failed ({proc.returncode}):\n{output}")
         result = json.loads(path.read_text())
         path.unlink()
-        result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-        result["ok"] = result["responses"] - result["non2xx"]
         seconds = result["duration_us"] / 1e6
+        result["rps"] = result["requests"] / seconds
+        result["ok"] = result["responses"] - result["non2xx"]
         result["server_cpu"] = server_cpu / seconds  # cores
         result["wrk_cpu"] = wrk_cpu / seconds
         requests = max(1, result["requests"])
@@ -334,23 +350,8 @@ class Floors:
             proc = subprocess.Popen([str(self.binary), stack, str(port)], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             self.servers[stack] = (proc, port)
-            self.wait_ready(stack)
-
-    def wait_ready(self, stack: str) -> None:
-        proc, port = self.servers[stack]
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"charter-bench-floor {stack} exited ({proc.returncode})")
-            try:
-                status, _ = Client(port).call("POST", f"/api/v1/conversations/{SLUG}/votes", {})
-                if status == 201:
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"charter-bench-floor {stack} did not answer in 30 s")
-            time.sleep(0.1)
+            wait_until_serving(proc, port, "POST", f"/api/v1/conversations/{SLUG}/votes", 201,
+                               f"charter-bench-floor {stack}", timeout=30)
 
     def round(self, connections: int, seconds: float) -> None:
         for stack, name in FLOOR_STACKS.items():
@@ -365,12 +366,7 @@ class Floors:
 
     def close(self) -> None:
         for proc, _ in self.servers.values():
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=10)
 
 
 def analysis_text(args) -> str:

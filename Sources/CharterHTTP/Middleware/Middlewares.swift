@@ -169,15 +169,13 @@ final class HTTPMetrics: Sendable {
     func recordRequest(method: String, status: Int, duration: Duration) {
         let series = RequestSeries(
             method: Self.countedMethods.contains(method) ? method : "OTHER", statusClass: min(max(status / 100, 1), 5))
-        let counter =
-            requestCounters.withLock { $0[series] }
-            ?? {
-                let counter = registry.makeCounter(
-                    descriptor: Self.requests,
-                    labels: [("method", series.method), ("status", "\(series.statusClass)xx")])
-                requestCounters.withLock { $0[series] = counter }
-                return counter
-            }()
+        let counter = requestCounters.withLock { counters in
+            if let known = counters[series] { return known }
+            let made = registry.makeCounter(
+                descriptor: Self.requests, labels: [("method", series.method), ("status", "\(series.statusClass)xx")])
+            counters[series] = made
+            return made
+        }
         counter.increment()
         latency.record(duration)
     }
