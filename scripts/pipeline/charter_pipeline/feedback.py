@@ -57,15 +57,23 @@ class Label:
     rejected: str
     chosen_is_a: bool
     tie: bool
+    keep: bool = True           # False: left out of DPO
+    reason: str | None = None   # why it was left out: "identical" | "near_tie"
 
 
-def label(response_a: str, response_b: str, p_a: float, p_b: float) -> Label:
-    """Chosen = the response with the higher normalised probability; a tie keeps A first so the
-    result stays deterministic (and is flagged)."""
+def label(response_a: str, response_b: str, p_a: float, p_b: float, margin: float = 0.0) -> Label:
+    """Chosen = the response with the higher normalised probability. Identical responses, exact
+    ties and near-ties (|p_a - p_b| < margin) carry no preference: they are flagged `keep=False`
+    rather than broken towards (A)."""
     tie = math.isclose(p_a, p_b, rel_tol=0.0, abs_tol=1e-12)
-    if p_a >= p_b:
-        return Label(response_a, response_b, True, tie)
-    return Label(response_b, response_a, False, tie)
+    a_first = p_a >= p_b
+    chosen, rejected = (response_a, response_b) if a_first else (response_b, response_a)
+    reason = None
+    if response_a.strip() == response_b.strip():
+        reason = "identical"
+    elif tie or abs(p_a - p_b) < margin:
+        reason = "near_tie"
+    return Label(chosen, rejected, a_first, tie, reason is None, reason)
 
 
 _CHOICE = re.compile(r"^\s*(?:the\s+answer\s+is\s*:?\s*)?(?:option\s*)?\(?\s*([AB])\s*\)?(?:[\s.,:;!]|$)",

@@ -38,6 +38,7 @@ class Manifest:
     output_dir: Path
     arms: list[Arm]
     raw: dict[str, Any]
+    evals_dir: Path | None = None
 
 
 def check_schema(schema: Any) -> None:
@@ -100,11 +101,23 @@ def parse(data: Any, path: Path, prompts_override: Path | None = None) -> Manife
         raise ManifestError(f"prompts file {str(prompts_path)!r} does not exist")
 
     bbq_dir = _resolve_path(data.get("bbq_dir"), base, "'bbq_dir'")
-    if params["bbq_per_stratum"] > 0:
+    if params["bbq_per_stratum"] != 0:
         if not bbq_dir.is_dir():
             raise ManifestError(f"'bbq_dir' {str(bbq_dir)!r} is not a directory")
-        if not any(bbq_dir.glob("*.jsonl")):
-            raise ManifestError(f"'bbq_dir' {str(bbq_dir)!r} holds no *.jsonl files")
+        if not any(bbq_dir.glob("*.jsonl")) and not any(bbq_dir.glob("*.jsonl.gz")):
+            raise ManifestError(f"'bbq_dir' {str(bbq_dir)!r} holds no *.jsonl or *.jsonl.gz files")
+    # The rest of the battery lives beside BBQ in shared/evals; a manifest may name the folder.
+    if data.get("evals_dir") is not None:
+        evals_dir = _resolve_path(data["evals_dir"], base, "'evals_dir'")
+        if not evals_dir.is_dir():
+            raise ManifestError(f"'evals_dir' {str(evals_dir)!r} is not a directory")
+    else:
+        evals_dir = bbq_dir.parent.parent if (bbq_dir.name == "data" and bbq_dir.parent.name == "bbq") else None
+    if params["judge_model_path"]:
+        jp = _resolve_path(params["judge_model_path"], base, "parameters.judge_model_path")
+        if not jp.is_dir():
+            raise ManifestError(f"parameters.judge_model_path {str(jp)!r} is not a directory")
+        params["judge_model_path"] = str(jp)
 
     output_dir = _resolve_path(data.get("output_dir"), base, "'output_dir'")
     if output_dir.exists() and not output_dir.is_dir():
@@ -134,7 +147,7 @@ def parse(data: Any, path: Path, prompts_override: Path | None = None) -> Manife
     run_id = data.get("run_id") or path.parent.name
     return Manifest(path=path, run_id=str(run_id), profile=profile, seed=seed, parameters=params,
                     overrides=dict(overrides), prompts_path=prompts_path, bbq_dir=bbq_dir,
-                    output_dir=output_dir, arms=arms, raw=data)
+                    output_dir=output_dir, arms=arms, raw=data, evals_dir=evals_dir)
 
 
 def load(path: Path, prompts_override: Path | None = None) -> Manifest:

@@ -213,9 +213,13 @@ def resolve_device(requested: str) -> str:
 
 
 def torch_dtype(params: dict, device: str):
+    """Weights are always loaded in float32. With `bf16` the trainers run bf16 mixed precision
+    (autocast) over fp32 master weights: AdamW updates at DPO learning rates (~5e-7) are below
+    bf16's resolution for weights of size ~0.02 and would mostly round away on bf16 weights.
+    Scoring and generation also run in fp32, so log-probabilities are computed in fp32."""
     import torch
 
-    return torch.bfloat16 if (params["bf16"] and device != "cpu") else torch.float32
+    return torch.float32
 
 
 def load_tokenizer(path: Path):

@@ -21,6 +21,16 @@ _COMMON: dict[str, Any] = {
     "lora_alpha": 32,
     "lora_dropout": 0.05,
     "gradient_checkpointing": False,
+    "lora_sft_lr": 1e-4,         # LoRA learning rates, used instead of sft_lr/dpo_lr when lora is on
+    "lora_dpo_lr": 5e-5,
+    # experiment design
+    "replicates": 1,             # training seeds per arm (the same seeds for every arm)
+    "baseline_seed_offset": 0,   # shifts the baseline arm's training seeds (A/A tests); 0 = identical seeds
+    "sl_requests": "template",   # template: every principle's critique/revision request comes from the
+                                 # same CAI template; constitution: hand-written requests where present
+    # processes
+    "num_processes": 1,          # >1: the pipeline relaunches itself with `accelerate launch`
+    "ddp_timeout": 1800,         # seconds a process waits for the others (first PartialState and Trainer)
     # prompts
     "prompts": 8,                # training prompts (SL-CAI and RL-CAI)
     "held_out": 4,               # held-out prompts (cross-judgement, refusal rate)
@@ -38,17 +48,35 @@ _COMMON: dict[str, Any] = {
     "sft_lr": 2e-5,
     "grad_accum": 1,
     # RL-CAI / DPO
-    "feedback_both_orders": True,  # ask the feedback model with A/B swapped too, average
+    "feedback_both_orders": True,  # RL-CAI labels: ask with A/B swapped too, average (the judge always does)
+    "preference_margin": 0.05,   # drop preference pairs with |p_a - p_b| below this (near-ties); identical pairs always
+    "drop_truncated_revisions": True,  # revisions cut at max_new_tokens are left out of SFT (counted)
     "dpo_epochs": 1,
     "dpo_max_steps": -1,
     "dpo_batch_size": 4,
     "dpo_lr": 5e-6,
     "dpo_beta": 0.1,
     # evaluation
-    "bbq_per_stratum": 2,        # examples per category x {ambig,disambig} x {neg,nonneg}
+    "bbq_per_stratum": 2,        # per category x polarity x label-is-target (disambig; 2x for ambig); -1 all
     "bbq_categories": "all",     # "all" or comma-separated category names
     "bbq_scoring": "letter",     # letter | loglik (see bbq.py)
     "judge_max_new_tokens": 40,
+    "judge_model_path": None,    # neutral judge; null = the base model (which also labelled both arms' data)
+    "neutral_judge": True,       # judge the arms under fixed HHH principles neither arm trained on
+    "evaluate_base": True,       # run the battery on the base model too (base -> arm rows)
+    # evaluation battery sizes: -1 = the whole set, 0 = skip
+    "opinion_questions": 40,     # GlobalOpinionQA questions (each compared with every country asked)
+    "mmlu_per_subject": 2,       # MMLU questions per subject (57 subjects)
+    "gsm8k_items": 10,
+    "gsm8k_max_new_tokens": 160,
+    "hhh_items": -1,             # HHH alignment pairs (221)
+    "hh_rlhf_items": 16,         # hh-rlhf harmless-base first human turns
+    "discrim_scenarios": 10,     # discrim-eval scenarios (8 demographic versions each)
+    "persona_items": 40,         # per persona file
+    "winogender_occupations": -1,  # of 60
+    # uncertainty
+    "bootstrap_samples": 1000,
+    "alpha": 0.05,               # family-wise error rate for the Holm correction
 }
 
 _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -67,6 +95,18 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "dpo_lr": 1e-4,
         "bbq_per_stratum": 1,
         "bbq_scoring": "loglik",
+        "preference_margin": 0.0,
+        "drop_truncated_revisions": False,   # the random tiny model never ends a turn by itself
+        "opinion_questions": 4,
+        "mmlu_per_subject": 1,
+        "gsm8k_items": 3,
+        "gsm8k_max_new_tokens": 12,
+        "hhh_items": 12,
+        "hh_rlhf_items": 4,
+        "discrim_scenarios": 3,
+        "persona_items": 6,
+        "winogender_occupations": 6,
+        "bootstrap_samples": 300,
     },
     "small": {
         "threads": 2,
@@ -81,8 +121,17 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "sft_lr": 2e-5,
         "dpo_batch_size": 4,
         "dpo_lr": 5e-6,
-        "bbq_per_stratum": 2,
+        "bbq_per_stratum": 4,
         "bbq_scoring": "loglik",
+        "opinion_questions": 40,
+        "mmlu_per_subject": 3,
+        "gsm8k_items": 10,
+        "gsm8k_max_new_tokens": 128,
+        "hhh_items": -1,
+        "hh_rlhf_items": 16,
+        "discrim_scenarios": 10,
+        "persona_items": 30,
+        "winogender_occupations": -1,
     },
     "gpu": {
         "device": "auto",
@@ -103,15 +152,29 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "dpo_batch_size": 4,
         "dpo_lr": 5e-7,
         "dpo_epochs": 1,
-        "bbq_per_stratum": 50,
+        "bbq_per_stratum": -1,
         "bbq_scoring": "letter",
+        "opinion_questions": -1,
+        "mmlu_per_subject": -1,
+        "gsm8k_items": -1,
+        "gsm8k_max_new_tokens": 256,
+        "hhh_items": -1,
+        "hh_rlhf_items": -1,
+        "discrim_scenarios": -1,
+        "persona_items": -1,
+        "winogender_occupations": -1,
+        "bootstrap_samples": 2000,
     },
 }
 
 _CHOICES = {
     "device": ("auto", "cpu", "cuda"),
     "bbq_scoring": ("letter", "loglik"),
+    "sl_requests": ("template", "constitution"),
 }
+_NULLABLE_STRINGS = ("model_path", "judge_model_path")
+EVAL_SIZES = ("opinion_questions", "mmlu_per_subject", "gsm8k_items", "hhh_items", "hh_rlhf_items",
+              "discrim_scenarios", "persona_items", "winogender_occupations")
 
 
 class ParameterError(ValueError):
@@ -127,7 +190,7 @@ def defaults(profile: str) -> dict[str, Any]:
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
-    if key == "model_path":
+    if key in _NULLABLE_STRINGS:
         if value is None or isinstance(value, str):
             return value
         raise ParameterError(f"parameter {key!r} must be a string or null, got {value!r}")
@@ -165,11 +228,19 @@ def resolve(profile: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
             raise ParameterError(f"parameter {key!r} must be one of {', '.join(choices)}, got {params[key]!r}")
     for key in ("prompts", "held_out", "max_new_tokens", "judge_max_new_tokens", "gen_batch_size",
                 "score_batch_size", "max_length", "sft_batch_size", "dpo_batch_size", "grad_accum",
-                "sft_epochs", "dpo_epochs", "threads", "lora_r", "lora_alpha"):
+                "sft_epochs", "dpo_epochs", "threads", "lora_r", "lora_alpha", "replicates", "num_processes",
+                "ddp_timeout", "gsm8k_max_new_tokens", "bootstrap_samples"):
         if params[key] < 1:
             raise ParameterError(f"parameter {key!r} must be at least 1, got {params[key]}")
-    if params["bbq_per_stratum"] < 0:
-        raise ParameterError("parameter 'bbq_per_stratum' must be 0 (skip BBQ) or more")
+    for key in ("bbq_per_stratum",) + EVAL_SIZES:
+        if params[key] < -1:
+            raise ParameterError(f"parameter {key!r} must be -1 (all), 0 (skip) or more, got {params[key]}")
+    if params["baseline_seed_offset"] < 0:
+        raise ParameterError("parameter 'baseline_seed_offset' must be 0 or more")
+    if not 0.0 <= params["preference_margin"] < 1.0:
+        raise ParameterError("parameter 'preference_margin' must be in [0, 1)")
+    if not 0.0 < params["alpha"] < 1.0:
+        raise ParameterError("parameter 'alpha' must be in (0, 1)")
     if params["sft_max_steps"] == 0 or params["dpo_max_steps"] == 0:
         raise ParameterError("'sft_max_steps'/'dpo_max_steps' must be -1 (use epochs) or at least 1")
     if profile == "gpu" and not params["model_path"]:

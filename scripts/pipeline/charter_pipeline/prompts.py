@@ -17,6 +17,7 @@ class PromptError(ValueError):
 class Prompt:
     prompt: str
     category: str
+    harmful: bool = False   # a request a harmless assistant should refuse (refusal.harmful vs refusal.over)
 
 
 def load(path: Path | None = None) -> list[Prompt]:
@@ -34,7 +35,11 @@ def load(path: Path | None = None) -> list[Prompt]:
         if text in seen:
             continue
         seen.add(text)
-        out.append(Prompt(text, str(r.get("category") or "uncategorized")))
+        cat = str(r.get("category") or "uncategorized")
+        harmful = r.get("harmful", cat == "harmful-request")
+        if not isinstance(harmful, bool):
+            raise PromptError(f"{path}: line {i}: 'harmful' must be true or false")
+        out.append(Prompt(text, cat, harmful))
     if len(out) < 2:
         raise PromptError(f"{path}: need at least 2 distinct prompts, found {len(out)}")
     return out
@@ -62,5 +67,10 @@ def split(prompts: list[Prompt], n_train: int, n_held_out: int, seed: int) -> tu
                 interleaved.append(by_cat[c][i])
     total = len(interleaved)
     held = max(1, min(n_held_out, total - 1))
+    # Both refusal rows need their prompts: a held-out set of 2 or more keeps at least one harmful
+    # request (when the set has any), swapped in for the last benign prompt.
+    if held >= 2 and any(p.harmful for p in interleaved) and not any(p.harmful for p in interleaved[:held]):
+        j = next(i for i, p in enumerate(interleaved) if p.harmful)
+        interleaved[held - 1], interleaved[j] = interleaved[j], interleaved[held - 1]
     train = max(1, min(n_train, total - held))
     return interleaved[held:held + train], interleaved[:held]

@@ -5,6 +5,8 @@ from typing import Callable, Sequence
 
 import torch
 
+from .util import argmax_seeded  # noqa: F401  (re-exported)
+
 Messages = list[dict[str, str]]
 
 
@@ -35,8 +37,11 @@ def _context_limit(model, tok, reserve: int) -> int | None:
 @torch.no_grad()
 def generate(model, tok, conversations: Sequence[Messages], *, max_new_tokens: int, batch_size: int,
              do_sample: bool, temperature: float, top_p: float, seed: int, num_return_sequences: int = 1,
-             on_batch: Callable[[int], None] | None = None) -> list[list[str]]:
-    """One list of `num_return_sequences` completions per conversation."""
+             on_batch: Callable[[int], None] | None = None,
+             finished_out: list | None = None) -> list[list[str]]:
+    """One list of `num_return_sequences` completions per conversation. If `finished_out` is a
+    list, one list of booleans per conversation is appended to it: whether each completion ended
+    its turn (end-of-sequence token) rather than being cut at max_new_tokens."""
     was_training = model.training
     model.eval()
     torch.manual_seed(seed)
@@ -58,8 +63,12 @@ def generate(model, tok, conversations: Sequence[Messages], *, max_new_tokens: i
             seqs = model.generate(**enc, **kwargs)
             new = seqs[:, enc["input_ids"].shape[1]:]
             decoded = tok.batch_decode(new, skip_special_tokens=True)
+            ended = (new == eos).any(dim=1).tolist() if eos is not None else [False] * len(decoded)
             for i in range(len(batch)):
-                out.append([d.strip() for d in decoded[i * num_return_sequences:(i + 1) * num_return_sequences]])
+                sl = slice(i * num_return_sequences, (i + 1) * num_return_sequences)
+                out.append([d.strip() for d in decoded[sl]])
+                if finished_out is not None:
+                    finished_out.append([bool(x) for x in ended[sl]])
             if on_batch:
                 on_batch(len(batch))
     finally:
@@ -74,7 +83,8 @@ def _positions(mask):
 
 
 def single_token_ids(tok, symbols: Sequence[str]) -> list[int]:
-    """Token id of each answer letter, as it follows an opening parenthesis."""
+    """Token id of each symbol encoded on its own. Right only where the symbol is its own token
+    after the real prefix (e.g. SmolLM2 after "Ġ("); use `choice_context` for scoring."""
     ids = []
     for s in symbols:
         enc = tok.encode(s, add_special_tokens=False)
@@ -86,30 +96,90 @@ def single_token_ids(tok, symbols: Sequence[str]) -> list[int]:
     return ids
 
 
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def choice_context(tok, text: str, symbols: Sequence[str]) -> tuple[list[int], list[int]]:
+    """The context token ids and, per symbol, the one token that continues it into text + symbol.
+
+    Derived by encoding the real prefix and prefix + symbol, so it is right for SentencePiece
+    tokenizers (where "A" on its own encodes as "▁A" but after "(" as "A") and for tokenizers
+    that merge the prefix's last characters with the letter into one token (e.g. "(A"): then the
+    context ends before the merged token and the candidates are the merged tokens. Raises
+    ValueError if a symbol needs more than one token or two symbols share a token."""
+    base = tok.encode(text, add_special_tokens=False)
+    ctx_len, ids = None, []
+    for s in symbols:
+        full = tok.encode(text + s, add_special_tokens=False)
+        c = _common_prefix(base, full)
+        if len(full) != c + 1:
+            raise ValueError(f"{s!r} after {text[-20:]!r} is {len(full) - c} tokens, not one")
+        if ctx_len is not None and c != ctx_len:
+            raise ValueError(f"answer symbols {list(symbols)} change the prefix's tokens differently")
+        ctx_len = c
+        ids.append(full[c])
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"answer symbols {list(symbols)} do not map to distinct tokens")
+    return base[:ctx_len], ids
+
+
+def _pad_left(rows: Sequence[Sequence[int]], pad: int, device):
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        if r:
+            ids[i, width - len(r):] = torch.tensor(list(r), dtype=torch.long)
+            mask[i, width - len(r):] = 1
+    return ids.to(device), mask.to(device)
+
+
 @torch.no_grad()
-def next_token_logprobs(model, tok, texts: Sequence[str], token_ids: Sequence[int], *, batch_size: int,
-                        on_batch: Callable[[int], None] | None = None) -> list[list[float]]:
-    """log P(token | text) for each candidate token, from the model's full next-token distribution."""
+def next_token_logprobs_ids(model, tok, contexts: Sequence[Sequence[int]], candidates: Sequence[Sequence[int]], *,
+                            batch_size: int, on_batch: Callable[[int], None] | None = None) -> list[list[float]]:
+    """log P(candidate token | context) per context, from the full next-token distribution, in fp32."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     limit = _context_limit(model, tok, 1)
-    idx = torch.tensor(list(token_ids), device=device)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     out: list[list[float]] = []
     try:
-        for start in range(0, len(texts), batch_size):
-            batch = texts[start:start + batch_size]
-            enc = _encode(tok, batch, "left", limit).to(device)
-            # Left padding puts every prompt's last token in the last column, so one logit row suffices.
-            out_ = model(**enc, position_ids=_positions(enc["attention_mask"]), logits_to_keep=1)
-            logits = out_.logits[:, -1, :].float()
-            logp = torch.log_softmax(logits, dim=-1)[:, idx]
-            out.extend(logp.cpu().tolist())
+        for start in range(0, len(contexts), batch_size):
+            batch = [list(c)[-limit:] if limit else list(c) for c in contexts[start:start + batch_size]]
+            ids, mask = _pad_left(batch, pad, device)
+            res = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), logits_to_keep=1)
+            logp = torch.log_softmax(res.logits[:, -1, :].float(), dim=-1)
+            for r, cand in enumerate(candidates[start:start + batch_size]):
+                out.append([float(logp[r, t]) for t in cand])
             if on_batch:
                 on_batch(len(batch))
     finally:
         model.train(was_training)
     return out
+
+
+def next_token_logprobs(model, tok, texts: Sequence[str], token_ids: Sequence[int], *, batch_size: int,
+                        on_batch: Callable[[int], None] | None = None) -> list[list[float]]:
+    """log P(token | text) for given candidate token ids."""
+    ctx = [tok.encode(t, add_special_tokens=False) for t in texts]
+    return next_token_logprobs_ids(model, tok, ctx, [list(token_ids)] * len(ctx), batch_size=batch_size,
+                                   on_batch=on_batch)
+
+
+def choice_logprobs(model, tok, texts: Sequence[str], symbols: Sequence[str], *, batch_size: int,
+                    on_batch: Callable[[int], None] | None = None) -> list[list[float]]:
+    """log P(symbol | text) for each answer symbol (letters after "The answer is ("), with the
+    symbol's token derived per text by `choice_context`."""
+    pairs = [choice_context(tok, t, symbols) for t in texts]
+    return next_token_logprobs_ids(model, tok, [c for c, _ in pairs], [i for _, i in pairs],
+                                   batch_size=batch_size, on_batch=on_batch)
 
 
 @torch.no_grad()

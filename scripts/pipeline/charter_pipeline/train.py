@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ def _common_args(out_dir: Path, params: dict, device: str, seed: int, stage: str
         output_dir=str(out_dir.parent / f".{stage}-trainer"),
         per_device_train_batch_size=params[f"{stage}_batch_size"],
         gradient_accumulation_steps=params["grad_accum"],
-        learning_rate=params[f"{stage}_lr"],
+        learning_rate=learning_rate(params, stage),
         num_train_epochs=params[f"{stage}_epochs"],
         max_steps=params[f"{stage}_max_steps"],
         lr_scheduler_type="constant",
@@ -59,7 +60,23 @@ def _common_args(out_dir: Path, params: dict, device: str, seed: int, stage: str
         gradient_checkpointing=bool(params["gradient_checkpointing"]) and not cpu,
         dataloader_num_workers=0,
         max_length=params["max_length"],
+        ddp_timeout=params.get("ddp_timeout", 1800),
+        ddp_backend=("gloo" if cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None),
     )
+
+
+def learning_rate(params: dict, stage: str) -> float:
+    """LoRA adapters have learning rates of their own (~1e-4): full fine-tuning's are far too small."""
+    return params[f"lora_{stage}_lr"] if params["lora"] else params[f"{stage}_lr"]
+
+
+def merge_lora_fp32(peft_model):
+    """Merge LoRA adapters into float32 base weights: merged into bf16, most of a small update
+    (B @ A * scale ~ 1e-6) would round away."""
+    import torch
+
+    peft_model = peft_model.to(torch.float32)
+    return peft_model.merge_and_unload()
 
 
 def _peft_config(params: dict):
@@ -83,7 +100,7 @@ def _save(trainer, tok, out_dir: Path, lora: bool) -> None:
     if lora:
         trainer.accelerator.wait_for_everyone()
         if trainer.accelerator.is_main_process:
-            merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+            merged = merge_lora_fp32(trainer.accelerator.unwrap_model(trainer.model))
             merged.save_pretrained(out_dir, safe_serialization=True)
             tok.save_pretrained(out_dir)
     else:

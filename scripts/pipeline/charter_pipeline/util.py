@@ -106,3 +106,13 @@ def is_main_process() -> bool:
 
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def argmax_seeded(scores, rng, tol: float = 1e-9) -> tuple[int, bool]:
+    """Index of the best score; a tie (within tol) is broken by `rng` rather than towards index 0,
+    and reported."""
+    best = max(scores)
+    tied = [i for i, s in enumerate(scores) if s >= best - tol]
+    if len(tied) == 1:
+        return tied[0], False
+    return tied[rng.randrange(len(tied))], True
