@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "CharterMath", targets: ["CharterMath"]),
         .library(name: "CharterCompiler", targets: ["CharterCompiler"]),
         .library(name: "CharterStore", targets: ["CharterStore"]),
+        .library(name: "CharterInput", targets: ["CharterInput"]),
         .library(name: "CharterSQLite", targets: ["CharterSQLite"]),
         .library(name: "CharterPipeline", targets: ["CharterPipeline"]),
         .library(name: "CharterHTTP", targets: ["CharterHTTP"]),
@@ -41,6 +42,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "CharterStore", dependencies: ["CharterDomain"], swiftSettings: strict),
+        // The readers of outside input (forms, multipart, zip, Polis CSV, the vote's JSON): pure
+        // and small, so the libFuzzer build compiles them without the server stack.
+        .target(
+            name: "CharterInput",
+            dependencies: ["CharterDomain", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            swiftSettings: strict
+        ),
         .target(
             name: "CharterSQLite",
             dependencies: [
@@ -61,7 +69,7 @@ let package = Package(
         .target(
             name: "CharterHTTP",
             dependencies: [
-                "CharterDomain", "CharterStore", "CharterMath", "CharterCompiler", "CharterPipeline",
+                "CharterDomain", "CharterStore", "CharterMath", "CharterCompiler", "CharterPipeline", "CharterInput",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -80,7 +88,7 @@ let package = Package(
             name: "charter",
             dependencies: [
                 "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterMath", "CharterCompiler",
-                "CharterPipeline",
+                "CharterPipeline", "CharterInput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -136,6 +144,7 @@ let package = Package(
             name: "CharterHTTPTests",
             dependencies: [
                 "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterTestSupport", "CharterMath",
+                "CharterInput",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

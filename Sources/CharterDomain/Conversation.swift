@@ -6,6 +6,24 @@ public enum ConversationState: String, Sendable, Codable, CaseIterable {
     case closed
 }
 
+/// Who may take part under a panel's external id (`xid`), and how an xid is tied to a person.
+public enum XIDPolicy: String, Sendable, Codable, CaseIterable {
+    /// Anyone may use any xid: for anonymous public conversations, where an xid is a label.
+    case open
+    /// The first browser (or API registration) to use an xid binds it; the same xid elsewhere is
+    /// refused until an organiser releases it. Works with panels that only insert their own id
+    /// into a link (Prolific's `{{%PROLIFIC_PID%}}`) and makes a hijacked id visible.
+    case bound
+    /// A join link carries the xid and `sig`, the HMAC of the xid under the conversation's xid
+    /// secret: for invitations the organiser sends. First use also binds.
+    case signed
+    /// Only xids the organiser uploaded may join. First use also binds.
+    case allowList = "allow-list"
+
+    /// Whether an xid belongs to the first browser or registration that used it.
+    public var binds: Bool { self != .open }
+}
+
 /// Everything an organiser sets on a conversation: the fields of `conversation` in design.md
 /// other than its identity and creation time. Creating and editing both take one of these, so
 /// the two can never drift apart in what they validate.
@@ -22,6 +40,7 @@ public struct ConversationSettings: Sendable, Codable, Equatable {
     public var minVotesBeforeSubmit: Int
     public var completionThreshold: Int?
     public var completionCode: String?
+    public var xidPolicy: XIDPolicy
 
     public static let defaultMaxStatementLength = 140
 
@@ -37,7 +56,8 @@ public struct ConversationSettings: Sendable, Codable, Equatable {
         maxStatementLength: Int = ConversationSettings.defaultMaxStatementLength,
         minVotesBeforeSubmit: Int = 0,
         completionThreshold: Int? = nil,
-        completionCode: String? = nil
+        completionCode: String? = nil,
+        xidPolicy: XIDPolicy = .bound
     ) {
         self.slug = slug
         self.title = title
@@ -51,6 +71,32 @@ public struct ConversationSettings: Sendable, Codable, Equatable {
         self.minVotesBeforeSubmit = minVotesBeforeSubmit
         self.completionThreshold = completionThreshold
         self.completionCode = completionCode
+        self.xidPolicy = xidPolicy
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case slug, title, question, description, state, closesAt, participantStatementsAllowed, strictModeration
+        case maxStatementLength, minVotesBeforeSubmit, completionThreshold, completionCode, xidPolicy
+    }
+
+    /// Settings files written before a field existed still decode, with its default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            slug: try c.decode(String.self, forKey: .slug), title: try c.decode(String.self, forKey: .title),
+            question: try c.decode(String.self, forKey: .question),
+            description: try c.decodeIfPresent(String.self, forKey: .description) ?? "",
+            state: try c.decodeIfPresent(ConversationState.self, forKey: .state) ?? .open,
+            closesAt: try c.decodeIfPresent(Date.self, forKey: .closesAt),
+            participantStatementsAllowed: try c.decodeIfPresent(Bool.self, forKey: .participantStatementsAllowed)
+                ?? true,
+            strictModeration: try c.decodeIfPresent(Bool.self, forKey: .strictModeration) ?? false,
+            maxStatementLength: try c.decodeIfPresent(Int.self, forKey: .maxStatementLength)
+                ?? Self.defaultMaxStatementLength,
+            minVotesBeforeSubmit: try c.decodeIfPresent(Int.self, forKey: .minVotesBeforeSubmit) ?? 0,
+            completionThreshold: try c.decodeIfPresent(Int.self, forKey: .completionThreshold),
+            completionCode: try c.decodeIfPresent(String.self, forKey: .completionCode),
+            xidPolicy: try c.decodeIfPresent(XIDPolicy.self, forKey: .xidPolicy) ?? .bound)
     }
 
     /// Trims what should be trimmed and rejects what no conversation may hold.
@@ -70,13 +116,13 @@ public struct ConversationSettings: Sendable, Codable, Equatable {
                     "slug must be 1–64 characters of lowercase letters, digits and hyphens, starting with a letter or digit"
             )
         }
-        guard !s.title.isEmpty, s.title.count <= 200 else {
+        guard !s.title.isEmpty, TextLength.fits(s.title, characters: 200) else {
             throw .invalid(field: "title", message: "title must be 1–200 characters")
         }
-        guard !s.question.isEmpty, s.question.count <= 1000 else {
+        guard !s.question.isEmpty, TextLength.fits(s.question, characters: 1000) else {
             throw .invalid(field: "question", message: "question must be 1–1000 characters")
         }
-        guard s.description.count <= 10_000 else {
+        guard TextLength.fits(s.description, characters: 10_000) else {
             throw .invalid(field: "description", message: "description must be at most 10000 characters")
         }
         for (field, value, allowed) in [
@@ -95,12 +141,12 @@ public struct ConversationSettings: Sendable, Codable, Equatable {
             guard (1...100_000).contains(threshold) else {
                 throw .invalid(field: "completion_threshold", message: "completion_threshold must be 1–100000")
             }
-            guard let code = s.completionCode, code.count <= 100 else {
+            guard let code = s.completionCode, TextLength.fits(code, characters: 100) else {
                 throw .invalid(
                     field: "completion_code",
                     message: "a completion threshold needs a completion code of 1–100 characters")
             }
-        } else if let code = s.completionCode, code.count > 100 {
+        } else if let code = s.completionCode, !TextLength.fits(code, characters: 100) {
             throw .invalid(field: "completion_code", message: "completion_code must be at most 100 characters")
         }
         return s

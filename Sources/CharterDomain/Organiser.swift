@@ -4,22 +4,50 @@ public struct Organiser: Sendable, Codable, Equatable, Identifiable {
     public var id: Int64
     public var email: String
     public var createdAt: Date
+    /// An instance admin manages organiser accounts and holds the owner's rights on every
+    /// conversation (conversations made at the command line have no other owner).
+    public var isAdmin: Bool
 
-    public init(id: Int64, email: String, createdAt: Date) {
+    public init(id: Int64, email: String, createdAt: Date, isAdmin: Bool = false) {
         self.id = id
         self.email = email
         self.createdAt = createdAt
+        self.isAdmin = isAdmin
+    }
+
+    /// The one spelling of an e-mail address every comparison uses (the account lookup and the
+    /// sign-in lockout alike): trimmed of white space and line ends, lowercased, NFC.
+    public static func normalisedEmail(_ raw: String) -> String {
+        raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased().precomposedStringWithCanonicalMapping
     }
 
     public static func validatedEmail(_ raw: String) throws(CharterError) -> String {
-        let email = raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        let email = normalisedEmail(raw)
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard email.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
+        guard TextLength.fits(email, characters: 254), parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
             !email.contains(where: { $0.isWhitespace })
         else {
             throw .invalid(field: "email", message: "not a valid email address")
         }
         return email
+    }
+}
+
+/// What an organiser may do on one conversation. Every organiser action names the role it
+/// needs; an owner may do everything a moderator may.
+public enum ConversationRole: String, Sendable, Codable, CaseIterable, Comparable {
+    /// Moderates (accepts, rejects, marks meta, rewords) and reads everything.
+    case moderator
+    /// Edits settings, publishes, imports, exports, runs, and manages the conversation's members.
+    case owner
+
+    public static func < (a: ConversationRole, b: ConversationRole) -> Bool {
+        a == .moderator && b == .owner
+    }
+
+    /// The role an organiser holds on a conversation: an admin is an owner everywhere.
+    public static func of(_ organiser: Organiser, membership: ConversationRole?) -> ConversationRole? {
+        organiser.isAdmin ? .owner : membership
     }
 }
 

@@ -27,9 +27,15 @@ public enum ParticipantIdentity: Sendable, Equatable, Hashable {
     /// The random id carried in an anonymous participant's signed cookie.
     case anonymous(String)
 
+    /// The xid every comparison uses: trimmed and in Unicode NFC, so "é" typed precomposed and
+    /// decomposed name one participant.
     public static func validatedXID(_ raw: String) throws(CharterError) -> String {
-        let xid = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !xid.isEmpty, xid.count <= 200, !xid.contains(where: { $0.isNewline }),
+        guard TextLength.fits(raw, characters: 400) else {
+            throw .invalid(
+                field: "xid", message: "xid must be 1–200 characters on one line, without control characters")
+        }
+        let xid = raw.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
+        guard !xid.isEmpty, TextLength.fits(xid, characters: 200), !xid.contains(where: { $0.isNewline }),
             !ControlCharacters.present(in: xid)
         else {
             throw .invalid(

@@ -74,36 +74,59 @@ public struct PolisExport: Sendable, Equatable {
     public enum ParseError: Error, Equatable, CustomStringConvertible {
         case missingColumn(file: String, column: String)
         case badValue(file: String, line: Int, column: String, value: String)
+        case tooLarge(file: String, what: String, limit: Int)
 
         public var description: String {
             switch self {
             case .missingColumn(let file, let column): "\(file) has no column '\(column)'"
             case .badValue(let file, let line, let column, let value):
-                "\(file) line \(line): '\(value)' is not a valid \(column)"
+                "\(file) line \(line): '\(value.prefix(80))' is not a valid \(column)"
+            case .tooLarge(let file, let what, let limit): "\(file) has more than \(limit) \(what)"
             }
         }
     }
 
     /// Parses an export. Votes come from `votes.csv` (the last event per cell by timestamp)
-    /// when it is given, else from the cells of `participants-votes.csv`.
+    /// when it is given, else from the cells of `participants-votes.csv`. Every row is read
+    /// with checked access: a short row, a missing cell or a stray value is a `ParseError`.
     public static func parse(
-        participantsVotes: String, comments: String?, votes: String? = nil, summary: String? = nil
+        participantsVotes: String, comments: String?, votes: String? = nil, summary: String? = nil,
+        limits: CSV.Limits = .init()
     ) throws(ParseError) -> PolisExport {
-        let matrix = CSV.parse(participantsVotes)
-        guard let header = matrix.first else {
-            throw .missingColumn(file: "participants-votes.csv", column: "participant")
+        func table(_ text: String, file: String) throws(ParseError) -> [[String]] {
+            do throws(CSV.LimitError) {
+                return try CSV.parse(text, limits: limits)
+            } catch {
+                switch error {
+                case .tooManyRows: throw .tooLarge(file: file, what: "rows", limit: limits.rows)
+                case .tooManyColumns: throw .tooLarge(file: file, what: "columns", limit: limits.columns)
+                }
+            }
         }
         func column(_ name: String, in header: [String], file: String) throws(ParseError) -> Int {
             guard let index = header.firstIndex(of: name) else { throw .missingColumn(file: file, column: name) }
             return index
         }
+        func cell(_ row: [String], _ index: Int?) -> String? {
+            guard let index, row.indices.contains(index), !row[index].isEmpty else { return nil }
+            return row[index]
+        }
+        func flag(_ value: String?) -> Bool {
+            guard let value = value?.lowercased() else { return false }
+            return value == "true" || value == "1"
+        }
+
         let file = "participants-votes.csv"
+        let matrix = try table(participantsVotes, file: file)
+        guard let header = matrix.first else {
+            throw .missingColumn(file: file, column: "participant")
+        }
         let participantColumn = try column("participant", in: header, file: file)
         let groupColumn = try column("group-id", in: header, file: file)
         let xidColumn = header.firstIndex(of: "xid")
         let firstComment = try column("n-disagree", in: header, file: file) + 1
         var commentColumns: [(index: Int, id: Int64)] = []
-        for index in firstComment..<header.count {
+        for index in header.indices where index >= firstComment {
             guard let id = Int64(header[index]) else {
                 throw .badValue(file: file, line: 1, column: "comment id", value: header[index])
             }
@@ -112,15 +135,16 @@ public struct PolisExport: Sendable, Equatable {
         var participants: [Participant] = []
         var cellVotes: [Vote] = []
         for (line, row) in matrix.enumerated().dropFirst() where row.count > 1 || row.first?.isEmpty == false {
-            guard let id = Int64(row[participantColumn]) else {
-                throw .badValue(file: file, line: line + 1, column: "participant", value: row[participantColumn])
+            guard let id = cell(row, participantColumn).flatMap({ Int64($0) }) else {
+                throw .badValue(
+                    file: file, line: line + 1, column: "participant", value: cell(row, participantColumn) ?? "")
             }
-            let group = row.count > groupColumn ? row[groupColumn] : ""
-            let xid = xidColumn.flatMap { $0 < row.count && !row[$0].isEmpty ? row[$0] : nil }
-            participants.append(Participant(id: id, xid: xid, groupID: Int(group)))
-            for (index, comment) in commentColumns where index < row.count && !row[index].isEmpty {
-                guard let value = Int8(row[index]), (-1...1).contains(value) else {
-                    throw .badValue(file: file, line: line + 1, column: "vote", value: row[index])
+            let xid = cell(row, xidColumn)
+            participants.append(Participant(id: id, xid: xid, groupID: cell(row, groupColumn).flatMap { Int($0) }))
+            for (index, comment) in commentColumns {
+                guard let raw = cell(row, index) else { continue }
+                guard let value = Int8(raw), (-1...1).contains(value) else {
+                    throw .badValue(file: file, line: line + 1, column: "vote", value: raw)
                 }
                 cellVotes.append(Vote(participant: id, comment: comment, value: value))
             }
@@ -128,8 +152,8 @@ public struct PolisExport: Sendable, Equatable {
 
         var parsedComments: [Comment] = []
         if let comments {
-            let rows = CSV.parse(comments)
             let file = "comments.csv"
+            let rows = try table(comments, file: file)
             if let header = rows.first {
                 let idColumn = try column("comment-id", in: header, file: file)
                 let bodyColumn = try column("comment-body", in: header, file: file)
@@ -139,11 +163,7 @@ public struct PolisExport: Sendable, Equatable {
                 let seed = header.firstIndex(of: "is-seed")
                 let gac = header.firstIndex(of: "group-informed-consensus")
                 let timestamp = header.firstIndex(of: "timestamp")
-                func cell(_ row: [String], _ index: Int?) -> String? {
-                    guard let index, index < row.count, !row[index].isEmpty else { return nil }
-                    return row[index]
-                }
-                for (line, row) in rows.enumerated().dropFirst() where row.count > 1 {
+                for (line, row) in rows.enumerated().dropFirst() where row.count > 1 || row.first?.isEmpty == false {
                     guard let id = cell(row, idColumn).flatMap({ Int64($0) }) else {
                         throw .badValue(
                             file: file, line: line + 1, column: "comment-id", value: cell(row, idColumn) ?? "")
@@ -152,9 +172,11 @@ public struct PolisExport: Sendable, Equatable {
                         Comment(
                             id: id, authorID: cell(row, author).flatMap { Int64($0) },
                             text: CSVInjection.restored(cell(row, bodyColumn) ?? ""),
-                            moderated: cell(row, moderated).flatMap { Int($0) } ?? 0,
-                            isMeta: cell(row, meta) == "true", isSeed: cell(row, seed) == "true",
-                            groupInformedConsensus: cell(row, gac).flatMap { Double($0) },
+                            moderated: cell(row, moderated).flatMap { Int($0) }.map { max(-1, min(1, $0)) } ?? 0,
+                            isMeta: flag(cell(row, meta)), isSeed: flag(cell(row, seed)),
+                            groupInformedConsensus: cell(row, gac).flatMap { Double($0) }.flatMap {
+                                $0.isFinite ? $0 : nil
+                            },
                             timestamp: cell(row, timestamp).flatMap { Int64($0) }))
                 }
             }
@@ -162,17 +184,19 @@ public struct PolisExport: Sendable, Equatable {
 
         var finalVotes = cellVotes
         if let votes {
-            let rows = CSV.parse(votes)
             let file = "votes.csv"
+            let rows = try table(votes, file: file)
             if let header = rows.first {
                 let time = try column("timestamp", in: header, file: file)
                 let comment = try column("comment-id", in: header, file: file)
                 let voter = try column("voter-id", in: header, file: file)
                 let vote = try column("vote", in: header, file: file)
                 var events: [(time: Int64, order: Int, vote: Vote)] = []
-                for (line, row) in rows.enumerated().dropFirst() where row.count > vote {
-                    guard let t = Int64(row[time]), let c = Int64(row[comment]), let p = Int64(row[voter]),
-                        let v = Int8(row[vote]), (-1...1).contains(v)
+                for (line, row) in rows.enumerated().dropFirst() where row.count > 1 || row.first?.isEmpty == false {
+                    guard let t = cell(row, time).flatMap({ Int64($0) }),
+                        let c = cell(row, comment).flatMap({ Int64($0) }),
+                        let p = cell(row, voter).flatMap({ Int64($0) }), let v = cell(row, vote).flatMap({ Int8($0) }),
+                        (-1...1).contains(v)
                     else {
                         throw .badValue(
                             file: file, line: line + 1, column: "vote event", value: row.joined(separator: ","))
@@ -186,16 +210,17 @@ public struct PolisExport: Sendable, Equatable {
                     let key = Key(participant: event.vote.participant, comment: event.vote.comment)
                     if latest.updateValue(event.vote, forKey: key) == nil { order.append(key) }
                 }
-                finalVotes = order.map { latest[$0]! }
+                finalVotes = order.compactMap { latest[$0] }
             }
         }
 
         var topic: String?
         var description: String?
         if let summary {
-            for row in CSV.parse(summary) where row.count >= 2 {
-                if row[0] == "topic" { topic = row[1] }
-                if row[0] == "conversation-description" { description = row[1] }
+            for row in try table(summary, file: "summary.csv") {
+                guard let key = cell(row, 0), let value = cell(row, 1) else { continue }
+                if key == "topic" { topic = value }
+                if key == "conversation-description" { description = value }
             }
         }
         return PolisExport(
@@ -221,48 +246,83 @@ public struct PolisExport: Sendable, Equatable {
 
 /// RFC 4180 CSV: quoted fields may hold commas, quotes (doubled) and line breaks.
 public enum CSV {
+    /// How big a table may be; a file over either is refused before it is all in memory.
+    public struct Limits: Sendable, Equatable {
+        public var rows: Int
+        public var columns: Int
+
+        public init(rows: Int = 10_000_000, columns: Int = 100_000) {
+            self.rows = rows
+            self.columns = columns
+        }
+
+        public static let unlimited = Limits(rows: .max, columns: .max)
+    }
+
+    public enum LimitError: Error, Equatable {
+        case tooManyRows
+        case tooManyColumns
+    }
+
     public static func parse(_ text: String) -> [[String]] {
+        (try? parse(text, limits: .unlimited)) ?? []
+    }
+
+    public static func parse(_ text: String, limits: Limits) throws(LimitError) -> [[String]] {
         var rows: [[String]] = []
         var row: [String] = []
         var field: [UInt8] = []
         var inQuotes = false
-        var bytes = Array(text.utf8)
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
-        var i = 0
-        func endField() {
+        var limitError: LimitError?
+        var utf8 = text.utf8[...]
+        if utf8.starts(with: [0xEF, 0xBB, 0xBF]) { utf8 = utf8.dropFirst(3) }
+        var previousWasQuote = false
+        func endField() -> Bool {
+            guard row.count < limits.columns else {
+                limitError = .tooManyColumns
+                return false
+            }
             row.append(String(decoding: field, as: UTF8.self))
             field.removeAll(keepingCapacity: true)
+            return true
         }
-        while i < bytes.count {
-            let b = bytes[i]
+        func endRow() -> Bool {
+            guard endField() else { return false }
+            guard rows.count < limits.rows else {
+                limitError = .tooManyRows
+                return false
+            }
+            rows.append(row)
+            row = []
+            return true
+        }
+        // A doubled quote inside quotes is one quote: seen as a closing quote followed at once
+        // by an opening one.
+        for b in utf8 {
             if inQuotes {
                 if b == UInt8(ascii: "\"") {
-                    if i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "\"") {
-                        field.append(b)
-                        i += 1
-                    } else {
-                        inQuotes = false
-                    }
-                } else {
-                    field.append(b)
+                    inQuotes = false
+                    previousWasQuote = true
+                    continue
                 }
+                field.append(b)
             } else {
                 switch b {
-                case UInt8(ascii: "\""): inQuotes = true
-                case UInt8(ascii: ","): endField()
+                case UInt8(ascii: "\""):
+                    if previousWasQuote { field.append(b) }
+                    inQuotes = true
+                case UInt8(ascii: ","):
+                    guard endField() else { throw limitError ?? .tooManyColumns }
                 case UInt8(ascii: "\n"):
-                    endField()
-                    rows.append(row)
-                    row = []
+                    guard endRow() else { throw limitError ?? .tooManyRows }
                 case UInt8(ascii: "\r"): break
                 default: field.append(b)
                 }
             }
-            i += 1
+            previousWasQuote = false
         }
         if !field.isEmpty || !row.isEmpty {
-            endField()
-            rows.append(row)
+            guard endRow() else { throw limitError ?? .tooManyRows }
         }
         return rows
     }

@@ -55,10 +55,12 @@ public enum StatementText {
         guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" }) else {
             throw .invalid(field: "text", message: "The statement contains control characters.")
         }
-        guard text.count <= maxLength else {
+        guard TextLength.fits(text, characters: maxLength) else {
+            let length =
+                text.utf8.count > maxLength * TextLength.bytesPerCharacter ? "far too" : "\(text.count) characters"
             throw .invalid(
                 field: "text",
-                message: "The statement is \(text.count) characters long; the limit is \(maxLength).")
+                message: "The statement is \(length) long; the limit is \(maxLength) characters.")
         }
         return text
     }

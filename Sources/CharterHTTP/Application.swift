@@ -21,6 +21,8 @@ struct AppServices: Sendable {
     let analysis: AnalysisService
     let runs: RunService
     let conversationIDs = ConversationDirectory()
+    /// What an unknown e-mail's sign-in is checked against (see `PasswordHasher.decoy`).
+    let decoyPasswordHash: String
 
     /// The next statement for a participant, drawn by the routing priority of the latest
     /// analysis; the draw is seeded by who asks and how far they are, so a reload shows the same
@@ -81,6 +83,11 @@ struct AppServices: Sendable {
             limit: limits.votesPerParticipant)
     }
 
+    /// Making participants is what ballot stuffing needs, so it is limited per address.
+    func limitNewParticipant(ip: String) throws {
+        try limiter.consume("participant:ip:\(ip)", limit: configuration.rateLimits.participantsPerIP)
+    }
+
     func limitStatement(identity: ParticipantIdentity, conversationID: Int64, ip: String) throws {
         let limits = configuration.rateLimits
         try limiter.consume("statement:ip:\(ip)", limit: limits.statementsPerIP)
@@ -88,13 +95,6 @@ struct AppServices: Sendable {
             "statement:" + ParticipantIdentityResolver.limitKey(identity, conversationID: conversationID),
             limit: limits.statementsPerParticipant)
     }
-}
-
-/// The secret that signs cookies and tokens: the one given, or one generated on first start and
-/// kept in the database so that restarts keep sessions valid.
-public func cookieSecret(given: String?, store: any CharterStore) async throws -> String {
-    if let given, !given.isEmpty { return given }
-    return try await store.settingInsertingIfAbsent("cookie_secret", value: SecureToken.make())
 }
 
 /// Builds the router with every route and middleware of Charter.
@@ -108,9 +108,10 @@ public func buildRouter(
     let services = AppServices(
         store: store, configuration: configuration, signer: signer, views: views, limiter: RateLimiter(),
         metrics: HTTPMetrics(registry: registry), body: RequestBodyReader(limit: configuration.maxBodyBytes),
-        identities: ParticipantIdentityResolver(signer: signer, secureCookies: configuration.secureCookies),
+        identities: ParticipantIdentityResolver(
+            signer: signer, secureCookies: configuration.secureCookies, store: store),
         analysis: analysis ?? AnalysisService(store: store, logger: Logger(label: "charter.analysis")),
-        runs: runs ?? RunService(store: store))
+        runs: runs ?? RunService(store: store), decoyPasswordHash: configuration.passwordHasher.decoy())
 
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: LogRequestsMiddleware(.debug))
@@ -119,6 +120,7 @@ public func buildRouter(
     router.add(middleware: ErrorMiddleware(views: views))
     router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodyBytes))
     router.add(middleware: OrganiserAuthenticator(services: services))
+    router.add(middleware: ConversationAccessMiddleware(store: store))
 
     OperationsRoutes(services: services).addRoutes(to: router)
     ParticipantPages(services: services).addRoutes(to: router)

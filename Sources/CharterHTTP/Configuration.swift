@@ -1,3 +1,4 @@
+public import CharterInput
 public import Foundation
 
 /// A token bucket's shape: `rate` requests a second on average, bursts of up to `burst`.
@@ -28,6 +29,9 @@ public struct RateLimits: Sendable, Equatable {
     public var statementsPerParticipant = RateLimit(rate: 0.1, burst: 5)
     public var statementsPerIP = RateLimit(rate: 2, burst: 60)
     public var loginsPerIP = RateLimit(rate: 0.2, burst: 10)
+    /// New participants per address (a first vote in the page, a registration in the API): a
+    /// room of people behind one address can start together, a script cannot mint hundreds.
+    public var participantsPerIP = RateLimit(rate: 0.2, burst: 30)
     /// Failed sign-ins per account: five, then the account is locked until the bucket refills
     /// (one attempt back every three minutes), whichever address they come from.
     public var loginFailuresPerAccount = RateLimit(rate: 1.0 / 180, burst: 5)
@@ -41,6 +45,7 @@ public struct RateLimits: Sendable, Equatable {
         limits.statementsPerParticipant = .unlimited
         limits.statementsPerIP = .unlimited
         limits.loginsPerIP = .unlimited
+        limits.participantsPerIP = .unlimited
         limits.loginFailuresPerAccount = .unlimited
         return limits
     }()
@@ -52,6 +57,8 @@ public struct HTTPConfiguration: Sendable {
     public var maxBodyBytes: Int = 64 * 1024
     /// The one exception: conversation imports, whose files run to megabytes.
     public var maxImportBytes: Int = 64 * 1024 * 1024
+    /// What an import may unpack to: uncompressed bytes, compression ratio, CSV rows and columns.
+    public var importLimits = ImportLimits()
     public var rateLimits = RateLimits()
     /// Sets `Secure` on cookies; turn on behind HTTPS.
     public var secureCookies = false

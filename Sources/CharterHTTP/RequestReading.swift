@@ -1,4 +1,5 @@
 import CharterDomain
+import CharterInput
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -79,35 +80,36 @@ struct RequestBodyReader: Sendable {
     }
 }
 
-/// A URL-encoded form (or query string): every value of every field, in order.
-struct Form: Sendable {
-    private(set) var fields: [(name: String, value: String)] = []
+/// A URL-encoded form or query string (CharterInput's reader).
+typealias Form = URLEncodedForm
 
-    init?(urlEncoded body: String) {
-        for pair in body.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = Self.decode(parts[0]), let value = Self.decode(parts.count > 1 ? parts[1] : "") else {
-                return nil
-            }
-            fields.append((name, value))
-        }
-    }
-
-    private static func decode(_ part: Substring) -> String? {
-        part.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
-    }
-
-    subscript(_ name: String) -> String? {
-        fields.first { $0.name == name }?.value
-    }
-
-    func all(_ name: String) -> [String] {
-        fields.filter { $0.name == name }.map(\.value)
-    }
-
+extension URLEncodedForm {
     func required(_ name: String) throws -> String {
         guard let value = self[name] else { throw AppError.badRequest("The form is missing the field '\(name)'.") }
         return value
+    }
+
+    /// The whole number in `name`, which must lie in `range`; the ranges are documented with each
+    /// parameter, and anything outside is a 400, never a number that overflows later.
+    func integer(_ name: String, in range: ClosedRange<Int> = 0...Self.maximumOffset) throws -> Int? {
+        guard let raw = self[name], !raw.isEmpty else { return nil }
+        guard let value = Int(raw), range.contains(value) else {
+            throw AppError.badRequest(
+                "'\(name)' must be a whole number from \(range.lowerBound) to \(range.upperBound).")
+        }
+        return value
+    }
+
+    /// The largest offset a paged list accepts: far beyond any list, far below overflow.
+    static let maximumOffset = 1_000_000_000
+
+    func boolean(_ name: String) throws -> Bool? {
+        guard let raw = self[name], !raw.isEmpty else { return nil }
+        switch raw {
+        case "true", "1", "on": return true
+        case "false", "0", "off": return false
+        default: throw AppError.badRequest("'\(name)' must be true or false.")
+        }
     }
 }
 
@@ -121,7 +123,7 @@ extension Request {
     }
 
     var query: Form {
-        Form(urlEncoded: uri.query ?? "") ?? Form(urlEncoded: "")!
+        Form(urlEncoded: uri.query ?? "") ?? Form()
     }
 }
 

@@ -32,6 +32,11 @@ public struct RunConfiguration: Sendable {
     public var pollInterval: Duration = .seconds(2)
     /// Extra environment for the pipeline.
     public var environment: [String: String] = [:]
+    /// The only folder `model_path` may name something in (`--models-directory`); none: no
+    /// run may name a model by path.
+    public var modelsDirectory: String?
+    /// The only folder `prompts_path` may name a file in (`--prompts-directory`).
+    public var promptsDirectory: String?
 
     public init() {}
 
@@ -159,6 +164,9 @@ public actor RunService: Service {
         parameters: [String: RunParameter], by actor: Actor
     ) async throws -> ComparisonRun {
         try Self.validate(parameters)
+        let parameters = try RunParameterPaths.confined(
+            parameters,
+            roots: ["model_path": configuration.modelsDirectory, "prompts_path": configuration.promptsDirectory])
         guard let stored = try await store.constitution(id: constitutionID) else {
             throw CharterError.notFound("Constitution")
         }

@@ -18,6 +18,7 @@ public final class SQLiteStore: Sendable {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
+        try Self.createPrivateFile(path)
         pool = try DatabasePool(path: path, configuration: config)
         // GRDB sets synchronous = NORMAL on the writer when it enables WAL; a vote is only
         // acknowledged once it survives a power loss, which takes FULL.
@@ -29,6 +30,18 @@ public final class SQLiteStore: Sendable {
     }
 
     public var voteCommitStatistics: VoteCommitStatistics { votes.statistics }
+
+    /// Creates an empty file readable by its owner only (0600), unless the path exists already.
+    /// SQLite gives its -wal and -shm files the database file's mode, so they follow.
+    static func createPrivateFile(_ path: String) throws {
+        guard path != ":memory:", !path.isEmpty, !FileManager.default.fileExists(atPath: path) else { return }
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            close(fd)
+        } else if errno != EEXIST {
+            throw StorageUnavailable(reason: "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+    }
 
     /// A write transaction whose storage failures become `StorageUnavailable`.
     func write<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
@@ -284,6 +297,42 @@ public final class SQLiteStore: Sendable {
                         BEGIN \(bump("NEW.conversation_id")) \(bump("OLD.conversation_id")) END;
                     CREATE TRIGGER conversation_revision_on_statement_delete AFTER DELETE ON statement
                         BEGIN \(bump("OLD.conversation_id")) END;
+                    """)
+        }
+        // Hardening: panel ids follow a policy per conversation, organisers hold roles on the
+        // conversations they run, and imports may only add to conversations an import made.
+        // Existing conversations keep the open policy they had; every existing organiser keeps
+        // access to every existing conversation, as an owner, and the first becomes the admin.
+        migrator.registerMigration("v8 access") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE conversation ADD COLUMN xid_policy TEXT NOT NULL DEFAULT 'open'
+                        CHECK (xid_policy IN ('open', 'bound', 'signed', 'allow-list'));
+                    ALTER TABLE conversation ADD COLUMN origin TEXT NOT NULL DEFAULT 'native'
+                        CHECK (origin IN ('native', 'polis-import'));
+                    UPDATE conversation SET origin = 'polis-import' WHERE EXISTS (
+                        SELECT 1 FROM statement WHERE statement.conversation_id = conversation.id
+                            AND statement.source_id IS NOT NULL);
+                    CREATE TABLE participant_binding (
+                        participant_id INTEGER PRIMARY KEY REFERENCES participant(id) ON DELETE CASCADE,
+                        binder TEXT NOT NULL,
+                        bound_at DATETIME NOT NULL
+                    );
+                    CREATE TABLE xid_allowed (
+                        conversation_id INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+                        xid TEXT NOT NULL,
+                        PRIMARY KEY (conversation_id, xid)
+                    ) WITHOUT ROWID;
+                    ALTER TABLE organiser ADD COLUMN is_admin BOOLEAN NOT NULL DEFAULT 0;
+                    UPDATE organiser SET is_admin = 1 WHERE id = (SELECT MIN(id) FROM organiser);
+                    CREATE TABLE conversation_member (
+                        conversation_id INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+                        organiser_id INTEGER NOT NULL REFERENCES organiser(id) ON DELETE CASCADE,
+                        role TEXT NOT NULL CHECK (role IN ('owner', 'moderator')),
+                        PRIMARY KEY (conversation_id, organiser_id)
+                    ) WITHOUT ROWID;
+                    INSERT INTO conversation_member (conversation_id, organiser_id, role)
+                        SELECT conversation.id, organiser.id, 'owner' FROM conversation, organiser;
                     """)
         }
         return migrator

@@ -13,9 +13,14 @@ extension SQLiteStore {
         guard !FileManager.default.fileExists(atPath: path) else {
             throw BackupError(description: "\(path) exists already; a backup never overwrites a file.")
         }
+        try Self.createPrivateFile(path)
         let destination = try DatabaseQueue(path: path)
         try pool.backup(to: destination)
-        try destination.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+        try destination.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA journal_mode = DELETE")
+            // A backup never carries a signing secret (older databases kept one as a setting).
+            try db.execute(sql: "DELETE FROM setting WHERE key = 'cookie_secret'")
+        }
         try destination.close()
         try Self.verify(path)
     }

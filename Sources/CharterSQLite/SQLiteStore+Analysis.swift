@@ -107,8 +107,23 @@ extension SQLiteStore {
                 try db.execute(
                     sql: "INSERT INTO conversation (\(columns.joined(separator: ", "))) VALUES (\(placeholders))",
                     arguments: StatementArguments(settings.columnValues + [Date()]))
-                conversation = try Self.fetchConversation(db, id: db.lastInsertedRowID)
+                let id = db.lastInsertedRowID
+                try db.execute(sql: "UPDATE conversation SET origin = 'polis-import' WHERE id = ?", arguments: [id])
+                if let organiserID = actor.organiserID {
+                    try db.execute(
+                        sql:
+                            "INSERT INTO conversation_member (conversation_id, organiser_id, role) VALUES (?, ?, 'owner')",
+                        arguments: [id, organiserID])
+                }
+                conversation = try Self.fetchConversation(db, id: id)
                 created = true
+            } else if let existing = conversation,
+                try String.fetchOne(db, sql: "SELECT origin FROM conversation WHERE id = ?", arguments: [existing.id])
+                    != "polis-import"
+            {
+                // Votes imported into a live conversation would be votes nobody cast there.
+                throw CharterError.conflict(
+                    "'\(settings.slug)' is a conversation of this server, not an import; import into another slug.")
             }
             guard let conversation else { throw CharterError.notFound("Conversation") }
             let now = Date()

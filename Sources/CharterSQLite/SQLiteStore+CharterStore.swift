@@ -26,6 +26,11 @@ extension SQLiteStore: CharterStore {
                 sql: "INSERT INTO conversation (\(columns.joined(separator: ", "))) VALUES (\(placeholders))",
                 arguments: StatementArguments(settings.columnValues + [Date()]))
             let id = db.lastInsertedRowID
+            if let organiserID = actor.organiserID {
+                try db.execute(
+                    sql: "INSERT INTO conversation_member (conversation_id, organiser_id, role) VALUES (?, ?, 'owner')",
+                    arguments: [id, organiserID])
+            }
             try Self.audit(db, actor, "conversation.create", conversationID: id, detail: settings.slug)
             return try Self.fetchConversation(db, id: id)!
         }
@@ -370,15 +375,16 @@ extension SQLiteStore: CharterStore {
 
     // MARK: Organisers and credentials
 
-    public func createOrganiser(email: String, passwordHash: String) async throws -> Organiser {
+    public func createOrganiser(email: String, passwordHash: String, isAdmin: Bool) async throws -> Organiser {
         let email = try Organiser.validatedEmail(email)
         return try await write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM organiser WHERE email = ?", arguments: [email]) == true {
                 throw CharterError.conflict("An organiser with the email \(email) already exists.")
             }
+            let first = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM organiser") == 0
             try db.execute(
-                sql: "INSERT INTO organiser (email, password_hash, created_at) VALUES (?, ?, ?)",
-                arguments: [email, passwordHash, Date()])
+                sql: "INSERT INTO organiser (email, password_hash, created_at, is_admin) VALUES (?, ?, ?, ?)",
+                arguments: [email, passwordHash, Date(), isAdmin || first])
             let organiser = try Row.fetchOne(
                 db, sql: "SELECT * FROM organiser WHERE id = ?", arguments: [db.lastInsertedRowID]
             ).map(Organiser.init(row:))!
@@ -388,7 +394,7 @@ extension SQLiteStore: CharterStore {
     }
 
     public func organiserCredentials(email: String) async throws -> (Organiser, passwordHash: String)? {
-        let email = email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        let email = Organiser.normalisedEmail(email)
         return try await pool.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM organiser WHERE email = ?", arguments: [email])
             else { return nil }
@@ -482,6 +488,10 @@ extension SQLiteStore: CharterStore {
                 sql: "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING", arguments: [key, value])
             return try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key])!
         }
+    }
+
+    public func deleteSetting(_ key: String) async throws {
+        try await write { db in try db.execute(sql: "DELETE FROM setting WHERE key = ?", arguments: [key]) }
     }
 
     public func counts() async throws -> StoreCounts {

@@ -18,7 +18,8 @@ extension Conversation {
                 maxStatementLength: row["max_statement_length"],
                 minVotesBeforeSubmit: row["min_votes_before_submit"],
                 completionThreshold: row["completion_threshold"],
-                completionCode: row["completion_code"]
+                completionCode: row["completion_code"],
+                xidPolicy: XIDPolicy(rawValue: row["xid_policy"] ?? "") ?? .bound
             ),
             createdAt: row["created_at"]
         )
@@ -31,13 +32,14 @@ extension ConversationSettings {
         [
             slug, title, question, description, state.rawValue, closesAt, participantStatementsAllowed,
             strictModeration, maxStatementLength, minVotesBeforeSubmit, completionThreshold, completionCode,
+            xidPolicy.rawValue,
         ]
     }
 
     static let columnNames = [
         "slug", "title", "question", "description", "state", "closes_at", "participant_statements_allowed",
         "strict_moderation", "max_statement_length", "min_votes_before_submit", "completion_threshold",
-        "completion_code",
+        "completion_code", "xid_policy",
     ]
 }
 
@@ -76,7 +78,7 @@ extension Vote {
 
 extension Organiser {
     init(row: Row) {
-        self.init(id: row["id"], email: row["email"], createdAt: row["created_at"])
+        self.init(id: row["id"], email: row["email"], createdAt: row["created_at"], isAdmin: row["is_admin"] ?? false)
     }
 }
 

@@ -228,6 +228,21 @@ public struct StoredConstitution: Sendable, Equatable {
     }
 }
 
+/// What happened when a browser or registration used an xid under a binding policy.
+public struct XIDBinding: Sendable, Equatable {
+    public var participant: Participant
+    /// True when this binder holds the xid (now or from before); false when another does.
+    public var held: Bool
+    /// True when this use made the participant.
+    public var created: Bool
+
+    public init(participant: Participant, held: Bool, created: Bool) {
+        self.participant = participant
+        self.held = held
+        self.created = created
+    }
+}
+
 public enum PrincipleGrouping: Sendable, Equatable {
     case merge(into: Int64)
     case split
@@ -304,7 +319,8 @@ public protocol CharterStore: Sendable {
     func voteEvents(conversationID: Int64) async throws -> [Vote]
 
     // MARK: Organisers and credentials
-    func createOrganiser(email: String, passwordHash: String) async throws -> Organiser
+    /// The first organiser of an instance is its admin, whatever `isAdmin` says.
+    func createOrganiser(email: String, passwordHash: String, isAdmin: Bool) async throws -> Organiser
     func organiserCredentials(email: String) async throws -> (Organiser, passwordHash: String)?
     func organiser(id: Int64) async throws -> Organiser?
     func storeAPIToken(organiserID: Int64, tokenHash: String, label: String) async throws
@@ -312,6 +328,33 @@ public protocol CharterStore: Sendable {
     func storeSession(organiserID: Int64, tokenHash: String, expiresAt: Date) async throws
     func organiser(sessionHash: String, at now: Date) async throws -> Organiser?
     func deleteSession(tokenHash: String) async throws
+
+    // MARK: Panel ids (the conversation's `xid_policy`)
+    /// The participant with this xid, created if absent, bound to `binder` (a browser or an API
+    /// registration) unless another binder holds it; the outcome says which. One transaction,
+    /// so two first uses racing bind one of them.
+    func bindXID(conversationID: Int64, xid: String, binder: String) async throws -> XIDBinding
+    /// Who holds an xid's participant, if anyone.
+    func xidBinder(conversationID: Int64, xid: String) async throws -> String?
+    /// Frees an xid for the next browser or registration; audited. False when it was not bound.
+    func releaseXID(conversationID: Int64, xid: String, by actor: Actor) async throws -> Bool
+    /// Replaces the conversation's allow-list; audited with the count.
+    func setAllowedXIDs(conversationID: Int64, xids: [String], by actor: Actor) async throws
+    func isXIDAllowed(conversationID: Int64, xid: String) async throws -> Bool
+    func allowedXIDCount(conversationID: Int64) async throws -> Int
+
+    // MARK: Organisers' roles
+    /// The organiser's own membership of a conversation (admins' implicit rights not included).
+    func membership(conversationID: Int64, organiserID: Int64) async throws -> ConversationRole?
+    /// Gives an organiser a role on a conversation, or (nil) takes it away; audited. The last
+    /// owner cannot be removed.
+    func setMembership(conversationID: Int64, organiserID: Int64, role: ConversationRole?, by actor: Actor)
+        async throws
+    func members(conversationID: Int64) async throws -> [(Organiser, ConversationRole)]
+    /// The ids of the conversations an organiser is a member of.
+    func memberConversationIDs(organiserID: Int64) async throws -> Set<Int64>
+    func organisers() async throws -> [Organiser]
+    func setAdmin(organiserID: Int64, isAdmin: Bool, by actor: Actor) async throws
 
     // MARK: Analysis and imports
     /// The current votes and moderation of a conversation, for the analysis.
@@ -368,10 +411,22 @@ public protocol CharterStore: Sendable {
     /// Stores the value if the key has none and returns the stored value, so two processes
     /// starting at once agree on one.
     func settingInsertingIfAbsent(_ key: String, value: String) async throws -> String
+    /// Removes a setting (a value that moved out of the database, like the old signing secret).
+    func deleteSetting(_ key: String) async throws
     func counts() async throws -> StoreCounts
 }
 
 extension CharterStore {
+    public func createOrganiser(email: String, passwordHash: String) async throws -> Organiser {
+        try await createOrganiser(email: email, passwordHash: passwordHash, isAdmin: false)
+    }
+
+    /// The role an organiser holds on a conversation, counting an admin's rights.
+    public func role(of organiser: Organiser, conversationID: Int64) async throws -> ConversationRole? {
+        if organiser.isAdmin { return .owner }
+        return try await membership(conversationID: conversationID, organiserID: organiser.id)
+    }
+
     public func castVote(
         conversationID: Int64, participant: ParticipantIdentity, statementID: Int64, value: VoteValue, at now: Date
     ) async throws -> VoteReceipt {

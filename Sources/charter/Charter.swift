@@ -103,6 +103,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env CHARTER_LOG_LEVEL).")
     var logLevel: String = ProcessInfo.processInfo.environment["CHARTER_LOG_LEVEL"] ?? "info"
 
+    @Option(
+        help: "A file holding the instance secret (env CHARTER_SECRET takes precedence); default <database>.secret.")
+    var secretFile: String? = ProcessInfo.processInfo.environment["CHARTER_SECRET_FILE"]
+
     @Option(help: "Seconds a connection may stay silent before it is closed (env CHARTER_IDLE_TIMEOUT).")
     var idleTimeout: Double = ProcessInfo.processInfo.environment["CHARTER_IDLE_TIMEOUT"].flatMap(Double.init) ?? 30
 
@@ -157,8 +161,9 @@ struct Serve: AsyncParsableCommand {
             let created = try await DemoSeed.ensure(in: store, seedsDirectory: seeds)
             logger.info(created ? "demo conversation created" : "demo conversation already present")
         }
-        let secret = try await cookieSecret(
-            given: ProcessInfo.processInfo.environment["CHARTER_SECRET"], store: store)
+        let secret = try await InstanceSecret.load(
+            environment: ProcessInfo.processInfo.environment["CHARTER_SECRET"], secretFile: secretFile,
+            databasePath: database.database, store: store)
         guard analysisInterval > 0, analysisInterval.isFinite else {
             throw ValidationError("--analysis-interval must be a positive number of seconds.")
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CharterCompiler
 import CharterDomain
 import CharterHTTP
+import CharterInput
 import CharterMath
 import CharterSQLite
 import CharterStore
@@ -50,18 +51,23 @@ struct ImportPolis: AsyncParsableCommand {
 }
 
 enum PolisFolder {
-    static func read(_ folder: String) throws -> PolisExport {
+    /// The export in a folder, read by the same parser and limits as an upload.
+    static func read(_ folder: String, limits: ImportLimits = ImportLimits()) throws -> PolisExport {
         let dir = URL(fileURLWithPath: folder)
-        func file(_ name: String) -> String? {
-            try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
+        var files: [String: Data] = [:]
+        for name in PolisArchive.fileNames {
+            let url = dir.appendingPathComponent(name)
+            if let size = try? url.resourceValues(forKeys: [.fileSizeKey]).fileSize, size > limits.maxUncompressedBytes
+            {
+                throw ValidationError("\(folder)/\(name) is larger than \(limits.maxUncompressedBytes) bytes.")
+            }
+            if let data = try? Data(contentsOf: url) { files[name] = data }
         }
-        guard let matrix = file("participants-votes.csv") else {
+        guard files["participants-votes.csv"] != nil else {
             throw ValidationError("\(folder) has no readable participants-votes.csv.")
         }
         do {
-            return try PolisExport.parse(
-                participantsVotes: matrix, comments: file("comments.csv"), votes: file("votes.csv"),
-                summary: file("summary.csv"))
+            return try PolisArchive.export(files, limits: limits)
         } catch {
             throw ValidationError("\(folder): \(error)")
         }

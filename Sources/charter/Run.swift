@@ -28,6 +28,12 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Charter's baseline constitution (env CHARTER_BASELINE).")
     var baseline: String = ProcessInfo.processInfo.environment["CHARTER_BASELINE"] ?? "seeds/baseline-constitution.json"
 
+    @Option(help: "The only folder a run's model_path may name a model in (env CHARTER_MODELS).")
+    var modelsDirectory: String? = ProcessInfo.processInfo.environment["CHARTER_MODELS"]
+
+    @Option(help: "The only folder a run's prompts_path may name a file in (env CHARTER_PROMPTS).")
+    var promptsDirectory: String? = ProcessInfo.processInfo.environment["CHARTER_PROMPTS"]
+
     func configuration() throws -> RunConfiguration {
         var configuration = RunConfiguration()
         configuration.runsDirectory = URL(fileURLWithPath: runsDirectory, isDirectory: true).standardizedFileURL
@@ -46,6 +52,8 @@ struct PipelineOptions: ParsableArguments {
         }
         configuration.bbqDirectory = bbqDirectory.isEmpty ? RunConfiguration.defaultBBQDirectory() : bbqDirectory
         configuration.baselinePath = baseline
+        configuration.modelsDirectory = modelsDirectory
+        configuration.promptsDirectory = promptsDirectory
         return configuration
     }
 }

@@ -171,11 +171,32 @@ import Testing
         #expect(signer.verified("no-dot", purpose: "browser") == nil)
     }
 
-    @Test func theSecretIsGeneratedOnceAndKept() async throws {
+    @Test func theSecretLivesInAPrivateFileBesideTheDatabaseNeverInIt() async throws {
         let h = try await Harness.make()
-        let first = try await cookieSecret(given: nil, store: h.store)
-        let second = try await cookieSecret(given: nil, store: h.store)
-        #expect(first == second && first.count >= 40)
-        #expect(try await cookieSecret(given: "from-env", store: h.store) == "from-env")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("secret-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let database = folder.appendingPathComponent("charter.sqlite").path
+        // A database from before kept the secret as a setting: it moves to the file.
+        _ = try await h.store.settingInsertingIfAbsent("cookie_secret", value: "legacy-secret")
+        let first = try await InstanceSecret.load(
+            environment: nil, secretFile: nil, databasePath: database, store: h.store)
+        #expect(first == "legacy-secret")
+        let stored = try await h.store.setting("cookie_secret")
+        #expect(stored == nil)
+        let attributes = try FileManager.default.attributesOfItem(atPath: database + ".secret")
+        let mode = try #require(attributes[.posixPermissions] as? Int)
+        #expect(mode == 0o600)
+        let again = try await InstanceSecret.load(
+            environment: nil, secretFile: nil, databasePath: database, store: h.store)
+        #expect(again == first)
+        let fromEnvironment = try await InstanceSecret.load(
+            environment: "from-env", secretFile: nil, databasePath: database, store: h.store)
+        #expect(fromEnvironment == "from-env")
+        // A fresh instance generates a long random secret.
+        let fresh = try await InstanceSecret.load(
+            environment: nil, secretFile: folder.appendingPathComponent("other.secret").path, databasePath: database,
+            store: h.store)
+        #expect(fresh.count >= 40 && fresh != first)
     }
 }

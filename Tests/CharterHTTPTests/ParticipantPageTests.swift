@@ -75,7 +75,7 @@ import Testing
         }
     }
 
-    @Test func aPanelParticipantIsTracedByXIDWithoutCookies() async throws {
+    @Test func aPanelParticipantIsTracedByXIDAndItsFormsNeedItsBrowser() async throws {
         let h = try await Harness.make()
         try await h.test { client in
             var browser = Browser(client: client)
@@ -83,7 +83,11 @@ import Testing
             #expect(page.contains(#"name="xid" value="panel 42""#))
             let id = try #require(page.input("statement"))
             var cookieless = Browser(client: client)
-            let after = try await cookieless.post(
+            // The page's token is bound to its browser: knowing the xid is not enough.
+            let refused = try await cookieless.post(
+                "/c/town/vote", form: [("csrf", page.csrf!), ("statement", id), ("vote", "agree"), ("xid", "panel 42")])
+            #expect(refused.status == .forbidden)
+            let after = try await browser.post(
                 "/c/town/vote", form: [("csrf", page.csrf!), ("statement", id), ("vote", "agree"), ("xid", "panel 42")])
             #expect(after.path == "/c/town?xid=panel%2042&done=vote")
             #expect(after.contains("1 of 5 statements"))

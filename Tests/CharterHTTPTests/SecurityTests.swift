@@ -1,6 +1,7 @@
 import CharterCompiler
 import CharterDomain
 import CharterHTTP
+import CharterInput
 import CharterStore
 import CharterTestSupport
 import Foundation
@@ -155,7 +156,7 @@ import Testing
         try await h.test { client in
             let export = try await client.json(
                 .get, "/api/v1/conversations/town/export/polis", headers: h.organiserHeaders)
-            let files = try ImportRoutes.unzip(Data(export.body.readableBytesView))
+            let files = try PolisArchive.unzip(Data(export.body.readableBytesView), limits: ImportLimits())
             let comments = String(decoding: try #require(files["comments.csv"]), as: UTF8.self)
             #expect(comments.contains(#"'=HYPERLINK"#))
             #expect(comments.contains("'@SUM(1+1)"))

@@ -39,7 +39,9 @@ public struct Harness: Sendable {
         configuration.rateLimits = .unlimited
         configuration.passwordHasher = PasswordHasher(rounds: 1000)
         configure(&configuration)
-        var settings = ConversationSettings(slug: "town", title: "Town hall", question: "How should our AI behave?")
+        // Open, as conversations were before panel-id policies; the policy tests set their own.
+        var settings = ConversationSettings(
+            slug: "town", title: "Town hall", question: "How should our AI behave?", xidPolicy: .open)
         edit(&settings)
         let conversation = try await store.createConversation(settings, by: .system)
         let statements = try await store.addSeedStatements(

@@ -56,6 +56,9 @@ enum API {
         var minVotesBeforeSubmit: Int
         var completionThreshold: Int?
         var completionCode: String?
+        var xidPolicy: String
+        /// What signs the conversation's panel links; only for its owners.
+        var xidSecret: String?
         var isOpen: Bool?
         var createdAt: Date?
 
@@ -75,6 +78,8 @@ enum API {
             completionThreshold = s.completionThreshold
             // Participants earn the code by voting; only organisers read it here.
             completionCode = includeCode ? s.completionCode : nil
+            xidPolicy = s.xidPolicy.rawValue
+            xidSecret = nil
             isOpen = c.isOpen(at: Date())
             createdAt = c.createdAt
         }
@@ -109,6 +114,8 @@ enum API {
 
     struct ParticipantRequest: Decodable {
         let xid: String?
+        /// The panel link's signature, under the `signed` policy.
+        let sig: String?
     }
 
     /// Every field optional: creating needs slug, title and question; editing changes only
@@ -126,10 +133,11 @@ enum API {
         var minVotesBeforeSubmit: Int?
         var completionThreshold: Int??
         var completionCode: String??
+        var xidPolicy: String?
 
         enum CodingKeys: String, CodingKey {
             case slug, title, question, description, state, closesAt, participantStatementsAllowed, strictModeration,
-                maxStatementLength, minVotesBeforeSubmit, completionThreshold, completionCode
+                maxStatementLength, minVotesBeforeSubmit, completionThreshold, completionCode, xidPolicy
         }
 
         init(from decoder: any Decoder) throws {
@@ -151,6 +159,7 @@ enum API {
             if c.contains(.completionCode) {
                 completionCode = .some(try c.decodeIfPresent(String.self, forKey: .completionCode))
             }
+            xidPolicy = try c.decodeIfPresent(String.self, forKey: .xidPolicy)
         }
 
         func applied(to base: ConversationSettings) throws -> ConversationSettings {
@@ -172,6 +181,13 @@ enum API {
             if let minVotesBeforeSubmit { s.minVotesBeforeSubmit = minVotesBeforeSubmit }
             if let completionThreshold { s.completionThreshold = completionThreshold }
             if let completionCode { s.completionCode = completionCode }
+            if let xidPolicy {
+                guard let parsed = XIDPolicy(rawValue: xidPolicy) else {
+                    throw CharterError.invalid(
+                        field: "xid_policy", message: "xid_policy must be open, bound, signed or allow-list")
+                }
+                s.xidPolicy = parsed
+            }
             return s
         }
 

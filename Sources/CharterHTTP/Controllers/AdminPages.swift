@@ -30,7 +30,8 @@ struct AdminPages: Sendable {
                     let organiserEmail, csrf: String
                     let conversations: [Row]
                 }
-                let rows = try await services.store.conversations().map {
+                let visible = try await services.visibleConversationIDs(organiser)
+                let rows = try await services.store.conversations().filter { visible?.contains($0.id) ?? true }.map {
                     Row(slug: $0.slug, title: $0.settings.title, state: $0.isOpen(at: Date()) ? "open" : "closed")
                 }
                 return services.views.page(
@@ -141,7 +142,7 @@ struct AdminPages: Sendable {
             let moderated = try await services.store.moderate(
                 statementIDs: ids, conversationID: conversation.id, action: action, by: Actor(organiser))
             services.analysis.conversationChanged(conversation.id)
-            let back = Form(urlEncoded: form["return"] ?? "") ?? Form(urlEncoded: "")!
+            let back = Form(urlEncoded: form["return"] ?? "") ?? Form()
             var query = ["done=moderated-\(moderated.count)"]
             for name in ["moderation", "q", "offset"] {
                 if let value = back[name],
@@ -193,7 +194,7 @@ struct AdminPages: Sendable {
     }
 
     private func loginPage(_ request: Request, email: String = "", error: AppError? = nil) throws -> Response {
-        let resolved = try services.identities.forPage(request, conversationID: 0, xid: nil)
+        let resolved = services.identities.forSitePage(request)
         var response = services.views.page(
             "admin_login", title: "Sign in", LoginView(csrf: resolved.csrf, email: email, error: error?.message),
             status: error?.status ?? .ok, admin: true)
@@ -204,12 +205,12 @@ struct AdminPages: Sendable {
 
     private func login(_ request: Request, context: AppRequestContext) async throws -> Response {
         let form = try await services.body.form(request)
-        _ = try services.identities.forForm(request, form: form, conversationID: 0)
+        _ = try services.identities.forSiteForm(request, form: form, conversationID: 0)
         try services.limiter.consume(
             "login:ip:\(context.remoteIP)", limit: services.configuration.rateLimits.loginsPerIP)
         let email = try form.required("email")
         let password = try form.required("password")
-        let account = "login:failures:" + email.trimmingCharacters(in: .whitespaces).lowercased()
+        let account = "login:failures:" + Organiser.normalisedEmail(email)
         let lockout = services.configuration.rateLimits.loginFailuresPerAccount
         let locked = services.limiter.wait(account, limit: lockout)
         if locked > 0 {
@@ -221,11 +222,13 @@ struct AdminPages: Sendable {
                         "Too many failed sign-ins for this account; it is locked for \(Int((Double(locked) / 60).rounded(.up))) more minute(s).",
                     headers: [.retryAfter: String(locked)]))
         }
+        // An unknown e-mail is checked against a decoy hash, so it costs the same key derivation
+        // as a wrong password and the answer's timing does not tell which e-mails have accounts.
+        let credentials = try await services.store.organiserCredentials(email: email)
+        let matches = services.configuration.passwordHasher.verify(
+            password, against: credentials?.passwordHash ?? services.decoyPasswordHash)
         // A NUL can never be part of a password (PBKDF2 would pad a short key with zeros).
-        guard !password.contains("\0"),
-            let (organiser, hash) = try await services.store.organiserCredentials(email: email),
-            services.configuration.passwordHasher.verify(password, against: hash)
-        else {
+        guard !password.contains("\0"), matches, let (organiser, _) = credentials else {
             try? services.limiter.consume(account, limit: lockout)
             return try loginPage(
                 request, email: email,
@@ -382,7 +385,10 @@ struct AdminPages: Sendable {
             guard let found = try await services.store.conversation(slug: slug) else {
                 throw CharterError.notFound("Conversation")
             }
+            try await services.require(.moderator, of: organiser, conversationID: found.id)
             conversation = found
+        } else {
+            try services.requireAdmin(organiser)
         }
         let offset = try query.integer("offset") ?? 0
         let page = try await services.store.auditLog(conversationID: conversation?.id, offset: offset, limit: 100)

@@ -114,7 +114,7 @@ struct ConstitutionPages: Sendable {
     }
 
     static func query(from encoded: String) -> String {
-        query(from: Form(urlEncoded: encoded) ?? Form(urlEncoded: "")!)
+        query(from: Form(urlEncoded: encoded) ?? Form())
     }
 
     struct Option {

@@ -12,15 +12,21 @@ struct OrganiserAPI: Sendable {
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/api/v1/conversations") { _, context in
-            _ = try context.requireOrganiser()
-            let all = try await services.store.conversations()
-            return Response.json(["conversations": all.map { API.ConversationBody($0, includeCode: true) }])
+            let organiser = try context.requireOrganiser()
+            let visible = try await services.visibleConversationIDs(organiser)
+            let all = try await services.store.conversations().filter { visible?.contains($0.id) ?? true }
+            var bodies: [API.ConversationBody] = []
+            for conversation in all {
+                let owner = try await services.store.role(of: organiser, conversationID: conversation.id) == .owner
+                bodies.append(services.organiserBody(conversation, owner: owner))
+            }
+            return Response.json(["conversations": bodies])
         }
         router.post("/api/v1/conversations") { request, context in
             let organiser = try context.requireOrganiser()
             let patch = try await services.body.json(API.ConversationPatch.self, from: request)
             let created = try await services.store.createConversation(try patch.creating(), by: Actor(organiser))
-            return Response.json(API.ConversationBody(created, includeCode: true), status: .created)
+            return Response.json(services.organiserBody(created, owner: true), status: .created)
         }
         router.patch("/api/v1/conversations/{slug}") { request, context in
             let organiser = try context.requireOrganiser()
@@ -28,7 +34,63 @@ struct OrganiserAPI: Sendable {
             let patch = try await services.body.json(API.ConversationPatch.self, from: request)
             let updated = try await services.store.updateConversation(
                 id: conversation.id, try patch.applied(to: conversation.settings), by: Actor(organiser))
-            return Response.json(API.ConversationBody(updated, includeCode: true))
+            return Response.json(services.organiserBody(updated, owner: true))
+        }
+        router.put("/api/v1/conversations/{slug}/xids") { request, context in
+            let organiser = try context.requireOrganiser()
+            let conversation = try await services.conversation(context)
+            struct Body: Decodable {
+                let xids: [String]
+            }
+            let body = try await services.body.json(Body.self, from: request)
+            guard body.xids.count <= 100_000 else {
+                throw CharterError.invalid(field: "xids", message: "An allow-list holds at most 100000 panel ids.")
+            }
+            let xids = try body.xids.map { try ParticipantIdentity.validatedXID($0) }
+            try await services.store.setAllowedXIDs(conversationID: conversation.id, xids: xids, by: Actor(organiser))
+            let count = try await services.store.allowedXIDCount(conversationID: conversation.id)
+            return Response.json(["allowed": count])
+        }
+        router.post("/api/v1/conversations/{slug}/xids/release") { request, context in
+            let organiser = try context.requireOrganiser()
+            let conversation = try await services.conversation(context)
+            struct Body: Decodable {
+                let xid: String
+            }
+            let xid = try ParticipantIdentity.validatedXID(try await services.body.json(Body.self, from: request).xid)
+            let released = try await services.store.releaseXID(
+                conversationID: conversation.id, xid: xid, by: Actor(organiser))
+            return Response.json(["released": released])
+        }
+        router.put("/api/v1/conversations/{slug}/members") { request, context in
+            let organiser = try context.requireOrganiser()
+            let conversation = try await services.conversation(context)
+            struct Body: Decodable {
+                let email: String
+                let role: String
+            }
+            let body = try await services.body.json(Body.self, from: request)
+            guard let (member, _) = try await services.store.organiserCredentials(email: body.email) else {
+                throw CharterError.notFound("Organiser")
+            }
+            let role: ConversationRole?
+            switch body.role {
+            case "owner": role = .owner
+            case "moderator": role = .moderator
+            case "none": role = nil
+            default:
+                throw CharterError.invalid(field: "role", message: "role must be owner, moderator or none")
+            }
+            try await services.store.setMembership(
+                conversationID: conversation.id, organiserID: member.id, role: role, by: Actor(organiser))
+            struct Member: Encodable {
+                let email: String
+                let role: String
+            }
+            let members = try await services.store.members(conversationID: conversation.id).map {
+                Member(email: $0.0.email, role: $0.1.rawValue)
+            }
+            return Response.json(["members": members])
         }
         router.get("/api/v1/conversations/{slug}/statements") { request, context in
             _ = try context.requireOrganiser()
@@ -89,7 +151,7 @@ struct OrganiserAPI: Sendable {
             return Response.json(["participants": rows])
         }
         router.get("/api/v1/audit") { request, context in
-            _ = try context.requireOrganiser()
+            try services.requireAdmin(try context.requireOrganiser())
             return try await audit(request, conversationID: nil)
         }
         router.get("/api/v1/openapi.json") { _, _ in
@@ -103,7 +165,7 @@ struct OrganiserAPI: Sendable {
         let query = request.query
         let page = try await services.store.auditLog(
             conversationID: conversationID, offset: try query.integer("offset") ?? 0,
-            limit: try query.integer("limit") ?? 50)
+            limit: try query.integer("limit", in: 1...500) ?? 50)
         return Response.json(
             API.PageBody(
                 items: page.items.map(API.AuditBody.init), total: page.total, offset: page.offset, limit: page.limit))
@@ -114,25 +176,6 @@ enum SeedText {
     /// One statement per non-blank line, as pasted or uploaded.
     static func lines(_ text: String) -> [String] {
         text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
-}
-
-extension Form {
-    func integer(_ name: String) throws -> Int? {
-        guard let raw = self[name], !raw.isEmpty else { return nil }
-        guard let value = Int(raw), value >= 0 else {
-            throw AppError.badRequest("'\(name)' must be a whole number ≥ 0.")
-        }
-        return value
-    }
-
-    func boolean(_ name: String) throws -> Bool? {
-        guard let raw = self[name], !raw.isEmpty else { return nil }
-        switch raw {
-        case "true", "1", "on": return true
-        case "false", "0", "off": return false
-        default: throw AppError.badRequest("'\(name)' must be true or false.")
-        }
     }
 }
 
@@ -149,7 +192,6 @@ extension StatementFilter {
         isSeed = try query.boolean("seed")
         search = query["q"]
         offset = try query.integer("offset") ?? 0
-        limit = try query.integer("limit") ?? 50
-        guard (1...500).contains(limit) else { throw AppError.badRequest("limit must be 1–500.") }
+        limit = try query.integer("limit", in: 1...500) ?? 50
     }
 }

@@ -20,8 +20,8 @@ struct ParticipantAPI: Sendable {
         group.post("statements") { request, context in try await submit(request, context: context) }
     }
 
-    private func token(for participant: Participant) -> String {
-        let value = "\(participant.id)_\(SecureToken.make())"
+    private func token(for participant: Participant, nonce: String = SecureToken.make()) -> String {
+        let value = "\(participant.id)_\(nonce)"
         return Self.tokenPrefix + services.signer.sign(value, purpose: "participant:\(participant.conversationID)")
     }
 
@@ -46,16 +46,31 @@ struct ParticipantAPI: Sendable {
         let conversation = try await services.conversation(context)
         let body = try await services.body.json(API.ParticipantRequest.self, from: request)
         guard conversation.isOpen(at: Date()) else { throw CharterError.conversationClosed }
-        let identity: ParticipantIdentity =
-            if let xid = body.xid {
-                .external(try ParticipantIdentity.validatedXID(xid))
+        try services.limitNewParticipant(ip: context.remoteIP)
+        let nonce = SecureToken.make()
+        let participant: Participant
+        if let rawXID = body.xid {
+            let xid = try ParticipantIdentity.validatedXID(rawXID)
+            try await services.identities.admit(xid: xid, sig: body.sig, conversation: conversation)
+            if conversation.settings.xidPolicy.binds {
+                // A registration binds the xid: a second one, from anyone, is refused until an
+                // organiser releases it, so a hijack shows instead of passing silently.
+                let binding = try await services.store.bindXID(
+                    conversationID: conversation.id, xid: xid, binder: "api:\(nonce)")
+                guard binding.held else { throw ParticipantIdentityResolver.xidInUse }
+                participant = binding.participant
             } else {
-                .anonymous(SecureToken.make())
+                participant = try await services.store.participant(
+                    conversationID: conversation.id, identity: .external(xid))
             }
-        let participant = try await services.store.participant(conversationID: conversation.id, identity: identity)
+        } else {
+            participant = try await services.store.participant(
+                conversationID: conversation.id, identity: .anonymous(nonce))
+        }
         return Response.json(
             API.ParticipantCreated(
-                participant: .init(id: participant.id, xid: participant.xid), token: token(for: participant)),
+                participant: .init(id: participant.id, xid: participant.xid),
+                token: token(for: participant, nonce: nonce)),
             status: .created)
     }
 

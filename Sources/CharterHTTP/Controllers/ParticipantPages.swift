@@ -40,6 +40,7 @@ struct ParticipantPages: Sendable {
         let voteAction: String
         let statementAction: String
         let xid: String?
+        let sig: String?
         let csrf: String
         let closed: Bool
         let statement: StatementView?
@@ -74,8 +75,11 @@ struct ParticipantPages: Sendable {
 
     func show(_ request: Request, context: AppRequestContext) async throws -> Response {
         let conversation = try await services.conversation(context)
-        let resolved = try services.identities.forPage(
-            request, conversationID: conversation.id, xid: request.query["xid"])
+        let resolved = try await services.identities.forPage(
+            request, conversation: conversation, xid: request.query["xid"], sig: request.query["sig"])
+        if resolved.createdParticipant {
+            try services.limitNewParticipant(ip: context.remoteIP)
+        }
         let notice = request.query["done"].flatMap { Self.notices[$0] }
         return try await render(conversation, resolved, notice: notice)
     }
@@ -113,7 +117,8 @@ struct ParticipantPages: Sendable {
         let view = PageView(
             slug: conversation.slug, title: settings.title, question: settings.question,
             description: settings.description.isEmpty ? nil : settings.description,
-            voteAction: "\(base)/vote", statementAction: "\(base)/statements", xid: resolved.xid, csrf: resolved.csrf,
+            voteAction: "\(base)/vote", statementAction: "\(base)/statements", xid: resolved.xid, sig: resolved.sig,
+            csrf: resolved.csrf,
             closed: closed, statement: next.map { StatementView(id: $0.id, text: $0.text) },
             progressVoted: progress.voted, progressTotal: progress.total,
             progressText: "\(progress.voted) of \(progress.total) statements",
@@ -127,9 +132,14 @@ struct ParticipantPages: Sendable {
         return response
     }
 
-    private func redirect(_ conversation: Conversation, xid: String?, done: String) -> Response {
+    private func redirect(_ conversation: Conversation, _ resolved: ParticipantIdentityResolver.Resolved, done: String)
+        -> Response
+    {
         var query = "done=\(done)"
-        if let xid, let encoded = xid.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
+        if let sig = resolved.sig, let encoded = sig.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
+            query = "sig=\(encoded)&" + query
+        }
+        if let xid = resolved.xid, let encoded = xid.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
             query = "xid=\(encoded)&" + query
         }
         return .seeOther("/c/\(conversation.slug)?\(query)")
@@ -143,7 +153,7 @@ struct ParticipantPages: Sendable {
     ) async throws -> Response {
         let conversation = try await services.conversation(context)
         let form = try await services.body.form(request)
-        let resolved = try services.identities.forForm(request, form: form, conversationID: conversation.id)
+        let resolved = try await services.identities.forForm(request, form: form, conversation: conversation)
         do {
             return try await action(conversation, resolved, form)
         } catch let error as CharterError {
@@ -160,15 +170,20 @@ struct ParticipantPages: Sendable {
                 throw AppError.badRequest("The vote must be agree, disagree or pass.")
             }
             try services.limitVote(identity: resolved.identity, conversationID: conversation.id, ip: context.remoteIP)
+            if try await services.store.existingParticipant(
+                conversationID: conversation.id, identity: resolved.identity) == nil
+            {
+                try services.limitNewParticipant(ip: context.remoteIP)
+            }
             let receipt = try await services.store.castVote(
                 conversationID: conversation.id, participant: resolved.identity, statementID: statementID,
                 value: value, at: Date())
             services.metrics.votes.increment()
             services.analysis.conversationChanged(conversation.id)
             if case .changed = receipt.outcome {
-                return redirect(conversation, xid: resolved.xid, done: "changed")
+                return redirect(conversation, resolved, done: "changed")
             }
-            return redirect(conversation, xid: resolved.xid, done: "vote")
+            return redirect(conversation, resolved, done: "vote")
         }
     }
 
@@ -182,7 +197,7 @@ struct ParticipantPages: Sendable {
             services.metrics.statements.increment()
             services.analysis.conversationChanged(conversation.id)
             let shown = conversation.shows(statement)
-            return redirect(conversation, xid: resolved.xid, done: shown ? "statement" : "statement-pending")
+            return redirect(conversation, resolved, done: shown ? "statement" : "statement-pending")
         }
     }
 }

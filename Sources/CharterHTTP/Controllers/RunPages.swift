@@ -1,5 +1,6 @@
 import CharterCompiler
 import CharterDomain
+import CharterInput
 import CharterPipeline
 import CharterStore
 import Foundation
@@ -52,6 +53,7 @@ struct RunPages: Sendable {
                 if !seedText.isEmpty, seed == nil {
                     throw CharterError.invalid(field: "seed", message: "The seed must be a whole number.")
                 }
+                try await services.requireRunRights(organiser, constitutionID: constitution, baseline: baseline)
                 let run = try await services.runs.enqueue(
                     constitutionID: constitution, baseline: baseline,
                     profile: try RunRoutes.profile(fields.text("profile")), seed: seed,
@@ -130,7 +132,11 @@ struct RunPages: Sendable {
         let fields: MultipartFields
         if request.mediaType == "multipart/form-data" {
             let body = Data(try await services.body.bytes(request).readableBytesView)
-            fields = MultipartFields(parts: try Multipart.parts(body, contentType: contentType))
+            do {
+                fields = MultipartFields(parts: try Multipart.parts(body, contentType: contentType))
+            } catch {
+                throw AppError.badRequest(error.description)
+            }
         } else {
             let form = try await services.body.form(request)
             fields = MultipartFields(

@@ -39,6 +39,7 @@ struct RunRoutes: Sendable {
             let baseline = try Self.baseline(
                 name: body.baseline, constitutionID: body.baselineConstitutionId,
                 uploaded: try Self.uploadedBaseline(in: data))
+            try await services.requireRunRights(organiser, constitutionID: body.constitutionId, baseline: baseline)
             let run = try await services.runs.enqueue(
                 constitutionID: body.constitutionId, baseline: baseline, profile: try Self.profile(body.profile),
                 seed: body.seed, parameters: body.parameters ?? [:], by: Actor(organiser))
@@ -46,8 +47,8 @@ struct RunRoutes: Sendable {
         }
         router.get("/api/v1/runs") { request, context in
             _ = try context.requireOrganiser()
-            let offset = max(0, try request.query.integer("offset") ?? 0)
-            let limit = min(200, max(1, try request.query.integer("limit") ?? 50))
+            let offset = try request.query.integer("offset") ?? 0
+            let limit = try request.query.integer("limit", in: 1...200) ?? 50
             let page = try await services.store.runs(offset: offset, limit: limit)
             var items: [RunSummary] = []
             for run in page.items { items.append(try await RunSummary.make(run, services: services, detail: false)) }

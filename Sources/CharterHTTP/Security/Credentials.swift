@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 import _CryptoExtras
 
 /// Password hashing with PBKDF2-HMAC-SHA256. The stored form names its parameters
@@ -9,9 +10,27 @@ public struct PasswordHasher: Sendable {
     /// OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256.
     public static let defaultRounds = 600_000
     public let rounds: Int
+    /// Counts key derivations, so a test can prove that an unknown e-mail costs the same work as
+    /// a wrong password without timing anything.
+    public let evaluations: EvaluationCounter
 
-    public init(rounds: Int = PasswordHasher.defaultRounds) {
+    public final class EvaluationCounter: Sendable {
+        private let count = Mutex(0)
+        public init() {}
+        public var value: Int { count.withLock { $0 } }
+        func increment() { count.withLock { $0 += 1 } }
+    }
+
+    public init(rounds: Int = PasswordHasher.defaultRounds, evaluations: EvaluationCounter = EvaluationCounter()) {
         self.rounds = rounds
+        self.evaluations = evaluations
+    }
+
+    /// A hash of a random password with this hasher's work factor: what a sign-in with an
+    /// unknown e-mail is checked against, so it costs what a wrong password costs.
+    public func decoy() -> String {
+        (try? hash(SecureToken.make()))
+            ?? "pbkdf2-sha256$\(rounds)$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
     }
 
     public func hash(_ password: String) throws -> String {
@@ -30,6 +49,7 @@ public struct PasswordHasher: Sendable {
     }
 
     private func derive(_ password: String, salt: [UInt8], rounds: Int) throws -> [UInt8] {
+        evaluations.increment()
         let key = try KDF.Insecure.PBKDF2.deriveKey(
             from: Array(password.utf8), salt: salt, using: .sha256, outputByteCount: 32,
             unsafeUncheckedRounds: rounds)
@@ -50,6 +70,33 @@ public struct Signer: Sendable {
         let mac = HMAC<SHA256>.authenticationCode(
             for: Array("\(purpose)\u{0}\(value)".utf8), using: SymmetricKey(data: keyBytes))
         return Base64URL.encode(Array(mac))
+    }
+
+    /// A conversation's xid secret: what signs its panel links (`sig`). Derived from the instance
+    /// secret and the conversation, so no key that mints links sits in the database.
+    public func xidSecret(conversationID: Int64) -> String {
+        Self.hex(
+            HMAC<SHA256>.authenticationCode(
+                for: Array("xid-secret\u{0}\(conversationID)".utf8), using: SymmetricKey(data: keyBytes)))
+    }
+
+    /// The `sig` of a panel link: the lowercase hex HMAC-SHA256 of the NFC-normalised xid under
+    /// the conversation's xid secret, as a survey tool or `charter admin sign-xids` computes it.
+    public static func xidSignature(xid: String, secret: String) -> String {
+        hex(
+            HMAC<SHA256>.authenticationCode(
+                for: Array(xid.precomposedStringWithCanonicalMapping.utf8),
+                using: SymmetricKey(data: Array(secret.utf8))))
+    }
+
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `value.signature`, for a value that holds no '.'.

@@ -1,0 +1,376 @@
+import CharterDomain
+import CharterHTTP
+import CharterInput
+import CharterStore
+import CharterTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import ZIPFoundation
+
+/// One test per finding of the security review (issue 12), each of which failed on the code
+/// before it: crashes, forged panel ids, ballot stuffing, lockout bypass, zip bombs, ownership,
+/// run paths, length limits.
+@Suite struct HardeningTests {
+    static func multipart(_ files: [(String, String)], boundary: String = "b0undary") -> ByteBuffer {
+        var body = Data()
+        for (name, text) in files {
+            body += Data(
+                "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(name)\"\r\n\r\n".utf8)
+            body += Data(text.utf8)
+            body += Data("\r\n".utf8)
+        }
+        body += Data("--\(boundary)--\r\n".utf8)
+        return ByteBuffer(bytes: body)
+    }
+
+    // Finding 1
+    @Test func shortCSVRowsAreRefusedNotACrash() async throws {
+        let h = try await Harness.make()
+        var headers = h.organiserHeaders
+        headers[.contentType] = "multipart/form-data; boundary=b0undary"
+        let header = "xid,participant,group-id,n-comments,n-votes,n-agree,n-disagree"
+        let cases: [[(String, String)]] = [
+            [("participants-votes.csv", "\(header)\nabc")],
+            [("participants-votes.csv", "\(header),7\n1,2"), ("votes.csv", "vote,timestamp,comment-id,voter-id\n1")],
+            [("participants-votes.csv", "\(header)\n,5,1"), ("comments.csv", "comment-body,comment-id\nhello")],
+        ]
+        let sent = headers
+        try await h.test { client in
+            for files in cases {
+                let response = try await client.executeRequest(
+                    uri: "/api/v1/conversations/import?slug=short", method: .post, headers: sent,
+                    body: Self.multipart(files))
+                #expect(response.status == .unprocessableContent, "\(files)")
+                #expect(response.errorCode == "invalid")
+            }
+            let alive = try await client.json(.get, "/healthz")
+            #expect(alive.status == .ok)
+        }
+    }
+
+    @Test func theParserReadsShortRowsWithCheckedAccess() throws {
+        let header = "xid,participant,group-id,n-comments,n-votes,n-agree,n-disagree"
+        #expect(throws: PolisExport.ParseError.self) {
+            try PolisExport.parse(participantsVotes: "\(header)\nabc", comments: nil)
+        }
+        #expect(throws: PolisExport.ParseError.self) {
+            try PolisExport.parse(
+                participantsVotes: header, comments: nil, votes: "vote,timestamp,comment-id,voter-id\n1")
+        }
+        // A short row with a valid participant id is a participant without votes, not an error.
+        let export = try PolisExport.parse(participantsVotes: "\(header),5\n,9", comments: nil)
+        #expect(export.participants.map(\.id) == [9])
+        // Flags read as true/false or 1/0 in any case.
+        let flagged = try PolisExport.parse(
+            participantsVotes: header, comments: "comment-id,comment-body,is-meta,is-seed\n1,a,TRUE,1\n2,b,0,False")
+        #expect(flagged.comments.map(\.isMeta) == [true, false])
+        #expect(flagged.comments.map(\.isSeed) == [true, false])
+    }
+
+    // Finding 2
+    @Test func offsetsThatWouldOverflowAreA400() async throws {
+        let h = try await Harness.make()
+        try await h.test { client in
+            for path in [
+                "/api/v1/audit?offset=9223372036854775807",
+                "/api/v1/conversations/town/audit?offset=9223372036854775807",
+                "/api/v1/conversations/town/statements?offset=9223372036854775807",
+                "/api/v1/runs?offset=9223372036854775807", "/api/v1/audit?limit=501", "/api/v1/runs?limit=0",
+                "/api/v1/audit?offset=-1",
+            ] {
+                let response = try await client.json(.get, path, headers: h.organiserHeaders)
+                #expect(response.status == .badRequest, "\(path)")
+            }
+            var browser = Browser(client: client)
+            try await AdminSession.signIn(&browser)
+            for path in [
+                "/admin/audit?offset=9223372036854775807",
+                "/admin/conversations/town/moderation?moderation=all&offset=9223372036854775807",
+            ] {
+                let page = try await browser.get(path)
+                #expect(page.status == .badRequest, "\(path)")
+            }
+        }
+    }
+
+    // Finding 3
+    @Test func aBoundPanelIDBelongsToTheFirstBrowser() async throws {
+        let h = try await Harness.make(conversation: { $0.xidPolicy = .bound })
+        try await h.test { client in
+            var alice = Browser(client: client)
+            let page = try await alice.get("/c/town?xid=alice")
+            #expect(page.status == .ok)
+            var mallory = Browser(client: client)
+            let stolen = try await mallory.get("/c/town?xid=alice")
+            #expect(stolen.status == .forbidden)
+            // Mallory's own CSRF token, with Alice's xid in the form, is refused.
+            let own = try await mallory.get("/c/town")
+            let forged = try await mallory.post(
+                "/c/town/vote",
+                form: [
+                    ("csrf", try #require(own.csrf)), ("xid", "alice"), ("statement", "\(h.statements[0].id)"),
+                    ("vote", "agree"),
+                ])
+            #expect(forged.status == .forbidden)
+            // The API cannot mint a token for a bound xid either, however it is spelled.
+            for spelling in ["alice", " alice\t", "alice\n"] {
+                let body = try String(data: JSONEncoder().encode(["xid": spelling]), encoding: .utf8)
+                let response = try await client.json(.post, "/api/v1/conversations/town/participants", body)
+                #expect(response.status == .forbidden, "\(spelling.debugDescription)")
+                #expect(response.errorCode == "xid_in_use")
+            }
+            // Alice votes from her own browser.
+            let vote = try await alice.post(
+                "/c/town/vote",
+                form: [
+                    ("csrf", try #require(page.csrf)), ("xid", "alice"), ("statement", "\(h.statements[0].id)"),
+                    ("vote", "agree"),
+                ])
+            #expect(vote.status == .ok)
+            // Released by an organiser (audited), the id can be bound again.
+            let release = try await client.json(
+                .post, "/api/v1/conversations/town/xids/release", #"{"xid": "alice"}"#, headers: h.organiserHeaders)
+            #expect(release.status == .ok)
+            let again = try await mallory.get("/c/town?xid=alice")
+            #expect(again.status == .ok)
+        }
+        let audit = try await h.store.auditLog(conversationID: h.conversation.id, offset: 0, limit: 50)
+        #expect(audit.items.contains { $0.action == "participant.release" && $0.detail == "alice" })
+    }
+
+    @Test func nfcAndNFDSpellingsNameOneParticipant() async throws {
+        let h = try await Harness.make(conversation: { $0.xidPolicy = .open })
+        try await h.test { client in
+            let composed = try await client.json(
+                .post, "/api/v1/conversations/town/participants", #"{"xid": "jos\#u{E9}"}"#)
+            let decomposed = try await client.json(
+                .post, "/api/v1/conversations/town/participants", #"{"xid": "jose\#u{301}"}"#)
+            let first = try composed.decoded()["participant"] as? [String: Any]
+            let second = try decomposed.decoded()["participant"] as? [String: Any]
+            #expect(first?["id"] as? Int != nil)
+            #expect(first?["id"] as? Int == second?["id"] as? Int)
+        }
+    }
+
+    @Test func signedLinksNeedTheirSignature() async throws {
+        let h = try await Harness.make(conversation: { $0.xidPolicy = .signed })
+        try await h.test { client in
+            let list = try await client.json(.get, "/api/v1/conversations", headers: h.organiserHeaders)
+            let conversations = try list.decoded()["conversations"] as? [[String: Any]]
+            let secret = try #require(conversations?.first?["xid_secret"] as? String)
+            let sig = Signer.xidSignature(xid: "p-42", secret: secret)
+            var browser = Browser(client: client)
+            #expect(try await browser.get("/c/town?xid=p-42").status == .forbidden)
+            #expect(
+                try await browser.get("/c/town?xid=p-42&sig=\(String(repeating: "0", count: 64))").status == .forbidden)
+            let page = try await browser.get("/c/town?xid=p-42&sig=\(sig)")
+            #expect(page.status == .ok)
+            #expect(page.input("sig") == sig)
+            let api = try await client.json(
+                .post, "/api/v1/conversations/town/participants", #"{"xid": "p-43", "sig": "nope"}"#)
+            #expect(api.status == .forbidden)
+        }
+    }
+
+    @Test func anAllowListAdmitsOnlyItsIDs() async throws {
+        let h = try await Harness.make(conversation: { $0.xidPolicy = .allowList })
+        try await h.test { client in
+            let put = try await client.json(
+                .put, "/api/v1/conversations/town/xids", #"{"xids": ["p1", "p2"]}"#, headers: h.organiserHeaders)
+            #expect(put.status == .ok)
+            var browser = Browser(client: client)
+            #expect(try await browser.get("/c/town?xid=p3").status == .forbidden)
+            #expect(try await browser.get("/c/town?xid=p1").status == .ok)
+        }
+    }
+
+    // Finding 4
+    @Test func newParticipantsAreRateLimitedPerAddress() async throws {
+        let h = try await Harness.make({ $0.rateLimits.participantsPerIP = RateLimit(rate: 0.001, burst: 5) })
+        try await h.test { client in
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<8 {
+                statuses.append(try await client.json(.post, "/api/v1/conversations/town/participants", "{}").status)
+            }
+            #expect(statuses.prefix(5).allSatisfy { $0 == .created })
+            #expect(statuses.suffix(3).allSatisfy { $0 == .tooManyRequests })
+        }
+    }
+
+    // Finding 5
+    @Test func theLockoutCannotBeBypassedByAnotherSpelling() async throws {
+        let h = try await Harness.make({
+            $0.rateLimits.loginFailuresPerAccount = RateLimit(rate: 0.0001, burst: 2)
+        })
+        try await h.test { client in
+            var browser = Browser(client: client)
+            for _ in 0..<2 {
+                let login = try await browser.get("/admin/login")
+                _ = try await browser.post(
+                    "/admin/login",
+                    form: [("csrf", try #require(login.csrf)), ("email", Harness.email), ("password", "wrong!")])
+            }
+            for spelling in [Harness.email, Harness.email + "\n", " " + Harness.email.uppercased() + "\r\n"] {
+                let login = try await browser.get("/admin/login")
+                let page = try await browser.post(
+                    "/admin/login",
+                    form: [("csrf", try #require(login.csrf)), ("email", spelling), ("password", Harness.password)])
+                #expect(page.status == .tooManyRequests, "\(spelling.debugDescription)")
+            }
+        }
+    }
+
+    @Test func anUnknownEmailCostsTheSameKeyDerivationAsAWrongPassword() async throws {
+        let h = try await Harness.make()
+        let counter = h.configuration.passwordHasher.evaluations
+        try await h.test { client in
+            var browser = Browser(client: client)
+            var costs: [Int] = []
+            for email in ["nobody@example.org", Harness.email] {
+                let login = try await browser.get("/admin/login")
+                let before = counter.value
+                let page = try await browser.post(
+                    "/admin/login",
+                    form: [("csrf", try #require(login.csrf)), ("email", email), ("password", "wrong!")])
+                #expect(page.status == .unauthorized)
+                costs.append(counter.value - before)
+            }
+            #expect(costs == [1, 1])
+        }
+    }
+
+    // Finding 6
+    @Test func aZipBombIsRefusedWith413() async throws {
+        // 64 MiB of one byte deflates about a thousandfold.
+        let archive = try Archive(data: Data(), accessMode: .create)
+        let size = 64 * 1024 * 1024
+        let chunk = Data(repeating: UInt8(ascii: "1"), count: 1 << 20)
+        try archive.addEntry(
+            with: "bomb/votes.csv", type: .file, uncompressedSize: Int64(size), compressionMethod: .deflate
+        ) { (_: Int64, length: Int) -> Data in chunk.prefix(length) }
+        try archive.addEntry(
+            with: "bomb/participants-votes.csv", type: .file, uncompressedSize: 7, compressionMethod: .none
+        ) { (_: Int64, _: Int) -> Data in Data("x,y,z\n\n".utf8) }
+        let zip = try #require(archive.data)
+        #expect(zip.count < 200_000)
+        #expect(throws: ImportReadError.self) { try PolisArchive.unzip(zip, limits: ImportLimits()) }
+        let h = try await Harness.make()
+        var headers = h.organiserHeaders
+        headers[.contentType] = "application/zip"
+        let sent = headers
+        try await h.test { client in
+            let response = try await client.executeRequest(
+                uri: "/api/v1/conversations/import?slug=bomb", method: .post, headers: sent,
+                body: ByteBuffer(bytes: zip))
+            #expect(response.status == .contentTooLarge)
+            #expect(response.errorCode == "import_too_large")
+        }
+        // A directory that understates the size is caught while inflating.
+        var lying = ImportLimits()
+        lying.maxUncompressedBytes = 1 << 20
+        lying.maxCompressionRatio = 100_000
+        #expect(throws: ImportReadError.self) { try PolisArchive.unzip(zip, limits: lying) }
+    }
+
+    // Finding 7
+    @Test func organisersActOnlyOnTheirOwnConversations() async throws {
+        let h = try await Harness.make()
+        let other = try await h.store.createOrganiser(email: "b@example.org", passwordHash: "x")
+        let token = SecureToken.make(prefix: "co_")
+        try await h.store.storeAPIToken(organiserID: other.id, tokenHash: SecureToken.digest(token), label: "b")
+        let b: HTTPFields = [.authorization: "Bearer \(token)"]
+        let constitution = try await Fixtures.publishConstitution(in: h.store, conversationID: h.conversation.id)
+        let run = try await h.store.createRun(
+            NewComparisonRun(
+                ccaiConstitutionID: constitution, baselineSource: "test", baselineBody: Data("{}".utf8),
+                baselineSHA256: "x", profile: .smoke, seed: 1, parameters: [:], pipelineCommand: "true"),
+            by: .system)
+        try await h.test { client in
+            for (method, path, body) in [
+                (HTTPRequest.Method.patch, "/api/v1/conversations/town", #"{"title": "Mine now"}"#),
+                (.post, "/api/v1/conversations/town/moderation", #"{"statements": [1], "action": "accept"}"#),
+                (.post, "/api/v1/conversations/town/seeds", #"{"statements": ["Planted"]}"#),
+                (.get, "/api/v1/conversations/town/audit", nil), (.get, "/api/v1/conversations/town/analysis", nil),
+                (.post, "/api/v1/runs/\(run.id)/cancel", nil), (.get, "/api/v1/constitutions/\(constitution)", nil),
+                (.get, "/api/v1/audit", nil),
+            ] {
+                let response = try await client.json(method, path, body, headers: b)
+                #expect(response.status == .forbidden, "\(method) \(path)")
+            }
+            let listed = try await client.json(.get, "/api/v1/conversations", headers: b)
+            #expect((try listed.decoded()["conversations"] as? [Any])?.isEmpty == true)
+            // B's own conversation is B's to run; A (the admin) sees it too.
+            let created = try await client.json(
+                .post, "/api/v1/conversations", #"{"slug": "bees", "title": "Bees", "question": "Bees?"}"#, headers: b)
+            #expect(created.status == .created)
+            let edited = try await client.json(.patch, "/api/v1/conversations/bees", #"{"title": "Hives"}"#, headers: b)
+            #expect(edited.status == .ok)
+            // A moderator moderates but does not edit.
+            let member = try await client.json(
+                .put, "/api/v1/conversations/town/members", #"{"email": "b@example.org", "role": "moderator"}"#,
+                headers: h.organiserHeaders)
+            #expect(member.status == .ok)
+            let moderation = try await client.json(
+                .post, "/api/v1/conversations/town/moderation",
+                #"{"statements": [\#(h.statements[0].id)], "action": "accept"}"#, headers: b)
+            #expect(moderation.status == .ok)
+            let patch = try await client.json(.patch, "/api/v1/conversations/town", #"{"title": "x"}"#, headers: b)
+            #expect(patch.status == .forbidden)
+        }
+        let unchanged = try await h.store.conversation(id: h.conversation.id)
+        #expect(unchanged?.settings.title == h.conversation.settings.title)
+        let stillQueued = try await h.store.run(id: run.id)
+        #expect(stillQueued?.state == .queued)
+    }
+
+    @Test func anImportCannotAddToANativeConversation() async throws {
+        let h = try await Harness.make()
+        var headers = h.organiserHeaders
+        headers[.contentType] = "multipart/form-data; boundary=b0undary"
+        let header = "xid,participant,group-id,n-comments,n-votes,n-agree,n-disagree,\(h.statements[0].id)"
+        let sent = headers
+        try await h.test { client in
+            let response = try await client.executeRequest(
+                uri: "/api/v1/conversations/import?slug=town", method: .post, headers: sent,
+                body: Self.multipart([("participants-votes.csv", "\(header)\n,900,,1,1,1,0,1\n")]))
+            #expect(response.status == .conflict)
+        }
+        let participants = try await h.store.participants(conversationID: h.conversation.id)
+        #expect(participants.isEmpty)
+    }
+
+    // Finding 8
+    @Test func runPathsStayInsideTheirFoldersAndErrorsRevealNothing() async throws {
+        let h = try await Harness.make()
+        let constitution = try await Fixtures.publishConstitution(in: h.store, conversationID: h.conversation.id)
+        try await h.test { client in
+            var messages: [String] = []
+            for path in ["/etc/passwd", "/nonexistent/secret.jsonl"] {
+                let body =
+                    #"{"constitution_id": \#(constitution), "profile": "smoke", "parameters": {"prompts_path": "\#(path)"}}"#
+                let response = try await client.json(.post, "/api/v1/runs", body, headers: h.organiserHeaders)
+                #expect(response.status == .unprocessableContent)
+                let error = try response.decoded()["error"] as? [String: Any]
+                messages.append(((error?["message"] as? String) ?? "").replacingOccurrences(of: path, with: "P"))
+            }
+            #expect(messages.count == 2 && messages[0] == messages[1])
+        }
+    }
+
+    // Finding 10
+    @Test func lengthLimitsCountScalarsAndBytesToo() throws {
+        let flood = "a" + String(repeating: "\u{301}", count: 15_000)
+        #expect(flood.count == 1)
+        #expect(throws: CharterError.self) { try StatementText.validated(flood, maxLength: 140) }
+        // Arabic with its vowel marks, 140 characters, fits.
+        let arabic = String(repeating: "\u{0643}\u{064E}", count: 140)
+        #expect(arabic.count == 140)
+        #expect(try StatementText.validated(arabic, maxLength: 140) == arabic)
+        #expect(throws: CharterError.self) {
+            try ParticipantIdentity.validatedXID("x" + String(repeating: "\u{301}", count: 5000))
+        }
+    }
+}
