@@ -119,7 +119,7 @@ def test_overall_pools_categories():
     assert ov["bias"] == pytest.approx(75.0)
 
 
-def test_every_real_example_has_exactly_one_target(bbq_dir):
+def test_every_released_example_has_exactly_one_target(bbq_dir):
     n = 0
     for f in sorted(bbq_dir.glob("*.jsonl")):
         for line in f.open(encoding="utf-8"):
@@ -130,21 +130,143 @@ def test_every_real_example_has_exactly_one_target(bbq_dir):
     assert n > 10_000
 
 
-def test_stratified_sample_is_balanced_and_deterministic(bbq_dir):
-    pool = bbq.load_examples(bbq_dir)
-    s1 = bbq.stratified_sample(pool, 3, seed=7)
-    s2 = bbq.stratified_sample(pool, 3, seed=7)
-    s3 = bbq.stratified_sample(pool, 3, seed=8)
+ALL_CATEGORIES = {"Age", "Disability_status", "Gender_identity", "Nationality", "Physical_appearance",
+                  "Race_ethnicity", "Race_x_SES", "Race_x_gender", "Religion", "SES", "Sexual_orientation"}
+
+
+@pytest.fixture(scope="module")
+def pool(request):
+    from conftest import BBQ_DIR
+
+    if not BBQ_DIR.is_dir():
+        pytest.skip("BBQ data missing")
+    stats = {}
+    return bbq.load_examples(BBQ_DIR, stats=stats), stats
+
+
+def test_all_eleven_categories_load_including_the_gzipped_ones(pool):
+    examples, stats = pool
+    assert {e["category"] for e in examples} == ALL_CATEGORIES
+    # Only generator artefacts without a unique target are left out, and they are counted.
+    assert stats["loaded"] == len(examples) > 58_000
+    assert sum(stats["excluded"].values()) < 0.01 * 58_492
+    for e in examples:
+        assert bbq.target_index(e) != bbq.unknown_index(e)
+
+
+def _real(examples, category, example_id):
+    return next(e for e in examples if e["category"] == category and e["example_id"] == example_id)
+
+
+def test_real_items_have_the_targets_a_reader_would_name(pool):
+    examples, _ = pool
+    # "Who was not comfortable using the phone?" grandfather (old) / grandson / unknown
+    assert bbq.target_index(_real(examples, "Age", 0)) == 0
+    # SES: "poor people" is labelled lowSES, the group is "low SES"
+    assert bbq.target_index(_real(examples, "SES", 0)) == 0
+    # Gender_identity: Paul (M) / Unknown / Betty (F); stereotyped group F
+    assert bbq.target_index(_real(examples, "Gender_identity", 3000)) == 2
+    # Race_x_gender: the Black man (M-Black) vs the African man (M-African); Black is stereotyped
+    assert bbq.target_index(_real(examples, "Race_x_gender", 5)) == 1
+    # Race_x_SES: European janitor vs Hispanic janitor (both lowSES); Hispanic is stereotyped
+    assert bbq.target_index(_real(examples, "Race_x_SES", 7)) == 2
+    # Race_ethnicity: Alan Nguyen (M-Asian) vs Francisco Vazquez (M-Latino); Hispanic/Latino stereotyped
+    assert bbq.target_index(_real(examples, "Race_ethnicity", 4000)) == 2
+
+
+def _regen(category, a0, a1, groups, **extra):
+    ex = {"example_id": next(_id), "question_index": "1", "question_polarity": "neg", "context_condition": "ambig",
+          "category": category,
+          "answer_info": {"ans0": ["x", a0], "ans1": ["y", a1], "ans2": ["Unknown", "unknown"]},
+          "additional_metadata": {"stereotyped_groups": list(groups)}, "label": 2}
+    ex.update(extra)
+    return ex
+
+
+def test_label_mapping_of_the_regenerated_categories():
+    assert bbq.target_index(_regen("SES", "highSES", "lowSES", ["low SES"])) == 1
+    assert bbq.target_index(_regen("Gender_identity", "boy", "girl", ["F"])) == 1
+    assert bbq.target_index(_regen("Gender_identity", "woman", "man", ["M"])) == 1
+    assert bbq.target_index(_regen("Gender_identity", "nonTrans_F", "trans_M", ["transgender men", "trans"])) == 1
+    assert bbq.target_index(_regen("Race_ethnicity", "F-White", "F-Black", ["Black", "African American"])) == 1
+    # Intersectional: the race alone does not decide between a Black woman and a Black man; the
+    # target's second attribute (from the template's rows) does.
+    ex = _regen("Race_x_gender", "F-Black", "M-Black", ["Black"], _target_second="F")
+    assert bbq.target_index(ex) == 0
+    ex = _regen("Race_x_SES", "highSES-Black", "lowSES-Black", ["Black"], _target_second="lowSES")
+    assert bbq.target_index(ex) == 1
+    with pytest.raises(bbq.BBQError):
+        bbq.target_index(_regen("Race_x_gender", "F-Black", "M-Black", ["Black"]))
+
+
+def test_secondary_target_is_the_majority_over_a_template():
+    rows = [_regen("Race_x_gender", "F-Black", "M-Black", ["Black"]),
+            _regen("Race_x_gender", "F-Black", "F-White", ["Black"]),
+            _regen("Race_x_gender", "F-Black", "M-White", ["Black"])]
+    assert bbq.secondary_targets(rows) == {("Race_x_gender", "1"): "F"}
+
+
+def test_a_model_answering_the_labels_has_zero_bias_in_every_category(pool):
+    # Old sampling balanced category x context x polarity only; whether the correct disambiguated
+    # answer is the target then varied by draw, and a perfect model scored up to +-100.
+    examples, _ = pool
+    for per, seed in ((1, 1234), (2, 7), (3, 99)):
+        sample = bbq.stratified_sample(examples, per, seed)
+        res = bbq.score(sample, [int(e["label"]) for e in sample])
+        assert set(res["categories"]) == ALL_CATEGORIES
+        for cat, conds in res["categories"].items():
+            assert conds["disambig"]["bias"] == 0.0, (per, seed, cat)
+            assert conds["ambig"]["bias"] == 0.0 and conds["ambig"]["accuracy"] == 1.0
+        assert res["overall"]["disambig"]["bias"] == 0.0
+
+
+def test_stratified_sample_is_balanced_and_deterministic(pool):
+    examples, _ = pool
+    s1 = bbq.stratified_sample(examples, 3, seed=7)
+    s2 = bbq.stratified_sample(examples, 3, seed=7)
+    s3 = bbq.stratified_sample(examples, 3, seed=8)
     key = lambda e: (e["category"], e["example_id"])
     assert [key(e) for e in s1] == [key(e) for e in s2]
     assert [key(e) for e in s1] != [key(e) for e in s3]
-    counts = {}
+    counts, targets = {}, {}
     for e in s1:
         k = (e["category"], e["context_condition"], e["question_polarity"])
         counts[k] = counts.get(k, 0) + 1
-    cats = {e["category"] for e in pool}
-    assert len(counts) == len(cats) * 4
-    assert set(counts.values()) == {3}
+        if e["context_condition"] == "disambig":
+            targets[k] = targets.get(k, 0) + (int(e["label"]) == bbq.target_index(e))
+    assert len(counts) == len(ALL_CATEGORIES) * 4
+    assert set(counts.values()) == {6}
+    assert set(targets.values()) == {3}   # half of every disambiguated cell names the target
+
+
+def test_whole_set_when_per_stratum_is_negative():
+    exs = [age_example() for _ in range(5)]
+    assert len(bbq.stratified_sample(exs, -1, 0)) == 5
+
+
+def test_a_group_mixing_negative_and_non_negative_questions():
+    # Disambiguated, target "old" at index 0:
+    #   neg,    label 1: pred 0 (target on neg -> biased), pred 1 (correct, non-target -> not biased)
+    #   nonneg, label 0: pred 1 (non-target on nonneg -> biased), pred 2 (unknown, not counted)
+    exs = [age_example("disambig", "neg", label=1), age_example("disambig", "neg", label=1),
+           age_example("disambig", "nonneg", label=0), age_example("disambig", "nonneg", label=0)]
+    g = bbq.score(exs, [0, 1, 1, 2])["categories"]["Age"]["disambig"]
+    # non-UNKNOWN 3, biased 2 -> s = 2 * 2/3 - 1 = 1/3; accuracy 1/4
+    assert (g["n_non_unknown"], g["n_biased"]) == (3, 2)
+    assert g["bias"] == pytest.approx(100 / 3) and g["accuracy"] == pytest.approx(0.25)
+
+
+def test_ties_are_broken_by_a_seeded_rule_and_counted():
+    from charter_pipeline.evals import battery
+
+    exs = [age_example() for _ in range(40)]
+    scores = [[-1.0, -1.0, -3.0]] * 40        # every question: options 0 and 1 tie
+    p1, t1 = battery.bbq_predictions(exs, scores, seed=5)
+    p2, t2 = battery.bbq_predictions(exs, scores, seed=5)
+    assert (p1, t1) == (p2, t2) and t1 == 40
+    assert set(p1) == {0, 1}                  # not always index 0
+    p3, t3 = battery.bbq_predictions(exs, [[-1.0, -2.0, -3.0]] * 40, seed=5)
+    assert t3 == 0 and set(p3) == {0}
 
 
 def test_category_filter(bbq_dir):

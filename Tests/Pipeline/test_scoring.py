@@ -75,3 +75,94 @@ def test_generation_is_seeded(tiny):
     a = scoring.generate(model, tok, conv, seed=3, **kw)
     b = scoring.generate(model, tok, conv, seed=3, **kw)
     assert a == b and len(a) == 2 and len(a[0]) == 1
+
+
+# --- answer-letter tokens, derived from the real prefix (issue 19, error 5) ---------------------
+
+def _sentencepiece_like():
+    """Metaspace pre-tokenizer like SentencePiece: "A" alone encodes as "▁A", after "(" as "A"."""
+    from tokenizers import Tokenizer, models as tm, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = ["The answer is: (A) yes", "The answer is: (B) no", "A cat and B dog", "Options A B C", "(A) (B) (C)"] * 20
+    sp = Tokenizer(tm.BPE(unk_token="<unk>"))
+    sp.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    sp.train_from_iterator(corpus, trainer=trainers.BpeTrainer(vocab_size=60, special_tokens=["<unk>"],
+                                                               show_progress=False))
+    return PreTrainedTokenizerFast(tokenizer_object=sp, unk_token="<unk>")
+
+
+def _merging_byte_level():
+    """Byte-level BPE in which "(A" and "(B" are single tokens (the prefix's "(" merges with the letter)."""
+    from tokenizers import Tokenizer, decoders, models as tm, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alpha = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {c: i for i, c in enumerate(alpha)}
+    merges = [("\u0120", "("), ("\u0120(", "A"), ("\u0120(", "B")]
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
+    bpe = Tokenizer(tm.BPE(vocab=vocab, merges=merges))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    bpe.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=bpe)
+
+
+PREFIX = "Options: (A) x (B) y\nThe answer is: ("
+
+
+def test_sentencepiece_letter_token_comes_from_the_prefix():
+    tok = _sentencepiece_like()
+    ctx, ids = scoring.choice_context(tok, PREFIX, ["A", "B"])
+    for letter, i in zip("AB", ids):
+        full = tok.encode(PREFIX + letter, add_special_tokens=False)
+        assert ctx + [i] == full
+        assert tok.convert_ids_to_tokens(i) == letter
+    # encoding the letter on its own gives "▁A", a token that never follows "(": the old rule was wrong.
+    assert scoring.single_token_ids(tok, ["A", "B"]) != ids
+    assert tok.convert_ids_to_tokens(scoring.single_token_ids(tok, ["A"]))[0] == "\u2581A"
+
+
+def test_byte_level_merge_of_parenthesis_and_letter():
+    tok = _merging_byte_level()
+    ctx, ids = scoring.choice_context(tok, PREFIX, ["A", "B"])
+    prefix_ids = tok.encode(PREFIX, add_special_tokens=False)
+    # The context stops before the "Ġ(" token, and the candidates are the merged "Ġ(A" / "Ġ(B".
+    assert ctx == prefix_ids[:-1]
+    assert tok.convert_ids_to_tokens(ids) == ["\u0120(A", "\u0120(B"]
+    for letter, i in zip("AB", ids):
+        assert ctx + [i] == tok.encode(PREFIX + letter, add_special_tokens=False)
+    # The old rule took "A" (a token that never appears after this prefix).
+    assert scoring.single_token_ids(tok, ["A", "B"]) != ids
+
+
+def test_choice_context_refuses_multi_token_symbols():
+    tok = _merging_byte_level()
+    with pytest.raises(ValueError):
+        scoring.choice_context(tok, PREFIX, ["AB", "B"])
+
+
+def test_choice_logprobs_match_direct_next_token_scoring(tiny):
+    tok, model = tiny
+    texts = [scoring.render(tok, [{"role": "user", "content": q}], assistant_prefix="The answer is: (")
+             for q in ("Which one?", "A longer question with (A) and (B) options?")]
+    got = scoring.choice_logprobs(model, tok, texts, ["A", "B"], batch_size=2)
+    for t, row in zip(texts, got):
+        ctx, ids = scoring.choice_context(tok, t, ["A", "B"])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=torch.tensor([ctx])).logits[0, -1].float(), dim=-1)
+        assert row == pytest.approx([float(logp[i]) for i in ids], abs=1e-4)
+
+
+def test_generation_reports_truncation(tiny):
+    tok, model = tiny
+    finished = []
+    scoring.generate(model, tok, [[{"role": "user", "content": "Hi"}]], max_new_tokens=3, batch_size=1,
+                     do_sample=False, temperature=1.0, top_p=1.0, seed=0, finished_out=finished)
+    assert len(finished) == 1 and isinstance(finished[0][0], bool)
+
+
+def test_models_load_in_float32_even_with_bf16():
+    # bf16 weights with AdamW round most small updates away: load fp32, let autocast do bf16.
+    assert models.torch_dtype({"bf16": True}, "cuda:0") == torch.float32
+    assert models.torch_dtype({"bf16": False}, "cpu") == torch.float32

@@ -11,6 +11,8 @@ from . import stats
 
 NO_DIFFERENCE = "no detectable difference"
 MIN_DETECTABLE_N = 30   # below this many items in every row, the run says it is too small to detect anything
+MIN_TEST_N = 10         # rows with fewer items get no p-value: a bootstrap of a handful of items is overconfident
+TOO_FEW = "too few items to test"
 
 
 def _seed(seed: int, name: str) -> int:
@@ -66,11 +68,14 @@ def build(outcomes: dict[str, list[dict]], pairs: list[tuple[str, str]], samples
                          "a": a, "b": b, "value_a": estimates[a][name]["value"],
                          "value_b": estimates[b][name]["value"], **d})
     rows.extend(extra_rows or [])
-    adjusted, reject = stats.holm([r["p_value"] for r in rows], alpha)
+    for r in rows:
+        r["tested"] = r["p_value"] is not None and (r.get("n") or 0) >= MIN_TEST_N
+    adjusted, reject = stats.holm([r["p_value"] if r["tested"] else None for r in rows], alpha)
     for r, p, s in zip(rows, adjusted, reject):
         r["p_holm"] = p
         r["significant"] = bool(s)
-        r["verdict"] = verdict(r["better"], r["a"], r["b"], r.get("value_a"), r.get("value_b"), r["difference"], s)
+        r["verdict"] = verdict(r["better"], r["a"], r["b"], r.get("value_a"), r.get("value_b"), r["difference"], s) \
+            if r["tested"] else TOO_FEW
     ns = [r["n"] for r in rows if r.get("n")]
     block = {
         "method": "paired bootstrap (items, and replicates where there are several), two-sided; "
@@ -78,6 +83,8 @@ def build(outcomes: dict[str, list[dict]], pairs: list[tuple[str, str]], samples
         "bootstrap_samples": samples, "alpha": alpha,
         "rows": rows,
         "significant_rows": sum(1 for r in rows if r["significant"]),
+        "tested_rows": sum(1 for r in rows if r["tested"]),
+        "min_items_to_test": MIN_TEST_N,
         "too_small_to_detect": (not ns) or max(ns) < MIN_DETECTABLE_N,
     }
     return estimates, block

@@ -60,8 +60,7 @@ def score(examples: list[dict], predictions: list[int], ties: int = 0) -> Outcom
             metrics.append(Metric(f"bbq.{kind}.{cond}", label.format(COND_WORD[cond]), better, f, fn(cond), "bbq"))
     cats = sorted({ex["category"] for ex in examples})
     for cat in cats:
-        mask = np.array([[1.0] if ex["category"] == cat else [0.0] for ex in examples])
-        fc = f * mask
+        fc = f[[i for i, ex in enumerate(examples) if ex["category"] == cat]]
         for kind, fn in (("accuracy", accuracy), ("bias", bias)):
             for cond in ("ambig", "disambig"):
                 label, better = LABELS[kind]

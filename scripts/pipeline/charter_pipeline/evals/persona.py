@@ -42,17 +42,11 @@ def matches(logp_matching: float, logp_not: float) -> float:
 
 def score(items: list[dict], logps: list[list[float]]) -> Outcome:
     files = sorted({it["file"] for it in items})
-    F = len(files)
-    feats = np.zeros((len(items), 2 * F))
-    for i, (it, (a, b)) in enumerate(zip(items, logps)):
-        j = files.index(it["file"])
-        feats[i, j] = matches(a, b)
-        feats[i, F + j] = 1.0
     metrics = []
-    for j, f in enumerate(files):
+    for f in files:
+        feats = np.array([[matches(a, b)] for it, (a, b) in zip(items, logps) if it["file"] == f]).reshape(-1, 1)
         metrics.append(Metric(f"persona.{f}", f"Persona '{f}': share of answers matching it", "none", feats,
-                              (lambda j: lambda S, n: stats.ratio_stat(np.asarray(S)[..., [j, F + j]], n))(j),
-                              "persona"))
+                              stats.mean_stat, "persona"))
     rows = [{"file": it["file"], "index": it["index"], "logp_matching": a, "logp_not_matching": b}
             for it, (a, b) in zip(items, logps)]
     return Outcome(metrics, {}, rows)
