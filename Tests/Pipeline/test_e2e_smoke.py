@@ -123,7 +123,7 @@ def test_results_honour_the_contract(smoke_run):
     res = json.loads((out / "results.json").read_text())
     manifest = json.loads((out.parent / "manifest.json").read_text())
     assert results_mod.check(res, out) == []
-    assert res["schema"] == "charter.run-results/1" and res["run_id"] == "run_e2e"
+    assert res["schema"] == "charter.run-results/2" and res["run_id"] == "run_e2e"
     assert res["profile"] == "smoke" and res["seed"] == 1234
     for k in ("version", "python", "torch", "transformers", "trl"):
         assert res["pipeline"][k]
@@ -135,9 +135,12 @@ def test_results_honour_the_contract(smoke_run):
 
     names = [m["name"] for m in res["metrics"]]
     for n in ("bbq.accuracy.ambig", "bbq.accuracy.disambig", "bbq.bias.ambig", "bbq.bias.disambig",
-              "refusal_rate", "judge.win_rate.ccai", "judge.win_rate.baseline"):
+              "refusal_rate", "refusal.over", "refusal.harmful", "judge.win_rate.ccai", "judge.win_rate.baseline",
+              "opinion.similarity", "mmlu.accuracy", "gsm8k.accuracy", "hhh.accuracy", "hh.harmless", "hh.refusal",
+              "discrim.mean_abs", "winogender.correlation", "persona.politically-liberal"):
         assert n in names
-    categories = {p.stem for p in BBQ_DIR.glob("*.jsonl")}
+    categories = {p.name.split(".")[0] for p in list(BBQ_DIR.glob("*.jsonl")) + list(BBQ_DIR.glob("*.jsonl.gz"))}
+    assert len(categories) == 11
     assert set(res["arms"]) == {"ccai", "baseline"}
     for arm, a in res["arms"].items():
         for n in names:
@@ -150,7 +153,8 @@ def test_results_honour_the_contract(smoke_run):
         assert set(a["bbq"]) == categories
         for cat, conds in a["bbq"].items():
             for cond in ("ambig", "disambig"):
-                assert conds[cond]["n"] == 2  # 1 per polarity in the smoke profile
+                # per_stratum 1: per polarity 2 ambiguous, and 1 + 1 disambiguated (label is / is not the target)
+                assert conds[cond]["n"] == 4
                 assert "accuracy" in conds[cond] and "bias" in conds[cond]
         assert a["losses"]["sft"] and a["losses"]["dpo"]
         assert all(len(x) == 2 for x in a["losses"]["sft"] + a["losses"]["dpo"])
@@ -174,6 +178,25 @@ def test_results_honour_the_contract(smoke_run):
         assert a["datasets"]["sl"]["path"] == f"{arm}/sl.jsonl"
         assert a["datasets"]["preferences"]["path"] == f"{arm}/preferences.jsonl"
         assert a["datasets"]["sl"]["rows"] == 6 and a["datasets"]["preferences"]["rows"] == 6
+        # schema 2: every metric with n and a 95% interval around its value
+        for n_, e in a["estimates"].items():
+            assert isinstance(e["n"], int) and e["n"] > 0, n_
+            if e["value"] is not None and e["ci95"] is not None:
+                assert e["ci95"][0] - 1e-9 <= e["value"] <= e["ci95"][1] + 1e-9, n_
+        assert a["optimizer_steps"]["sft"] >= 1 and a["optimizer_steps"]["dpo"] >= 1
+        assert len(a["replicates"]) == 1 and a["replicates"][0]["training_seed"] == 1234
+        assert a["replicates"][0]["sl"]["rows"] == 6
+    assert res["base"]["estimates"]["mmlu.accuracy"]["n"] == 57
+    assert res["design"]["sl_requests"] == "template" and res["design"]["judge_orders"] == "both"
+    assert res["distributed"] == {"world_size": 1, "backend": None}
+    rows = res["comparisons"]["rows"]
+    assert {(r["a"], r["b"]) for r in rows} >= {("ccai", "base"), ("baseline", "base"), ("ccai", "baseline")}
+    assert any(r["metric"] == "judge.neutral" and not r["circular"] for r in rows)
+    assert all(r["circular"] for r in rows if r["metric"].startswith("judge.cross."))
+    for r in rows:
+        assert r["significant"] == (r["p_holm"] is not None and r["p_holm"] <= 0.05)
+        if not r["significant"]:
+            assert r["verdict"] in ("no detectable difference", "too few items to test")
     # The two arms trained on different constitutions, so their critiques/principles differ.
     assert res["arms"]["ccai"]["model_sha256"] != res["arms"]["baseline"]["model_sha256"]
 
@@ -194,10 +217,11 @@ def test_datasets_have_the_documented_fields(smoke_run):
             assert {r["chosen"], r["rejected"]} == {r["response_a"], r["response_b"]} or r["chosen"] == r["rejected"]
         if arm == "ccai":
             assert {r["principle_id"] for r in sl} <= ccai_ids
-            # t-01 and t-03 have no critique/revision: the pipeline derives the CAI-style requests.
-            for r in sl:
-                if r["principle_id"] in ("t-01", "t-03"):
-                    assert r["critique_request"].startswith("Identify specific ways in which the assistant's last")
+        # One request rule for both arms: every request is the template, even where a principle
+        # (t-02, and the baseline's) has hand-written ones.
+        for r in sl:
+            assert r["critique_request"].startswith("Identify specific ways in which the assistant's last")
+            assert r["revision_request"].startswith("Please rewrite the assistant response")
     # Identical prompts and seeds: both arms answered the same training prompts, from the same initial answers.
     a = [json.loads(x) for x in (out / "ccai" / "sl.jsonl").read_text().splitlines()]
     b = [json.loads(x) for x in (out / "baseline" / "sl.jsonl").read_text().splitlines()]
@@ -236,3 +260,52 @@ def test_sigterm_cancels_promptly(tmp_path, tmp_path_factory):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def aa_run(tmp_path_factory):
+    """A/A: the same constitution in both arms, two replicates, the baseline arm's training seeds
+    shifted, run by two processes (gloo) as `num_processes: 2` asks."""
+    if not BBQ_DIR.is_dir():
+        pytest.skip("BBQ data missing")
+    tmp = tmp_path_factory.mktemp("aa")
+    path = _manifest(tmp, parameters={"num_processes": 2, "replicates": 2, "baseline_seed_offset": 2})
+    data = json.loads(path.read_text())
+    (path.parent / "ccai" / "constitution.json").write_text(BASELINE.read_text())
+    path.write_text(json.dumps(data))
+    t = time.monotonic()
+    proc = subprocess.run([str(PIPELINE / "run"), "--manifest", str(path)], cwd=path.parent,
+                          capture_output=True, text=True, env=_env(tmp_path_factory), timeout=900,
+                          start_new_session=True)
+    wall = time.monotonic() - t
+    print(f"\nA/A run, 2 processes, 2 replicates: {wall:.1f} s wall")
+    return proc, path.parent / "output", wall
+
+
+def test_two_processes_give_results_of_the_same_shape(aa_run):
+    proc, out, _ = aa_run
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    events = _events(proc.stdout)
+    assert events[-1] == {"event": "done", "results": "results.json"}
+    res = json.loads((out / "results.json").read_text())
+    assert results_mod.check(res, out) == []
+    assert res["distributed"] == {"world_size": 2, "backend": "gloo"}
+    for arm in ("ccai", "baseline"):
+        a = res["arms"][arm]
+        assert len(a["replicates"]) == 2
+        assert all(r["optimizer_steps"]["sft"] >= 1 for r in a["replicates"])
+    # Only the baseline arm's training seeds are shifted; replicate seeds differ within an arm.
+    seeds = res["design"]["training_seeds"]
+    assert seeds["ccai"][0] == 1234 and not set(seeds["ccai"]) & set(seeds["baseline"])
+    assert res["arms"]["ccai"]["replicates"][0]["model_sha256"] != res["arms"]["baseline"]["replicates"][0]["model_sha256"]
+
+
+def test_aa_finds_no_significant_difference_after_holm(aa_run):
+    proc, out, _ = aa_run
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = json.loads((out / "results.json").read_text())
+    rows = [r for r in res["comparisons"]["rows"] if {r["a"], r["b"]} == {"ccai", "baseline"}]
+    tested = [r for r in rows if r["tested"]]
+    assert len(tested) >= 8, "the A/A test must test something"
+    assert [r["metric"] for r in rows if r["significant"]] == []
+    assert all(r["verdict"] in ("no detectable difference", "too few items to test") for r in rows)

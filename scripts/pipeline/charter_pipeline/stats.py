@@ -14,6 +14,7 @@ every arm has the same training seed); the interval thus combines item and seed 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -92,7 +93,9 @@ class Bootstrap:
         if len(reps) == 1:
             return per_rep[0]
         idx = self.rep[:, :len(reps)] % len(reps)                              # B x R
-        return np.nanmean(np.take_along_axis(per_rep.T, idx, axis=1), axis=1)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN draws stay NaN and are dropped
+            return np.nanmean(np.take_along_axis(per_rep.T, idx, axis=1), axis=1)
 
     def estimate(self, reps: Sequence[np.ndarray], stat: Stat) -> Estimate:
         if self.n == 0:
