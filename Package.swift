@@ -107,6 +107,14 @@ let package = Package(
             path: "scripts/bench/floor",
             swiftSettings: strict
         ),
+        // libFuzzer entry point for the readers of outside input (scripts/fuzz builds it with
+        // -sanitize=fuzzer,address); built plainly, it replays a corpus.
+        .executableTarget(
+            name: "charter-fuzz",
+            dependencies: ["CharterDomain", "CharterInput"],
+            path: "Fuzz/charter-fuzz",
+            swiftSettings: strict
+        ),
         .target(
             name: "CharterTestSupport",
             dependencies: [

@@ -4,8 +4,9 @@ import NIOCore
 
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// The peer's IP address, the key for per-IP rate limits.
-    public let remoteIP: String
+    /// The client's IP address, the key for per-IP rate limits: the peer's, or behind a trusted
+    /// proxy the one it forwards (`ClientAddressMiddleware`).
+    public internal(set) var remoteIP: String
     /// Set by the organiser authentication middleware.
     var organiser: Organiser?
     /// The raw organiser session token, when authenticated by cookie (binds the CSRF token).

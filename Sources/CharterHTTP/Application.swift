@@ -114,6 +114,7 @@ public func buildRouter(
         runs: runs ?? RunService(store: store), decoyPasswordHash: configuration.passwordHasher.decoy())
 
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: ClientAddressMiddleware(trusted: configuration.trustedProxies))
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: MetricsMiddleware(metrics: services.metrics))
     router.add(middleware: SecurityHeadersMiddleware())

@@ -59,6 +59,8 @@ public struct HTTPConfiguration: Sendable {
     public var maxImportBytes: Int = 64 * 1024 * 1024
     /// What an import may unpack to: uncompressed bytes, compression ratio, CSV rows and columns.
     public var importLimits = ImportLimits()
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client (`--trusted-proxies`).
+    public var trustedProxies: [CIDR] = []
     public var rateLimits = RateLimits()
     /// Sets `Secure` on cookies; turn on behind HTTPS.
     public var secureCookies = false

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CharterDomain
 import CharterHTTP
+import CharterInput
 import CharterPipeline
 import CharterSQLite
 import CharterStore
@@ -92,6 +93,30 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Statements per IP address as rate/burst (env CHARTER_STATEMENT_IP_LIMIT); 'off' for none.")
     var statementIPLimit: String = ProcessInfo.processInfo.environment["CHARTER_STATEMENT_IP_LIMIT"] ?? "2/60"
 
+    @Option(help: "New participants per address: rate per second / burst, or 'off' (env CHARTER_PARTICIPANT_IP_LIMIT).")
+    var participantIPLimit: String = ProcessInfo.processInfo.environment["CHARTER_PARTICIPANT_IP_LIMIT"] ?? "0.2/30"
+
+    @Option(
+        help:
+            "Reverse proxies whose Forwarded / X-Forwarded-For name the client, as CIDRs separated by commas (env CHARTER_TRUSTED_PROXIES)."
+    )
+    var trustedProxies: String = ProcessInfo.processInfo.environment["CHARTER_TRUSTED_PROXIES"] ?? ""
+
+    @Option(help: "Most bytes an import may unpack to (env CHARTER_IMPORT_MAX_BYTES).")
+    var importMaxBytes: Int =
+        ProcessInfo.processInfo.environment["CHARTER_IMPORT_MAX_BYTES"].flatMap(Int.init) ?? 256 * 1024 * 1024
+
+    @Option(help: "Most an import's zip entry may inflate, as a ratio (env CHARTER_IMPORT_MAX_RATIO).")
+    var importMaxRatio: Int = ProcessInfo.processInfo.environment["CHARTER_IMPORT_MAX_RATIO"].flatMap(Int.init) ?? 50
+
+    @Option(help: "Most rows of an imported CSV file (env CHARTER_IMPORT_MAX_ROWS).")
+    var importMaxRows: Int =
+        ProcessInfo.processInfo.environment["CHARTER_IMPORT_MAX_ROWS"].flatMap(Int.init) ?? 10_000_000
+
+    @Option(help: "Most columns of an imported CSV file (env CHARTER_IMPORT_MAX_COLUMNS).")
+    var importMaxColumns: Int =
+        ProcessInfo.processInfo.environment["CHARTER_IMPORT_MAX_COLUMNS"].flatMap(Int.init) ?? 100_000
+
     @Flag(help: "Mark cookies Secure (serve behind HTTPS) (env CHARTER_SECURE_COOKIES=1).")
     var secureCookies = ProcessInfo.processInfo.environment["CHARTER_SECURE_COOKIES"] == "1"
 
@@ -154,6 +179,20 @@ struct Serve: AsyncParsableCommand {
         configuration.rateLimits.votesPerIP = try Self.limit(voteIPLimit, "--vote-ip-limit")
         configuration.rateLimits.statementsPerParticipant = try Self.limit(statementLimit, "--statement-limit")
         configuration.rateLimits.statementsPerIP = try Self.limit(statementIPLimit, "--statement-ip-limit")
+        configuration.rateLimits.participantsPerIP = try Self.limit(participantIPLimit, "--participant-ip-limit")
+        guard let proxies = CIDR.list(trustedProxies) else {
+            throw ValidationError("--trusted-proxies takes CIDRs separated by commas, like 10.0.0.0/8,::1/128.")
+        }
+        configuration.trustedProxies = proxies
+        for (value, name) in [
+            (importMaxBytes, "--import-max-bytes"), (importMaxRatio, "--import-max-ratio"),
+            (importMaxRows, "--import-max-rows"), (importMaxColumns, "--import-max-columns"),
+        ] where value < 1 {
+            throw ValidationError("\(name) must be at least 1.")
+        }
+        configuration.importLimits = ImportLimits(
+            maxUncompressedBytes: importMaxBytes, maxCompressionRatio: importMaxRatio,
+            csv: CSV.Limits(rows: importMaxRows, columns: importMaxColumns))
 
         let store = try database.open()
         logger.info("database open", metadata: ["path": "\(database.database)"])
@@ -213,7 +252,8 @@ enum DemoSeed {
 
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage organiser accounts and API tokens.", subcommands: [CreateOrganiser.self, CreateToken.self])
+        abstract: "Manage organiser accounts, API tokens and signed panel links.",
+        subcommands: [CreateOrganiser.self, CreateToken.self, SignXIDs.self])
 }
 
 struct CreateOrganiser: AsyncParsableCommand {
@@ -225,6 +265,9 @@ struct CreateOrganiser: AsyncParsableCommand {
 
     @Option(help: "A file holding the password (its first line; '-' for standard input). At least 12 characters.")
     var passwordFile: String
+
+    @Flag(help: "Make the organiser an instance admin (the first organiser always is).")
+    var admin = false
 
     @OptionGroup var database: DatabaseOptions
 
@@ -241,8 +284,11 @@ struct CreateOrganiser: AsyncParsableCommand {
         guard raw.count >= 12 else { throw ValidationError("The password must be at least 12 characters.") }
         let store = try database.open()
         do {
-            let organiser = try await store.createOrganiser(email: email, passwordHash: try PasswordHasher().hash(raw))
-            print("Created organiser \(organiser.email) (id \(organiser.id)).")
+            let organiser = try await store.createOrganiser(
+                email: email, passwordHash: try PasswordHasher().hash(raw), isAdmin: admin)
+            print(
+                "Created organiser \(organiser.email) (id \(organiser.id))\(organiser.isAdmin ? ", instance admin" : "")."
+            )
         } catch let error as CharterError {
             throw ValidationError(error.message)
         }
@@ -269,6 +315,55 @@ struct CreateToken: AsyncParsableCommand {
         let token = SecureToken.make(prefix: "co_")
         try await store.storeAPIToken(organiserID: organiser.id, tokenHash: SecureToken.digest(token), label: label)
         print(token)
+    }
+}
+
+struct SignXIDs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sign-xids",
+        abstract: "Turn panel ids (one per line on standard input) into signed join links, as CSV: xid,link.",
+        discussion: """
+            For conversations whose xid_policy is signed. The signature is the lowercase hex \
+            HMAC-SHA256 of the NFC-normalised id under the conversation's xid secret, which is derived \
+            from the instance secret: run this with the same CHARTER_SECRET or --secret-file as the server.
+            """)
+
+    @Argument(help: "The conversation's slug.")
+    var slug: String
+
+    @Option(help: "The server's public address, e.g. https://charter.example.org.")
+    var baseURL: String = "http://127.0.0.1:8080"
+
+    @Option(help: "The instance secret file (default <database>.secret; env CHARTER_SECRET takes precedence).")
+    var secretFile: String? = ProcessInfo.processInfo.environment["CHARTER_SECRET_FILE"]
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let (store, conversation) = try await database.conversation(slug)
+        let secret = try await InstanceSecret.load(
+            environment: ProcessInfo.processInfo.environment["CHARTER_SECRET"], secretFile: secretFile,
+            databasePath: database.database, store: store)
+        if conversation.settings.xidPolicy != .signed {
+            FileHandle.standardError.write(
+                Data("note: \(slug)'s xid_policy is \(conversation.settings.xidPolicy.rawValue), not signed.\n".utf8))
+        }
+        let key = Signer(secret: secret).xidSecret(conversationID: conversation.id)
+        let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        print("xid,link")
+        while let line = readLine(strippingNewline: true) {
+            guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+            let xid: String
+            do {
+                xid = try ParticipantIdentity.validatedXID(line)
+            } catch {
+                throw ValidationError("\(line.prefix(80)): \(error.message)")
+            }
+            let encoded = xid.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? xid
+            let link = "\(base)/c/\(conversation.slug)?xid=\(encoded)&sig=\(Signer.xidSignature(xid: xid, secret: key))"
+            let cell = "\"" + CSVInjection.neutralised(xid).replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            print("\(cell),\(link)")
+        }
     }
 }
 

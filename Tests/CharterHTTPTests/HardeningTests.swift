@@ -1,5 +1,4 @@
 import CharterDomain
-import CharterHTTP
 import CharterInput
 import CharterStore
 import CharterTestSupport
@@ -9,6 +8,8 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import ZIPFoundation
+
+@testable import CharterHTTP
 
 /// One test per finding of the security review (issue 12), each of which failed on the code
 /// before it: crashes, forged panel ids, ballot stuffing, lockout bypass, zip bombs, ownership,
@@ -372,5 +373,72 @@ import ZIPFoundation
         #expect(throws: CharterError.self) {
             try ParticipantIdentity.validatedXID("x" + String(repeating: "\u{301}", count: 5000))
         }
+    }
+}
+
+/// Inputs the fuzzer (scripts/fuzz) found that trapped, hung or overran memory in the zip reader
+/// the import used; kept in the seed corpus and replayed here.
+@Suite struct FuzzRegressionTests {
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fuzz/corpus/polis-zip")
+
+    @Test(arguments: ["regression-size-past-end", "regression-truncated-deflate", "regression-offset-past-end"])
+    func damagedZipsAreRefused(_ name: String) throws {
+        let data = try Data(contentsOf: Self.corpus.appendingPathComponent(name))
+        #expect(throws: ImportReadError.self) { try PolisArchive.unzip(data, limits: ImportLimits()) }
+    }
+
+    @Test func everySeedIsReadWithoutATrap() throws {
+        for name in try FileManager.default.contentsOfDirectory(atPath: Self.corpus.path) {
+            let data = try Data(contentsOf: Self.corpus.appendingPathComponent(name))
+            if let files = try? PolisArchive.unzip(data, limits: ImportLimits()) {
+                _ = try? PolisArchive.export(files, limits: ImportLimits())
+            }
+        }
+        let full = try Data(contentsOf: Self.corpus.appendingPathComponent("full"))
+        let files = try PolisArchive.unzip(full, limits: ImportLimits())
+        #expect(Set(files.keys) == Set(PolisArchive.fileNames))
+    }
+}
+
+@Suite struct ClientAddressTests {
+    @Test func forwardedAddressesCountOnlyFromTrustedProxies() throws {
+        let proxies = try #require(CIDR.list("10.0.0.0/8, ::1/128"))
+        #expect(
+            ForwardedFor.client(
+                peer: "10.1.2.3", forwarded: [], xForwardedFor: ["203.0.113.9, 10.0.0.7"], trusted: proxies)
+                == "203.0.113.9")
+        // A client cannot pretend to be someone else by writing the header itself.
+        #expect(
+            ForwardedFor.client(peer: "198.51.100.4", forwarded: [], xForwardedFor: ["203.0.113.9"], trusted: proxies)
+                == "198.51.100.4")
+        // Only the hops our proxies added are believed: the spoofed first entry is skipped.
+        #expect(
+            ForwardedFor.client(
+                peer: "10.0.0.1", forwarded: [], xForwardedFor: ["1.2.3.4, 198.51.100.7, 10.0.0.2"], trusted: proxies)
+                == "198.51.100.7")
+        #expect(
+            ForwardedFor.client(
+                peer: "::1", forwarded: [#"for="[2001:db8::17]:4711";proto=https, for=10.0.0.3"#], xForwardedFor: [],
+                trusted: proxies) == "2001:db8::17")
+        #expect(
+            ForwardedFor.client(peer: "::ffff:10.0.0.5", forwarded: [], xForwardedFor: ["192.0.2.1"], trusted: proxies)
+                == "192.0.2.1")
+        #expect(
+            ForwardedFor.client(peer: "10.0.0.1", forwarded: [], xForwardedFor: ["junk"], trusted: proxies)
+                == "10.0.0.1")
+        #expect(CIDR.list("10.0.0.0/33") == nil)
+        #expect(CIDR.list("nonsense") == nil)
+    }
+
+    @Test func theRateLimiterForgetsABucketOnlyByItsOwnLimit() throws {
+        let limiter = RateLimiter(pruneAbove: 4)
+        let slow = RateLimit(rate: 1.0 / 3600, burst: 1)
+        let fast = RateLimit(rate: 1_000_000, burst: 1)
+        try limiter.consume("slow", limit: slow)
+        for index in 0..<2_000 { try limiter.consume("fast-\(index)", limit: fast) }
+        #expect(throws: AppError.self) { try limiter.consume("slow", limit: slow) }
+        // Buckets that refilled are forgotten: the table stays far below the number of callers.
+        #expect(limiter.count < 500)
     }
 }

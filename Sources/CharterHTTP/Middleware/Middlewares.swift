@@ -1,4 +1,5 @@
 import CharterDomain
+import CharterInput
 import CharterStore
 import Foundation
 import HTTPTypes
@@ -96,6 +97,26 @@ struct BodyLimitMiddleware: RouterMiddleware {
         {
             throw AppError.tooLarge(limit: limit)
         }
+        return try await next(request, context)
+    }
+}
+
+/// Behind reverse proxies every request's peer is a proxy, and every client would share one
+/// rate-limit bucket. With `--trusted-proxies`, the address those proxies forward (`Forwarded`,
+/// else `X-Forwarded-For`) is the client's; from any other peer the headers are ignored, since
+/// anyone can send them.
+struct ClientAddressMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let trusted: [CIDR]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard !trusted.isEmpty else { return try await next(request, context) }
+        var context = context
+        context.remoteIP = ForwardedFor.client(
+            peer: context.remoteIP, forwarded: request.headers[values: HTTPField.Name("Forwarded")!],
+            xForwardedFor: request.headers[values: HTTPField.Name("X-Forwarded-For")!], trusted: trusted)
         return try await next(request, context)
     }
 }
