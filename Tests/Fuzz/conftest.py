@@ -155,6 +155,10 @@ class Server:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.proc is None:
             return None
@@ -173,6 +177,34 @@ def create_organiser_token(binary: Path, database: Path, workdir: Path) -> str:
     match = re.search(r"co_[A-Za-z0-9_\-.]+", out)
     assert match, f"create-token printed no co_ token: {out!r}"
     return match.group(0)
+
+
+def listening_socket_inode(port: int) -> int | None:
+    """The inode of the TCP socket listening on `port` (from /proc/net/tcp and tcp6)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                return int(inode)
+    return None
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets process `pid` holds open."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(int(target[8:-1]))
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -194,6 +226,24 @@ class Charter:
         self.email = ORGANISER_EMAIL
         self.password = ORGANISER_PASSWORD
         self.summary = SUMMARY
+        self.pid = server.pid  # the process every suite must leave answering
+
+    def assert_same_process_answers(self, after: str) -> int:
+        """After a fuzz suite: the process started for it (same PID, never restarted) is still
+        running, still holds the listening socket, and answers /healthz with 200. Returns the PID."""
+        assert self.server.alive(), (f"the server process (pid {self.pid}) died during {after}, exit status "
+                                     f"{self.server.proc.returncode}; log:\n{log_tail(self.server.log_path)}")
+        assert self.server.pid == self.pid, f"the server was restarted during {after}: pid {self.pid} -> {self.server.pid}"
+        listener = listening_socket_inode(self.port)
+        owned = socket_inodes(self.pid)
+        assert listener is not None and listener in owned, (
+            f"after {after}, port {self.port} is not held by the server process {self.pid} "
+            f"(listening inode {listener}, the process holds {sorted(owned)[:10]})")
+        response = self.request("GET", "/healthz", timeout=10)
+        assert response.status == 200 and response.json().get("status") == "ok", (
+            f"/healthz after {after}: HTTP {response.status} {response.body[:300]!r}")
+        assert self.server.alive() and self.server.pid == self.pid
+        return self.pid
 
     def request(self, method, path, body=None, headers=None, token=None, **kw) -> Response:
         return request(self.port, method, path, body, headers, token, **kw)
