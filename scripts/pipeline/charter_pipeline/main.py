@@ -395,6 +395,11 @@ def run(m, constitutions, all_prompts, train, held, bbq_examples, progress: Prog
                         p_ = adir / "evals" / f"{ev}.jsonl"
                         write_jsonl(p_, oc.rows)
                         datasets_info[f"eval.{ev}"] = _dataset_entry(out, p_, len(oc.rows))
+            for st in ("sft", "dpo"):
+                steps = training_info[st].get("steps") or 0
+                if m.profile == "gpu" and steps < 20:
+                    log(f"{name}: only {steps} {st} optimiser steps; use more training prompts or epochs",
+                        level="warning")
             reps_out.append({
                 "replicate": r, "training_seed": tseed, "model_sha256": model_sha,
                 "model_path": str((adir / "model").relative_to(out)),

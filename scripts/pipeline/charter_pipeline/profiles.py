@@ -111,7 +111,7 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "small": {
         "threads": 2,
         "prompts": 8,
-        "held_out": 4,
+        "held_out": 12,              # judged rows and refusals need 10 or more items to be tested
         "max_new_tokens": 32,
         "judge_max_new_tokens": 32,
         "gen_batch_size": 8,
@@ -146,13 +146,15 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "gen_batch_size": 32,
         "score_batch_size": 32,
         "max_length": 1024,
-        "sft_epochs": 2,
+        # With the built-in prompt set (80 training prompts once 100 are held out) this is about
+        # 30 SFT and 40 DPO optimiser steps; results.json states the steps actually taken.
+        "sft_epochs": 3,
         "sft_batch_size": 8,
         "sft_lr": 1e-5,
-        "grad_accum": 4,
+        "grad_accum": 1,
         "dpo_batch_size": 4,
         "dpo_lr": 5e-7,
-        "dpo_epochs": 1,
+        "dpo_epochs": 2,
         "bbq_per_stratum": -1,
         "bbq_scoring": "letter",
         "opinion_questions": -1,
