@@ -309,3 +309,30 @@ def test_aa_finds_no_significant_difference_after_holm(aa_run):
     assert len(tested) >= 8, "the A/A test must test something"
     assert [r["metric"] for r in rows if r["significant"]] == []
     assert all(r["verdict"] in ("no detectable difference", "too few items to test") for r in rows)
+
+
+def test_evaluate_command_on_trained_models(smoke_run, tmp_path, tmp_path_factory):
+    """`run evaluate --model DIR` evaluates any local model and writes the same results shape."""
+    proc, out, _ = smoke_run
+    assert proc.returncode == 0
+    ev = tmp_path / "evaluation"
+    cmd = [str(PIPELINE / "run"), "evaluate", "--model", str(out / "ccai" / "model"), "--name", "ccai",
+           "--compare", str(out / "baseline" / "model"), "--compare-name", "baseline", "--profile", "smoke",
+           "--set", "gsm8k_items=2", "--set", "hhh_items=10", "--output", str(ev)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path_factory), timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert _events(r.stdout)[-1] == {"event": "done", "results": "results.json"}
+    res = json.loads((ev / "results.json").read_text())
+    assert results_mod.check(res, None, training=False) == []
+    assert res["mode"] == "evaluate" and set(res["arms"]) == {"ccai", "baseline"}
+    assert res["parameters"]["gsm8k_items"] == 2 and res["evaluations"]["gsm8k"]["items"] == 2
+    assert res["arms"]["ccai"]["model_sha256"] == json.loads((out / "results.json").read_text())["arms"]["ccai"][
+        "model_sha256"]
+    # The same model and items as in the run: the same BBQ accuracy.
+    run_res = json.loads((out / "results.json").read_text())
+    assert res["arms"]["ccai"]["metrics"]["bbq.accuracy.ambig"] == pytest.approx(
+        run_res["arms"]["ccai"]["metrics"]["bbq.accuracy.ambig"])
+    assert any(r_["a"] == "ccai" and r_["b"] == "baseline" for r_ in res["comparisons"]["rows"])
+    bad = subprocess.run([str(PIPELINE / "run"), "evaluate", "--model", str(tmp_path / "nope")],
+                         capture_output=True, text=True, env=_env(tmp_path_factory), timeout=120)
+    assert bad.returncode == 2
