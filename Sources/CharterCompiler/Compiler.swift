@@ -47,6 +47,8 @@ public struct CompileSummary: Codable, Sendable, Equatable {
     public var participants: Int
     public var removedForFewVotes: Int
     public var removedAsStraightLiners: Int
+    /// Left out as flagged participants; nil unless that filter was asked for.
+    public var removedAsFlagged: Int?
     public var votes: Int
     public var groups: Int
     public var statements: Int
@@ -158,7 +160,8 @@ public enum ConstitutionCompiler {
         }
         let summary = CompileSummary(
             participants: Set(filtered.votes.map(\.participant)).count, removedForFewVotes: filtered.removedForFewVotes,
-            removedAsStraightLiners: filtered.removedAsStraightLiners, votes: analysis.voteCount, groups: analysis.k,
+            removedAsStraightLiners: filtered.removedAsStraightLiners, removedAsFlagged: filtered.removedAsFlagged,
+            votes: analysis.voteCount, groups: analysis.k,
             statements: statements.count, eligible: eligible, selected: selected.count, principles: principles.count)
         let constitution = Constitution(
             name: name, version: 0, kind: "collective",

@@ -46,16 +46,29 @@ public struct ParticipantFilters: Sendable, Codable, Equatable {
     /// Participants who agreed with everything, or disagreed with everything, over at least
     /// this many votes are left out; nil keeps them.
     public var straightLiningVotes: Int?
+    /// Leave out the participants flagged as possible ballot stuffing (fast voting, a burst of
+    /// new participants from one address, identical votes from participants made together).
+    /// Recorded in the constitution's parameters; nil when the filter was not asked for.
+    public var excludeFlagged: Bool?
+    /// The flagged participants, found by the caller; not part of the recorded parameters.
+    public var flagged: Set<Int64> = []
 
-    public init(minimumVotes: Int = 0, straightLiningVotes: Int? = nil) {
+    enum CodingKeys: String, CodingKey {
+        case minimumVotes, straightLiningVotes, excludeFlagged
+    }
+
+    public init(minimumVotes: Int = 0, straightLiningVotes: Int? = nil, excludeFlagged: Bool? = nil) {
         self.minimumVotes = minimumVotes
         self.straightLiningVotes = straightLiningVotes
+        self.excludeFlagged = excludeFlagged
     }
 
     public struct Outcome: Sendable, Equatable {
         public var votes: [AnalysisVote]
         public var removedForFewVotes: Int
         public var removedAsStraightLiners: Int
+        /// Nil unless the flagged participants were left out.
+        public var removedAsFlagged: Int?
     }
 
     /// The votes of the participants who pass, and how many each filter removed (a participant
@@ -73,8 +86,11 @@ public struct ParticipantFilters: Sendable, Codable, Equatable {
         }
         var few = Set<Int64>()
         var straight = Set<Int64>()
+        var flaggedOut = Set<Int64>()
         for (participant, n) in count {
-            if n < minimumVotes {
+            if excludeFlagged == true, flagged.contains(participant) {
+                flaggedOut.insert(participant)
+            } else if n < minimumVotes {
                 few.insert(participant)
             } else if let m = straightLiningVotes, n >= m,
                 agree[participant, default: 0] == n || disagree[participant, default: 0] == n
@@ -82,10 +98,10 @@ public struct ParticipantFilters: Sendable, Codable, Equatable {
                 straight.insert(participant)
             }
         }
-        let removed = few.union(straight)
+        let removed = few.union(straight).union(flaggedOut)
         return Outcome(
             votes: votes.filter { !removed.contains($0.participant) }, removedForFewVotes: few.count,
-            removedAsStraightLiners: straight.count)
+            removedAsStraightLiners: straight.count, removedAsFlagged: excludeFlagged == true ? flaggedOut.count : nil)
     }
 
     struct Cell: Hashable {

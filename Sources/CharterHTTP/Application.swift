@@ -83,6 +83,13 @@ struct AppServices: Sendable {
             limit: limits.votesPerParticipant)
     }
 
+    /// Remembers where a new participant joined from, as a keyed hash of the address (the
+    /// address itself is never stored), for the ballot-stuffing flags.
+    func recordOrigin(participantID: Int64, ip: String) async {
+        try? await store.recordParticipantOrigin(
+            participantID: participantID, addressKey: signer.signature(of: ip, purpose: "address"))
+    }
+
     /// Making participants is what ballot stuffing needs, so it is limited per address.
     func limitNewParticipant(ip: String) throws {
         try limiter.consume("participant:ip:\(ip)", limit: configuration.rateLimits.participantsPerIP)

@@ -333,6 +333,10 @@ public final class SQLiteStore: Sendable {
                     ) WITHOUT ROWID;
                     INSERT INTO conversation_member (conversation_id, organiser_id, role)
                         SELECT conversation.id, organiser.id, 'owner' FROM conversation, organiser;
+                    CREATE TABLE participant_origin (
+                        participant_id INTEGER PRIMARY KEY REFERENCES participant(id) ON DELETE CASCADE,
+                        address_key TEXT NOT NULL
+                    );
                     """)
         }
         return migrator

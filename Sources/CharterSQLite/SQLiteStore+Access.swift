@@ -90,6 +90,27 @@ extension SQLiteStore {
         }
     }
 
+    public func recordParticipantOrigin(participantID: Int64, addressKey: String) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO participant_origin (participant_id, address_key) VALUES (?, ?)",
+                arguments: [participantID, addressKey])
+        }
+    }
+
+    public func joiners(conversationID: Int64) async throws -> [BallotStuffing.Joiner] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT p.id, p.created_at, o.address_key FROM participant p
+                    LEFT JOIN participant_origin o ON o.participant_id = p.id
+                    WHERE p.conversation_id = ?
+                    """, arguments: [conversationID]
+            ).map { BallotStuffing.Joiner(participant: $0[0], createdAt: $0[1], address: $0[2]) }
+        }
+    }
+
     public func membership(conversationID: Int64, organiserID: Int64) async throws -> ConversationRole? {
         try await pool.read { db in
             try String.fetchOne(

@@ -343,6 +343,11 @@ public protocol CharterStore: Sendable {
     func isXIDAllowed(conversationID: Int64, xid: String) async throws -> Bool
     func allowedXIDCount(conversationID: Int64) async throws -> Int
 
+    /// Remembers the address a participant joined from, as a keyed hash; the first one stays.
+    func recordParticipantOrigin(participantID: Int64, addressKey: String) async throws
+    /// Who joined when and from where (keyed), for the ballot-stuffing flags.
+    func joiners(conversationID: Int64) async throws -> [BallotStuffing.Joiner]
+
     // MARK: Organisers' roles
     /// The organiser's own membership of a conversation (admins' implicit rights not included).
     func membership(conversationID: Int64, organiserID: Int64) async throws -> ConversationRole?

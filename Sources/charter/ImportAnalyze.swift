@@ -219,6 +219,9 @@ struct Compile: AsyncParsableCommand {
     @Option(help: "Write to this file instead of standard output.")
     var out: String?
 
+    @Flag(help: "Leave out the participants flagged as possible ballot stuffing (see the admin page).")
+    var excludeFlagged = false
+
     @Flag(help: "Store the result as the next published version.")
     var publish = false
 
@@ -231,7 +234,9 @@ struct Compile: AsyncParsableCommand {
         }
         let parameters = CompileParameters(
             rule: rule, threshold: threshold, minimumVotesPerGroup: minVotesPerGroup,
-            filters: ParticipantFilters(minimumVotes: minParticipantVotes, straightLiningVotes: straightLining),
+            filters: ParticipantFilters(
+                minimumVotes: minParticipantVotes, straightLiningVotes: straightLining,
+                excludeFlagged: excludeFlagged ? true : nil),
             mergeSimilarity: mergeSimilarity)
         let (store, conversation) = try await database.conversation(slug)
         let constitution: Constitution

@@ -442,3 +442,32 @@ import ZIPFoundation
         #expect(limiter.count < 500)
     }
 }
+
+@Suite struct BallotStuffingHTTPTests {
+    @Test func stuffedBallotsAreFlaggedAndTheBuilderCanLeaveThemOut() async throws {
+        let h = try await Harness.make()
+        try await h.test { client in
+            // One address makes 22 participants who all vote the same way on every statement.
+            for _ in 0..<22 {
+                let registered = try await client.json(.post, "/api/v1/conversations/town/participants", "{}")
+                let token = try #require(try registered.decoded()["token"] as? String)
+                for statement in h.statements {
+                    let vote = try await client.json(
+                        .post, "/api/v1/conversations/town/votes",
+                        #"{"statement": \#(statement.id), "vote": "agree"}"#,
+                        headers: [.authorization: "Bearer \(token)"])
+                    #expect(vote.status == .created)
+                }
+            }
+            let flagged = try await client.json(
+                .get, "/api/v1/conversations/town/participants/flagged", headers: h.organiserHeaders)
+            let rows = try #require(try flagged.decoded()["participants"] as? [[String: Any]])
+            #expect(rows.count == 22)
+            #expect((rows.first?["reasons"] as? [String])?.contains("address_burst") == true)
+            let compiled = try await client.json(
+                .get, "/api/v1/conversations/town/compile?exclude_flagged=true", headers: h.organiserHeaders)
+            #expect(compiled.status == .ok)
+            #expect(compiled.text.contains(#""removed_as_flagged":22"#))
+        }
+    }
+}

@@ -10,6 +10,13 @@ public enum ConstitutionBuilding {
     public static func compile(conversation: Conversation, store: any CharterStore, parameters: CompileParameters)
         async throws -> CompileResult
     {
+        var parameters = parameters
+        if parameters.filters.excludeFlagged == true {
+            parameters.filters.flagged = Set(
+                try await ParticipantFlagging.flags(conversationID: conversation.id, store: store).map(\.participant.id)
+            )
+        }
+        let chosen = parameters
         let sources = try await store.sourceIDs(conversationID: conversation.id)
         let statements = try await store.allStatements(conversationID: conversation.id).map {
             CompilerStatement(
@@ -26,7 +33,7 @@ public enum ConstitutionBuilding {
                 continuation.resume(
                     returning: ConstitutionCompiler.compile(
                         name: "\(title) — collective constitution", conversation: conversation.slug,
-                        statements: statements, votes: votes, parameters: parameters, wording: wording,
+                        statements: statements, votes: votes, parameters: chosen, wording: wording,
                         grouping: grouping))
             }
         }

@@ -268,9 +268,16 @@ struct AdminPages: Sendable {
         let flaggedCount: Int
     }
 
+    static let flagReasons: [BallotStuffing.Reason: String] = [
+        .fastVoting: "voted faster than a person reads",
+        .addressBurst: "one of many new participants from one address",
+        .identicalVotes: "votes identical to others who joined together",
+    ]
+
     struct FlaggedRow {
         let id: Int64
         let xid: String?
+        let reasons: String
         let fastVotes, votes: Int
         let flaggedAt: String
     }
@@ -282,7 +289,7 @@ struct AdminPages: Sendable {
         let pending = try await services.store.statements(
             conversationID: conversation.id, filter: StatementFilter(moderation: .pending, limit: 1)
         ).total
-        let flagged = try await services.store.flaggedParticipants(conversationID: conversation.id)
+        let flagged = try await ParticipantFlagging.flags(conversationID: conversation.id, store: services.store)
         let view = ConversationView(
             organiserEmail: organiser.email, csrf: csrf, formAction: "/admin/conversations/\(conversation.slug)",
             submitLabel: "Save settings", slug: conversation.slug, title: conversation.settings.title,
@@ -291,8 +298,10 @@ struct AdminPages: Sendable {
             skipped: skipped.map { SkippedLine(text: $0.text, message: $0.error.message) },
             flagged: flagged.map {
                 FlaggedRow(
-                    id: $0.participant.id, xid: $0.participant.xid, fastVotes: $0.fastVotes, votes: $0.votes,
-                    flaggedAt: ISO8601DateFormatter().string(from: $0.flaggedAt))
+                    id: $0.participant.id, xid: $0.participant.xid,
+                    reasons: $0.reasons.map { Self.flagReasons[$0] ?? $0.rawValue }.joined(separator: ", "),
+                    fastVotes: $0.fastVotes ?? 0, votes: $0.votes,
+                    flaggedAt: $0.flaggedAt.map { ISO8601DateFormatter().string(from: $0) } ?? "")
             }, flaggedCount: flagged.count
         )
         return services.views.page(

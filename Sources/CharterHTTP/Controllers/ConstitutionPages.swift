@@ -13,6 +13,7 @@ struct ConstitutionPages: Sendable {
     let services: AppServices
     static let parameterNames = [
         "rule", "threshold", "min_votes_per_group", "min_participant_votes", "straight_lining", "merge_similarity",
+        "exclude_flagged",
     ]
 
     func addRoutes(to router: Router<AppRequestContext>) {
@@ -171,6 +172,7 @@ struct ConstitutionPages: Sendable {
         let threshold, mergeSimilarity: String
         let minVotesPerGroup, minParticipantVotes: Int
         let straightLining: String
+        let excludeFlagged: Bool
         let summary: String
         let principleCount: Int
         let principles: [PrincipleView]
@@ -203,8 +205,8 @@ struct ConstitutionPages: Sendable {
         let r = result.constitution.report
         let summary =
             r.map {
-                "\($0.participants) participants (\($0.removedForFewVotes) with too few votes and \($0.removedAsStraightLiners) "
-                    + "straight-liners left out), \($0.votes) votes, \($0.groups) opinion groups: \($0.statements) statements, "
+                "\($0.participants) participants (\($0.removedForFewVotes) with too few votes, \($0.removedAsStraightLiners) "
+                    + "straight-liners\($0.removedAsFlagged.map { " and \($0) flagged participants" } ?? "") left out), \($0.votes) votes, \($0.groups) opinion groups: \($0.statements) statements, "
                     + "\($0.eligible) eligible, \($0.selected) selected, \($0.principles) principles after merging."
             } ?? ""
         let returnQuery = Self.query(from: query)
@@ -222,7 +224,8 @@ struct ConstitutionPages: Sendable {
             },
             threshold: String(parameters.threshold), mergeSimilarity: String(parameters.mergeSimilarity),
             minVotesPerGroup: parameters.minimumVotesPerGroup, minParticipantVotes: parameters.filters.minimumVotes,
-            straightLining: parameters.filters.straightLiningVotes.map(String.init) ?? "", summary: summary,
+            straightLining: parameters.filters.straightLiningVotes.map(String.init) ?? "",
+            excludeFlagged: parameters.filters.excludeFlagged == true, summary: summary,
             principleCount: result.constitution.principles.count,
             principles: result.constitution.principles.map { p in
                 let lead = p.sources?.first?.statement ?? 0

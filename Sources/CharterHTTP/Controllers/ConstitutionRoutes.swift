@@ -17,6 +17,7 @@ struct ConstitutionRoutes: Sendable {
         var minParticipantVotes: Int?
         var straightLining: Int?
         var mergeSimilarity: Double?
+        var excludeFlagged: Bool?
 
         func parameters() throws -> CompileParameters {
             let rule =
@@ -42,7 +43,8 @@ struct ConstitutionRoutes: Sendable {
             return CompileParameters(
                 rule: rule, threshold: threshold, minimumVotesPerGroup: minVotesPerGroup ?? 5,
                 filters: ParticipantFilters(
-                    minimumVotes: minParticipantVotes ?? 0, straightLiningVotes: straightLining),
+                    minimumVotes: minParticipantVotes ?? 0, straightLiningVotes: straightLining,
+                    excludeFlagged: excludeFlagged == true ? true : nil),
                 mergeSimilarity: mergeSimilarity ?? 0.7)
         }
 
@@ -55,6 +57,7 @@ struct ConstitutionRoutes: Sendable {
             minVotesPerGroup = try query.integer("min_votes_per_group")
             minParticipantVotes = try query.integer("min_participant_votes")
             straightLining = try query.integer("straight_lining")
+            excludeFlagged = try query.boolean("exclude_flagged")
             mergeSimilarity = try query["merge_similarity"].map {
                 guard let value = Double($0) else { throw AppError.badRequest("merge_similarity must be a number.") }
                 return value

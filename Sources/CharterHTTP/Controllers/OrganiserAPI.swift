@@ -140,13 +140,15 @@ struct OrganiserAPI: Sendable {
             struct Row: Encodable {
                 let id: Int64
                 let xid: String?
-                let fastVotes, votes: Int
-                let flaggedAt: Date
+                let reasons: [String]
+                let fastVotes: Int
+                let votes: Int
+                let flaggedAt: Date?
             }
-            let rows = try await services.store.flaggedParticipants(conversationID: conversation.id).map {
+            let rows = try await ParticipantFlagging.flags(conversationID: conversation.id, store: services.store).map {
                 Row(
-                    id: $0.participant.id, xid: $0.participant.xid, fastVotes: $0.fastVotes, votes: $0.votes,
-                    flaggedAt: $0.flaggedAt)
+                    id: $0.participant.id, xid: $0.participant.xid, reasons: $0.reasons.map(\.rawValue),
+                    fastVotes: $0.fastVotes ?? 0, votes: $0.votes, flaggedAt: $0.flaggedAt)
             }
             return Response.json(["participants": rows])
         }

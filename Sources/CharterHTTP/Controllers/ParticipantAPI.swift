@@ -67,6 +67,7 @@ struct ParticipantAPI: Sendable {
             participant = try await services.store.participant(
                 conversationID: conversation.id, identity: .anonymous(nonce))
         }
+        await services.recordOrigin(participantID: participant.id, ip: context.remoteIP)
         return Response.json(
             API.ParticipantCreated(
                 participant: .init(id: participant.id, xid: participant.xid),

@@ -24,8 +24,8 @@ struct ParticipantIdentityResolver: Sendable {
         /// Set when the browser had no valid cookie and one must be issued.
         var newCookie: Cookie?
         var csrf: String
-        /// True when this request made a new participant (a panel id's first use).
-        var createdParticipant = false
+        /// The participant this request made (a panel id's first use under a binding policy).
+        var createdParticipant: Int64?
     }
 
     static let xidInUse = AppError(
@@ -74,12 +74,12 @@ struct ParticipantIdentityResolver: Sendable {
         if let rawXID, !rawXID.isEmpty {
             let xid = try ParticipantIdentity.validatedXID(rawXID)
             try await admit(xid: xid, sig: sig, conversation: conversation)
-            var created = false
+            var created: Int64?
             if conversation.settings.xidPolicy.binds {
                 let binding = try await store.bindXID(
                     conversationID: conversation.id, xid: xid, binder: "browser:\(browser)")
                 guard binding.held else { throw Self.xidInUse }
-                created = binding.created
+                if binding.created { created = binding.participant.id }
             }
             var result = resolved(
                 .external(xid), xid: xid, browserID: browser, conversationID: conversation.id, cookie: cookie)

@@ -77,8 +77,9 @@ struct ParticipantPages: Sendable {
         let conversation = try await services.conversation(context)
         let resolved = try await services.identities.forPage(
             request, conversation: conversation, xid: request.query["xid"], sig: request.query["sig"])
-        if resolved.createdParticipant {
+        if let created = resolved.createdParticipant {
             try services.limitNewParticipant(ip: context.remoteIP)
+            await services.recordOrigin(participantID: created, ip: context.remoteIP)
         }
         let notice = request.query["done"].flatMap { Self.notices[$0] }
         return try await render(conversation, resolved, notice: notice)
@@ -170,16 +171,16 @@ struct ParticipantPages: Sendable {
                 throw AppError.badRequest("The vote must be agree, disagree or pass.")
             }
             try services.limitVote(identity: resolved.identity, conversationID: conversation.id, ip: context.remoteIP)
-            if try await services.store.existingParticipant(
-                conversationID: conversation.id, identity: resolved.identity) == nil
-            {
-                try services.limitNewParticipant(ip: context.remoteIP)
-            }
+            let isNew =
+                try await services.store.existingParticipant(
+                    conversationID: conversation.id, identity: resolved.identity) == nil
+            if isNew { try services.limitNewParticipant(ip: context.remoteIP) }
             let receipt = try await services.store.castVote(
                 conversationID: conversation.id, participant: resolved.identity, statementID: statementID,
                 value: value, at: Date())
             services.metrics.votes.increment()
             services.analysis.conversationChanged(conversation.id)
+            if isNew { await services.recordOrigin(participantID: receipt.participant.id, ip: context.remoteIP) }
             if case .changed = receipt.outcome {
                 return redirect(conversation, resolved, done: "changed")
             }
