@@ -112,7 +112,7 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "threads": 2,
         "prompts": 8,
         "held_out": 12,              # judged rows and refusals need 10 or more items to be tested
-        "max_new_tokens": 32,
+        "max_new_tokens": 64,        # at 32, most SmolLM2 revisions were cut (and left out of SFT)
         "judge_max_new_tokens": 32,
         "gen_batch_size": 8,
         "score_batch_size": 8,

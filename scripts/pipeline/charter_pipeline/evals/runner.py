@@ -37,9 +37,11 @@ class Runner:
             groups: dict[int, list[int]] = {}
             for i, (_, o) in enumerate(items):
                 groups.setdefault(len(o), []).append(i)
-            for _, idx in sorted(groups.items()):
+            for k, idx in sorted(groups.items()):
+                # Every option is a row of the second forward pass (with full-vocabulary logits):
+                # keep batch x options near score_batch_size x 4 (GlobalOpinionQA has up to 18 options).
                 res = option_logprobs(self.model, self.tok, [items[i][0] for i in idx], [items[i][1] for i in idx],
-                                      batch_size=bs, on_batch=self._tick)
+                                      batch_size=max(1, min(bs, (4 * bs) // k)), on_batch=self._tick)
                 for i, r in zip(idx, res):
                     out[i] = r
             return out
