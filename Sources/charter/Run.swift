@@ -169,12 +169,27 @@ final class ProgressPrinter: Sendable {
 /// The comparison table as text.
 enum ComparisonTable {
     static func render(_ results: RunResults) -> String {
-        var lines = ["| metric | CCAI | baseline | CCAI − baseline | better |", "|---|---:|---:|---:|---|"]
+        var lines = [
+            "| metric | base | CCAI | baseline | CCAI − baseline | n | p (Holm) | verdict |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        func number(_ value: Double?, _ interval: [Double]? = nil) -> String {
+            guard let value else { return "—" }
+            let text = String(format: "%.3f", value)
+            guard let interval, interval.count == 2, let low = interval.first, let high = interval.last else {
+                return text
+            }
+            return text + String(format: " [%.3f, %.3f]", low, high)
+        }
         for row in results.comparison {
-            func number(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "—" }
+            let verdict = row.verdict ?? row.winner ?? "—"
             lines.append(
-                "| \(row.label) | \(number(row.ccai)) | \(number(row.baseline)) | \(number(row.difference)) | \(row.winner ?? "—") |"
-            )
+                "| \(row.label)\(row.circular ? " (circular)" : "") | \(number(row.base)) | \(number(row.ccai, row.ccaiCI)) "
+                    + "| \(number(row.baseline, row.baselineCI)) | \(number(row.difference, row.differenceCI)) "
+                    + "| \(row.n.map(String.init) ?? "—") | \(number(row.pHolm)) | \(verdict) |")
+        }
+        if results.tooSmallToDetect {
+            lines.append("\nThis run is too small to detect a difference (no row has 30 items).")
         }
         if let wall = results.wallSeconds { lines.append("\nWall time \(String(format: "%.0f", wall)) s") }
         if let rss = results.peakRSSBytes { lines.append("Peak memory \(String(format: "%.0f", rss / 1_048_576)) MiB") }

@@ -471,3 +471,18 @@ import ZIPFoundation
         }
     }
 }
+
+@Suite struct AuditWordingTests {
+    @Test func theAuditLogReadsSettingsAsPeopleWriteThem() async throws {
+        let h = try await Harness.make()
+        try await h.test { client in
+            let patched = try await client.json(
+                .patch, "/api/v1/conversations/town", #"{"completion_code": "x\u200c"}"#, headers: h.organiserHeaders)
+            #expect(patched.status == .ok)
+        }
+        let audit = try await h.store.auditLog(conversationID: h.conversation.id, offset: 0, limit: 10)
+        let edit = try #require(audit.items.first { $0.action == "conversation.edit" })
+        #expect(edit.detail == "completionCode: none → \"x\u{200C}\"")
+        #expect(!edit.detail.contains("Optional"))
+    }
+}

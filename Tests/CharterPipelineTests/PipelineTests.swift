@@ -78,6 +78,67 @@ import Testing
         #expect(try RunResults.parse(Self.results(ccai: 3, baseline: -3, better: "zero")).comparison[0].winner == "tie")
     }
 
+    static let version2 = Data(
+        #"""
+        {"schema": "charter.run-results/2",
+         "metrics": [{"name": "bias", "label": "Bias", "better": "zero", "primary": true},
+                     {"name": "mmlu", "label": "MMLU", "better": "higher", "primary": true},
+                     {"name": "liberal", "label": "Liberal", "better": "none", "primary": true},
+                     {"name": "bias.Age", "label": "Bias, age", "better": "zero", "primary": false}],
+         "arms": {
+           "ccai": {"metrics": {"bias": -2.0, "mmlu": 0.31, "liberal": 0.6, "bias.Age": 1.0},
+                    "estimates": {"bias": {"value": -2.0, "n": 400, "ci95": [-6.0, 2.0], "replicates": [-2.0]}},
+                    "optimizer_steps": {"sft": 30, "dpo": 40}},
+           "baseline": {"metrics": {"bias": 9.0, "mmlu": 0.30, "liberal": 0.4, "bias.Age": null},
+                        "estimates": {"bias": {"value": 9.0, "n": 400, "ci95": [5.0, 13.0]}},
+                        "optimizer_steps": {"sft": 30, "dpo": 40}}},
+         "base": {"name": "tiny", "metrics": {"bias": 4.0, "mmlu": 0.32}},
+         "comparisons": {"alpha": 0.05, "tested_rows": 4, "significant_rows": 1, "too_small_to_detect": false,
+           "rows": [
+             {"metric": "bias", "a": "ccai", "b": "base", "value_a": -2.0, "value_b": 4.0, "difference": -6.0,
+              "significant": false, "verdict": "no detectable difference"},
+             {"metric": "bias", "label": "Bias", "better": "zero", "a": "ccai", "b": "baseline", "value_a": -2.0,
+              "value_b": 9.0, "difference": -11.0, "difference_ci95": [-17.0, -5.0], "n": 400, "p_value": 0.001,
+              "p_holm": 0.004, "tested": true, "significant": true, "verdict": "ccai better"},
+             {"metric": "mmlu", "label": "MMLU", "better": "higher", "a": "ccai", "b": "baseline", "value_a": 0.31,
+              "value_b": 0.30, "difference": 0.01, "difference_ci95": [-0.02, 0.04], "n": 570, "p_value": 0.04,
+              "p_holm": 0.12, "tested": true, "significant": false, "verdict": "no detectable difference"},
+             {"metric": "liberal", "label": "Liberal", "better": "none", "a": "ccai", "b": "baseline",
+              "value_a": 0.6, "value_b": 0.4, "difference": 0.2, "n": 50, "p_value": 0.01, "p_holm": 0.03,
+              "tested": true, "significant": true, "verdict": "ccai higher"},
+             {"metric": "judge.cross.ccai", "label": "Cross-judged", "better": "higher", "a": "ccai",
+              "b": "baseline", "value_a": 0.7, "value_b": 0.3, "difference": 0.2, "n": 12, "tested": true,
+              "significant": false, "verdict": "no detectable difference", "circular": true}]},
+         "distributed": {"world_size": 2, "backend": "gloo"}}
+        """#.utf8)
+
+    @Test func version2ComparesOnlyWhatTheTestsSupport() throws {
+        let results = try RunResults.parse(Self.version2)
+        let rows = results.comparison
+        // The arms against each other; the rows against the base model give the base column.
+        #expect(rows.map(\.name) == ["bias", "mmlu", "liberal", "judge.cross.ccai"])
+        let bias = try #require(rows.first)
+        #expect(bias.winner == "ccai" && bias.significant == true)
+        #expect(bias.ccaiCI == [-6.0, 2.0] && bias.baselineCI == [5.0, 13.0] && bias.differenceCI == [-17.0, -5.0])
+        #expect(bias.base == 4.0 && bias.n == 400 && bias.pHolm == 0.004)
+        // Better by its point value, but not after Holm: no winner.
+        let mmlu = rows[1]
+        #expect(mmlu.ccai ?? 0 > mmlu.baseline ?? 0)
+        #expect(mmlu.winner == nil && mmlu.verdict == "no detectable difference")
+        // A stated view has no better direction: never a winner, even when significant.
+        #expect(rows[2].winner == nil && rows[2].verdict == "ccai higher")
+        #expect(rows[3].circular && rows[3].difference == 0.2)
+        #expect(results.distributed?.worldSize == 2 && results.distributed?.backend == "gloo")
+        #expect(results.arms["ccai"]?.optimizerSteps == ["sft": 30, "dpo": 40])
+        #expect(!results.tooSmallToDetect)
+    }
+
+    @Test func aRunTooSmallToDetectAnythingSaysSo() throws {
+        let text = String(decoding: Self.version2, as: UTF8.self).replacingOccurrences(
+            of: #""too_small_to_detect": false"#, with: #""too_small_to_detect": true"#)
+        #expect(try RunResults.parse(Data(text.utf8)).tooSmallToDetect)
+    }
+
     @Test func malformedResultsSayWhatIsWrong() {
         func reason(_ text: String) -> String? {
             do {

@@ -219,8 +219,10 @@ struct RunPages: Sendable {
     }
 
     struct ComparisonView {
-        let label, better, ccai, baseline, difference, winner: String
+        let label, better, base, ccai, baseline, difference, winner: String
         let ccaiWins, baselineWins: Bool
+        /// The exact values and the test, on hover and focus.
+        let detail: String
     }
 
     struct ArtefactView {
@@ -245,6 +247,9 @@ struct RunPages: Sendable {
             let live, isFinished: Bool
             let stages: [StageView]
             let comparison: [ComparisonView]
+            let tooSmall: Bool
+            let distributed: String?
+            let steps: String
             let hasStages, hasArtefacts: Bool
             let hasComparison: Bool
             let wall, memory: String?
@@ -283,13 +288,30 @@ struct RunPages: Sendable {
                     label: [$0.arm, $0.stage].compactMap { $0 }.joined(separator: " · "), step: $0.step, of: $0.of,
                     percent: Int(($0.fraction * 100).rounded()))
             },
-            comparison: (summary.comparison ?? []).map {
+            comparison: (summary.comparison ?? []).map { row in
                 ComparisonView(
-                    label: $0.label, better: Self.betterLabel($0.better), ccai: Self.number($0.ccai),
-                    baseline: Self.number($0.baseline), difference: Self.number($0.difference, signed: true),
-                    winner: $0.winner.map { $0 == "ccai" ? "CCAI" : $0 } ?? "—", ccaiWins: $0.winner == "ccai",
-                    baselineWins: $0.winner == "baseline")
+                    label: row.label + (row.circular ? " (circular: judged with an arm's own principles)" : ""),
+                    better: Self.betterLabel(row.better), base: Self.number(row.base),
+                    ccai: Self.number(row.ccai, interval: row.ccaiCi95),
+                    baseline: Self.number(row.baseline, interval: row.baselineCi95),
+                    difference: Self.number(row.difference, signed: true, interval: row.differenceCi95),
+                    winner: row.verdict.map { $0.replacingOccurrences(of: "ccai", with: "CCAI") }
+                        ?? row.winner.map { $0 == "ccai" ? "CCAI" : $0 } ?? "—",
+                    ccaiWins: row.winner == "ccai", baselineWins: row.winner == "baseline",
+                    detail: [
+                        row.n.map { "n = \($0)" }, row.pValue.map { "p = \(String(format: "%.3g", $0))" },
+                        row.pHolm.map { "Holm-adjusted p = \(String(format: "%.3g", $0))" },
+                    ].compactMap { $0 }.joined(separator: ", "))
             },
+            tooSmall: summary.tooSmallToDetect == true,
+            distributed: summary.distributed.map {
+                "\($0.worldSize ?? 1) process\(($0.worldSize ?? 1) == 1 ? "" : "es")\($0.backend.map { " (\($0))" } ?? "")"
+            },
+            steps: (summary.optimizerSteps ?? [:]).sorted { $0.key < $1.key }.map { arm, stages in
+                "\(arm == "ccai" ? "CCAI" : arm): "
+                    + stages.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key.uppercased())" }.joined(
+                        separator: ", ")
+            }.joined(separator: "; "),
             hasStages: !summary.stages.isEmpty, hasArtefacts: !(summary.artefacts ?? []).isEmpty,
             hasComparison: !(summary.comparison ?? []).isEmpty,
             wall: results?.wallSeconds.map { String(format: "%.0f s", $0) },
@@ -308,14 +330,21 @@ struct RunPages: Sendable {
         switch better {
         case "higher": "higher is better"
         case "lower": "lower is better"
+        case "none": "no better direction"
         default: "closer to 0 is better"
         }
     }
 
-    static func number(_ value: Double?, signed: Bool = false) -> String {
+    static func number(_ value: Double?, signed: Bool = false, interval: [Double]? = nil) -> String {
         guard let value else { return "—" }
-        let magnitude = abs(value)
-        let format = magnitude >= 100 ? "%.1f" : magnitude >= 1 ? "%.2f" : "%.3f"
-        return String(format: signed && value > 0 ? "+" + format : format, value)
+        func text(_ value: Double, signed: Bool) -> String {
+            let magnitude = abs(value)
+            let format = magnitude >= 100 ? "%.1f" : magnitude >= 1 ? "%.2f" : "%.3f"
+            return String(format: signed && value > 0 ? "+" + format : format, value)
+        }
+        guard let interval, interval.count == 2, let low = interval.first, let high = interval.last else {
+            return text(value, signed: signed)
+        }
+        return "\(text(value, signed: signed)) [\(text(low, signed: false)), \(text(high, signed: false))]"
     }
 }

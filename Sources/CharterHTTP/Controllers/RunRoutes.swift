@@ -167,6 +167,19 @@ struct RunSummary: Encodable {
         let metric, label, better: String
         let ccai, baseline, difference: Double?
         let winner: String?
+        // Results version 2.
+        let base: Double?
+        let ccaiCi95, baselineCi95, differenceCi95: [Double]?
+        let n: Int?
+        let pValue, pHolm: Double?
+        let significant: Bool?
+        let verdict: String?
+        let circular: Bool
+    }
+
+    struct Distributed: Encodable {
+        let worldSize: Int?
+        let backend: String?
     }
 
     struct Artefact: Encodable {
@@ -196,6 +209,10 @@ struct RunSummary: Encodable {
     let lastMessage: String?
     let logTail: [String]?
     let comparison: [Comparison]?
+    let tooSmallToDetect: Bool?
+    let distributed: Distributed?
+    /// Optimiser steps per arm and training stage.
+    let optimizerSteps: [String: [String: Int]]?
     let wallSeconds: Double?
     let peakRssBytes: Double?
     let artefacts: [Artefact]?
@@ -220,7 +237,15 @@ struct RunSummary: Encodable {
             comparison: results?.comparison.map {
                 Comparison(
                     metric: $0.name, label: $0.label, better: $0.better.rawValue, ccai: $0.ccai, baseline: $0.baseline,
-                    difference: $0.difference, winner: $0.winner)
+                    difference: $0.difference, winner: $0.winner, base: $0.base, ccaiCi95: $0.ccaiCI,
+                    baselineCi95: $0.baselineCI, differenceCi95: $0.differenceCI, n: $0.n, pValue: $0.pValue,
+                    pHolm: $0.pHolm, significant: $0.significant, verdict: $0.verdict, circular: $0.circular)
+            },
+            tooSmallToDetect: results.map(\.tooSmallToDetect),
+            distributed: results?.distributed.map { Distributed(worldSize: $0.worldSize, backend: $0.backend) },
+            optimizerSteps: results.flatMap { results in
+                let steps = results.arms.compactMapValues(\.optimizerSteps)
+                return steps.isEmpty ? nil : steps
             },
             wallSeconds: results?.wallSeconds, peakRssBytes: results?.peakRSSBytes,
             artefacts: detail
