@@ -135,6 +135,7 @@ public func buildRouter(
     ParticipantAPI(services: services).addRoutes(to: router)
     OrganiserAPI(services: services, openAPIDocument: try OpenAPIDocument.load()).addRoutes(to: router)
     AdminPages(services: services).addRoutes(to: router)
+    AdminAccessPages(services: services).addRoutes(to: router)
     AnalysisRoutes(services: services).addRoutes(to: router)
     ImportRoutes(services: services).addRoutes(to: router)
     ConstitutionRoutes(services: services).addRoutes(to: router)

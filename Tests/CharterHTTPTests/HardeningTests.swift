@@ -486,3 +486,60 @@ import ZIPFoundation
         #expect(!edit.detail.contains("Optional"))
     }
 }
+
+@Suite struct AdminAccessPagesTests {
+    @Test func anAdminInvitesAnOrganiserWhoSeesOnlyWhatTheyAreGiven() async throws {
+        let h = try await Harness.make()
+        try await h.test { client in
+            var admin = Browser(client: client)
+            try await AdminSession.signIn(&admin)
+            let organisers = try await admin.get("/admin/organisers")
+            #expect(organisers.status == .ok)
+            let created = try await admin.post(
+                "/admin/organisers",
+                form: [
+                    ("csrf", try #require(organisers.csrf)), ("email", "new@example.org"),
+                    ("password", "a long first passphrase"),
+                ])
+            #expect(created.status == .ok)
+            #expect(created.contains("new@example.org"))
+            // The owner's page shows the panel-id secret and the members form.
+            let page = try await admin.get("/admin/conversations/town")
+            #expect(page.contains("Signing secret"))
+            // The invited organiser signs in and sees no conversation, and cannot open this one.
+            var invited = Browser(client: client)
+            let login = try await invited.get("/admin/login")
+            let home = try await invited.post(
+                "/admin/login",
+                form: [
+                    ("csrf", try #require(login.csrf)), ("email", "new@example.org"),
+                    ("password", "a long first passphrase"),
+                ])
+            #expect(home.path == "/admin")
+            #expect(!home.contains("Town hall"))
+            #expect(try await invited.get("/admin/conversations/town").status == .forbidden)
+            #expect(try await invited.get("/admin/organisers").status == .forbidden)
+            // Made a moderator, they can open the moderation queue but not the settings' owner parts.
+            let member = try await admin.post(
+                "/admin/conversations/town/members",
+                form: [("csrf", try #require(page.csrf)), ("email", "new@example.org"), ("role", "moderator")])
+            #expect(member.status == .ok)
+            #expect(try await invited.get("/admin/conversations/town/moderation").status == .ok)
+            let moderatorView = try await invited.get("/admin/conversations/town")
+            #expect(moderatorView.status == .ok)
+            #expect(!moderatorView.contains("Signing secret"))
+            // The settings form sets the panel-id policy.
+            let form = try await admin.get("/admin/conversations/town")
+            let saved = try await admin.post(
+                "/admin/conversations/town",
+                form: [
+                    ("csrf", try #require(form.csrf)), ("slug", "town"), ("title", "Town hall"),
+                    ("question", "How should our AI behave?"), ("state", "open"), ("xid_policy", "signed"),
+                    ("max_statement_length", "140"),
+                ])
+            #expect(saved.status == .ok)
+        }
+        let conversation = try await h.store.conversation(slug: "town")
+        #expect(conversation?.settings.xidPolicy == .signed)
+    }
+}

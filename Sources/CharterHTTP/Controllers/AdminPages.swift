@@ -163,6 +163,9 @@ struct AdminPages: Sendable {
 
     static let notices = [
         "created": "Conversation created.", "saved": "Settings saved.", "seeded": "Statements added.",
+        "released": "The panel id is released: the next browser to use it keeps it.",
+        "not-bound": "That panel id was not held by any browser.", "allow-list": "Allow-list saved.",
+        "member": "Role saved.",
     ]
 
     // MARK: Authentication
@@ -266,6 +269,15 @@ struct AdminPages: Sendable {
         let skipped: [SkippedLine]
         let flagged: [FlaggedRow]
         let flaggedCount: Int
+        let isOwner: Bool
+        let xidPolicy, linkTemplate, xidSecret: String
+        let signed: Bool
+        let allowedCount: Int
+        let members: [MemberRow]
+    }
+
+    struct MemberRow {
+        let email, role: String
     }
 
     static let flagReasons: [BallotStuffing.Reason: String] = [
@@ -290,6 +302,7 @@ struct AdminPages: Sendable {
             conversationID: conversation.id, filter: StatementFilter(moderation: .pending, limit: 1)
         ).total
         let flagged = try await ParticipantFlagging.flags(conversationID: conversation.id, store: services.store)
+        let isOwner = try await services.store.role(of: organiser, conversationID: conversation.id) == .owner
         let view = ConversationView(
             organiserEmail: organiser.email, csrf: csrf, formAction: "/admin/conversations/\(conversation.slug)",
             submitLabel: "Save settings", slug: conversation.slug, title: conversation.settings.title,
@@ -302,7 +315,16 @@ struct AdminPages: Sendable {
                     reasons: $0.reasons.map { Self.flagReasons[$0] ?? $0.rawValue }.joined(separator: ", "),
                     fastVotes: $0.fastVotes ?? 0, votes: $0.votes,
                     flaggedAt: $0.flaggedAt.map { ISO8601DateFormatter().string(from: $0) } ?? "")
-            }, flaggedCount: flagged.count
+            }, flaggedCount: flagged.count, isOwner: isOwner, xidPolicy: conversation.settings.xidPolicy.rawValue,
+            linkTemplate: "/c/\(conversation.slug)?xid=ID"
+                + (conversation.settings.xidPolicy == .signed ? "&sig=SIG" : ""),
+            xidSecret: isOwner ? services.signer.xidSecret(conversationID: conversation.id) : "",
+            signed: conversation.settings.xidPolicy == .signed,
+            allowedCount: isOwner ? try await services.store.allowedXIDCount(conversationID: conversation.id) : 0,
+            members: isOwner
+                ? try await services.store.members(conversationID: conversation.id).map {
+                    MemberRow(email: $0.0.email, role: $0.1.rawValue)
+                } : []
         )
         return services.views.page(
             "admin_conversation", title: conversation.settings.title, view,
@@ -425,6 +447,12 @@ struct SettingsForm {
     let maxStatementLength, minVotesBeforeSubmit: Int
     let completionThreshold: String
     let completionCode: String
+    let xidPolicies: [Choice]
+
+    struct Choice {
+        let value, label: String
+        let selected: Bool
+    }
 
     static let dateFormat: DateFormatter = {
         let f = DateFormatter()
@@ -447,6 +475,9 @@ struct SettingsForm {
         minVotesBeforeSubmit = s.minVotesBeforeSubmit
         completionThreshold = s.completionThreshold.map(String.init) ?? ""
         completionCode = s.completionCode ?? ""
+        xidPolicies = XIDPolicy.allCases.map {
+            Choice(value: $0.rawValue, label: $0.rawValue, selected: $0 == s.xidPolicy)
+        }
     }
 
     /// Reads the posted form over `base`. Checkboxes are absent when unticked, so they are
@@ -479,6 +510,13 @@ struct SettingsForm {
         s.minVotesBeforeSubmit = try number(form, "min_votes_before_submit") ?? s.minVotesBeforeSubmit
         if form["completion_threshold"] != nil { s.completionThreshold = try number(form, "completion_threshold") }
         if let code = form["completion_code"] { s.completionCode = code.isEmpty ? nil : code }
+        if let policy = form["xid_policy"] {
+            guard let parsed = XIDPolicy(rawValue: policy) else {
+                throw CharterError.invalid(
+                    field: "xid_policy", message: "panel ids must be open, bound, signed or allow-list")
+            }
+            s.xidPolicy = parsed
+        }
         return s
     }
 
