@@ -543,3 +543,32 @@ import ZIPFoundation
         #expect(conversation?.settings.xidPolicy == .signed)
     }
 }
+
+@Suite struct TemplateTests {
+    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Sources/CharterHTTP")
+
+    /// Every view model's template exists, and every template is some view's or a partial.
+    @Test func everyViewsTemplateResolves() async throws {
+        let views = try await Views.load()
+        var named: Set<String> = []
+        let files = try FileManager.default.subpathsOfDirectory(atPath: Self.sources.path).filter {
+            $0.hasSuffix(".swift")
+        }
+        let pattern = try Regex(#"static let template = "([a-z_]+)""#)
+        for file in files {
+            let text = try String(contentsOf: Self.sources.appendingPathComponent(file), encoding: .utf8)
+            for match in text.matches(of: pattern) {
+                if let name = match.output[1].substring { named.insert(String(name)) }
+            }
+        }
+        #expect(named.count >= 15)
+        for name in named { #expect(views.has(name), "\(name)") }
+        let templates = try FileManager.default.contentsOfDirectory(
+            atPath: Self.sources.appendingPathComponent("Templates").path
+        ).map { String($0.dropLast(".mustache".count)) }
+        let partials: Set<String> = ["layout", "admin_nav", "admin_conversation_form"]
+        #expect(Set(templates).subtracting(partials) == named)
+        #expect(!views.has("no_such_template"))
+    }
+}

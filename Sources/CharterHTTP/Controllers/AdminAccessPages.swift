@@ -98,7 +98,8 @@ struct AdminAccessPages: Sendable {
         let csrf: String
     }
 
-    struct View {
+    struct View: PageTemplate {
+        static let template = "admin_organisers"
         let organiserEmail, csrf, email: String
         let notice, error: String?
         let organisers: [Row]
@@ -113,8 +114,7 @@ struct AdminAccessPages: Sendable {
                 id: $0.id, email: $0.email, isAdmin: $0.isAdmin, toggleValue: $0.isAdmin ? "false" : "true",
                 toggleLabel: $0.isAdmin ? "Remove admin" : "Make admin", csrf: csrf)
         }
-        return services.views.page(
-            "admin_organisers", title: "Organisers",
+        return services.views.page(title: "Organisers",
             View(
                 organiserEmail: organiser.email, csrf: csrf, email: email, notice: notice, error: error,
                 organisers: rows), status: status, admin: true)

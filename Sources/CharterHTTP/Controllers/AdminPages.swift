@@ -26,7 +26,8 @@ struct AdminPages: Sendable {
                 struct Row {
                     let slug, title, state: String
                 }
-                struct View {
+                struct View: PageTemplate {
+                    static let template = "admin_conversations"
                     let organiserEmail, csrf: String
                     let conversations: [Row]
                 }
@@ -34,15 +35,13 @@ struct AdminPages: Sendable {
                 let rows = try await services.store.conversations().filter { visible?.contains($0.id) ?? true }.map {
                     Row(slug: $0.slug, title: $0.settings.title, state: $0.isOpen(at: Date()) ? "open" : "closed")
                 }
-                return services.views.page(
-                    "admin_conversations", title: "Conversations",
+                return services.views.page(title: "Conversations",
                     View(organiserEmail: organiser.email, csrf: csrf, conversations: rows), admin: true)
             }
         }
         router.get("/admin/conversations/new") { _, context in
             try await signedIn(context) { organiser, csrf in
-                services.views.page(
-                    "admin_conversation_new", title: "New conversation",
+                services.views.page(title: "New conversation",
                     NewView(
                         organiserEmail: organiser.email, csrf: csrf, formAction: "/admin/conversations",
                         submitLabel: "Create conversation",
@@ -60,8 +59,7 @@ struct AdminPages: Sendable {
             } catch let error as CharterError {
                 let draft =
                     (try? SettingsForm.parse(form, base: ConversationSettings(slug: "", title: "", question: "")))
-                return services.views.page(
-                    "admin_conversation_new", title: "New conversation",
+                return services.views.page(title: "New conversation",
                     NewView(
                         organiserEmail: organiser.email, csrf: csrfToken(context), formAction: "/admin/conversations",
                         submitLabel: "Create conversation",
@@ -190,7 +188,8 @@ struct AdminPages: Sendable {
         return try await body(organiser, csrfToken(context))
     }
 
-    struct LoginView {
+    struct LoginView: PageTemplate {
+        static let template = "admin_login"
         let csrf: String
         let email: String
         let error: String?
@@ -198,8 +197,7 @@ struct AdminPages: Sendable {
 
     private func loginPage(_ request: Request, email: String = "", error: AppError? = nil) throws -> Response {
         let resolved = services.identities.forSitePage(request)
-        var response = services.views.page(
-            "admin_login", title: "Sign in", LoginView(csrf: resolved.csrf, email: email, error: error?.message),
+        var response = services.views.page(title: "Sign in", LoginView(csrf: resolved.csrf, email: email, error: error?.message),
             status: error?.status ?? .ok, admin: true)
         for field in error?.headers ?? [:] { response.headers.append(field) }
         if let cookie = resolved.newCookie { response.setCookie(cookie) }
@@ -248,7 +246,8 @@ struct AdminPages: Sendable {
 
     // MARK: Pages
 
-    struct NewView {
+    struct NewView: PageTemplate {
+        static let template = "admin_conversation_new"
         let organiserEmail, csrf, formAction, submitLabel: String
         let form: SettingsForm
         let error: String?
@@ -259,7 +258,8 @@ struct AdminPages: Sendable {
         let message: String
     }
 
-    struct ConversationView {
+    struct ConversationView: PageTemplate {
+        static let template = "admin_conversation"
         let organiserEmail, csrf, formAction, submitLabel, slug, title: String
         let form: SettingsForm
         let pendingCount: Int
@@ -326,8 +326,7 @@ struct AdminPages: Sendable {
                     MemberRow(email: $0.0.email, role: $0.1.rawValue)
                 } : []
         )
-        return services.views.page(
-            "admin_conversation", title: conversation.settings.title, view,
+        return services.views.page(title: conversation.settings.title, view,
             status: status ?? error?.status ?? .ok, admin: true)
     }
 
@@ -343,7 +342,8 @@ struct AdminPages: Sendable {
         let reason: String?
     }
 
-    struct ModerationView {
+    struct ModerationView: PageTemplate {
+        static let template = "admin_moderation"
         let organiserEmail, csrf, slug, title, query, returnQuery: String
         let notice: String?
         let filters: [FilterOption]
@@ -394,7 +394,7 @@ struct AdminPages: Sendable {
                 ? "showing \(page.offset + 1)–\(min(page.total, page.offset + page.limit))" : nil,
             previous: page.offset > 0 ? "\(base)&offset=\(max(0, page.offset - page.limit))" : nil,
             next: page.offset + page.limit < page.total ? "\(base)&offset=\(page.offset + page.limit)" : nil)
-        return services.views.page("admin_moderation", title: "Moderation", view, admin: true)
+        return services.views.page(title: "Moderation", view, admin: true)
     }
 
     struct AuditRow {
@@ -402,7 +402,8 @@ struct AdminPages: Sendable {
         let statementID: Int64?
     }
 
-    struct AuditView {
+    struct AuditView: PageTemplate {
+        static let template = "admin_audit"
         let organiserEmail, csrf: String
         let conversationTitle: String?
         let entries: [AuditRow]
@@ -434,7 +435,7 @@ struct AdminPages: Sendable {
             },
             previous: offset > 0 ? "\(base)offset=\(max(0, offset - page.limit))" : nil,
             next: offset + page.limit < page.total ? "\(base)offset=\(offset + page.limit)" : nil)
-        return services.views.page("admin_audit", title: "Audit log", view, admin: true)
+        return services.views.page(title: "Audit log", view, admin: true)
     }
 }
 

@@ -94,7 +94,8 @@ struct AnalysisRoutes: Sendable {
         let groupShares: [String]
     }
 
-    struct PageView {
+    struct PageView: PageTemplate {
+        static let template = "admin_analysis"
         let organiserEmail, csrf, slug, title: String
         let notice: String?
         let ready: Bool
@@ -128,7 +129,7 @@ struct AnalysisRoutes: Sendable {
                 notice: notice, ready: false, computing: last > 0, age: "", voteCount: 0, participantCount: 0,
                 statementCount: 0, k: 0, stale: false, silhouettes: "", svg: "", groups: [], consensusAgree: [],
                 consensusDisagree: [], columns: [], rows: [])
-            return services.views.page("admin_analysis", title: "Opinion map", view, admin: true)
+            return services.views.page(title: "Opinion map", view, admin: true)
         }
         let result = try ConversationAnalysis.decode(stored)
         let texts = Dictionary(
@@ -202,7 +203,7 @@ struct AnalysisRoutes: Sendable {
                 .joined(separator: ", "),
             svg: OpinionMap.svg(result, text: text), groups: groups, consensusAgree: consensus(result.consensus.agree),
             consensusDisagree: consensus(result.consensus.disagree), columns: columns, rows: rows)
-        return services.views.page("admin_analysis", title: "Opinion map", view, admin: true)
+        return services.views.page(title: "Opinion map", view, admin: true)
     }
 
     static func share(_ count: Int, _ total: Int) -> Double { total == 0 ? 0 : Double(count) / Double(total) }

@@ -87,13 +87,13 @@ struct ConstitutionPages: Sendable {
             guard let conversation = try await services.store.conversation(id: new.conversationID) else {
                 throw CharterError.notFound("Conversation")
             }
-            struct View {
+            struct View: PageTemplate {
+                static let template = "admin_diff"
                 let organiserEmail, csrf, slug: String
                 let from, to, addedCount, removedCount, rewordedCount, rescoredCount: Int
                 let added, removed, reworded, rescored: [ConstitutionDiff.Change]
             }
-            return services.views.page(
-                "admin_diff", title: "Constitution changes",
+            return services.views.page(title: "Constitution changes",
                 View(
                     organiserEmail: context.organiser?.email ?? "", csrf: services.adminCSRF(session: session),
                     slug: conversation.slug, from: old.version, to: new.version, addedCount: diff.added.count,
@@ -165,7 +165,8 @@ struct ConstitutionPages: Sendable {
         let name, value: String
     }
 
-    struct View {
+    struct View: PageTemplate {
+        static let template = "admin_constitution"
         let organiserEmail, csrf, slug, title: String
         let notice, error: String?
         let rules: [Option]
@@ -255,6 +256,6 @@ struct ConstitutionPages: Sendable {
                     formats: ConstitutionFormat.allCases.map(\.rawValue),
                     previousID: index + 1 < versions.count ? versions[index + 1].id : nil)
             })
-        return services.views.page("admin_constitution", title: "Constitution builder", view, admin: true)
+        return services.views.page(title: "Constitution builder", view, admin: true)
     }
 }

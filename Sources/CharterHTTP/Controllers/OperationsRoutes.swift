@@ -13,14 +13,15 @@ struct OperationsRoutes: Sendable {
             struct Item {
                 let slug, title, question: String
             }
-            struct Home {
+            struct Home: PageTemplate {
+                static let template = "home"
                 let conversations: [Item]
             }
             let now = Date()
             let open = try await services.store.conversations().filter { $0.isOpen(at: now) }.map {
                 Item(slug: $0.slug, title: $0.settings.title, question: $0.settings.question)
             }
-            return services.views.page("home", title: "Charter", Home(conversations: open))
+            return services.views.page(title: "Charter", Home(conversations: open))
         }
         router.get("/healthz") { _, _ in
             struct Health: Encodable {

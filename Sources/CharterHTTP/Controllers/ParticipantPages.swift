@@ -32,7 +32,8 @@ struct ParticipantPages: Sendable {
         let choices: [Choice]
     }
 
-    struct PageView {
+    struct PageView: PageTemplate {
+        static let template = "conversation"
         let slug: String
         let title: String
         let question: String
@@ -127,8 +128,7 @@ struct ParticipantPages: Sendable {
             submissionsAllowed: settings.participantStatementsAllowed, canSubmit: votesNeeded == 0,
             votesNeeded: votesNeeded, maxLength: settings.maxStatementLength, notice: notice,
             error: error?.message, draft: draft)
-        var response = services.views.page(
-            "conversation", title: settings.title, view, status: error?.status ?? .ok)
+        var response = services.views.page(title: settings.title, view, status: error?.status ?? .ok)
         if let cookie = resolved.newCookie { response.setCookie(cookie) }
         return response
     }

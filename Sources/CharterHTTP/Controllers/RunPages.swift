@@ -178,7 +178,8 @@ struct RunPages: Sendable {
                 baseline: $0.request.baselineSource, profile: $0.request.profile.rawValue,
                 created: Self.date($0.createdAt))
         }
-        struct View {
+        struct View: PageTemplate {
+            static let template = "admin_runs"
             let organiserEmail, csrf: String
             let error: String?
             let constitutions: [Option]
@@ -187,8 +188,7 @@ struct RunPages: Sendable {
             let runs: [RunRow]
             let hasConstitutions: Bool
         }
-        return services.views.page(
-            "admin_runs", title: "Comparison runs",
+        return services.views.page(title: "Comparison runs",
             View(
                 organiserEmail: organiser.email, csrf: csrf, error: error, constitutions: constitutions,
                 baselines: constitutions.map { Option(value: $0.value, label: $0.label, selected: false) },
@@ -235,7 +235,8 @@ struct RunPages: Sendable {
         let stored = try await services.store.constitution(id: run.request.ccaiConstitutionID)
         var conversation: Conversation?
         if let stored { conversation = try await services.store.conversation(id: stored.conversationID) }
-        struct View {
+        struct View: PageTemplate {
+            static let template = "admin_run"
             let organiserEmail, csrf: String
             let id: Int64
             let state, profile, seed: String
@@ -322,8 +323,7 @@ struct RunPages: Sendable {
                     path: $0.path, size: ByteCountFormatter.string(fromByteCount: Int64($0.bytes), countStyle: .file),
                     url: $0.url.replacingOccurrences(of: "/api/v1/runs/", with: "/admin/runs/"))
             })
-        return services.views.page(
-            "admin_run", title: "Run \(run.id)", view, admin: true, refresh: run.state.isFinished ? nil : 5)
+        return services.views.page(title: "Run \(run.id)", view, admin: true, refresh: run.state.isFinished ? nil : 5)
     }
 
     static func betterLabel(_ better: String) -> String {

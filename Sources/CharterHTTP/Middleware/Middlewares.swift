@@ -60,8 +60,7 @@ struct ErrorMiddleware: RouterMiddleware {
             }
             response = Response.json(Body(error: .init(code: error.code, message: error.message)), status: error.status)
         } else {
-            response = views.page(
-                "error", title: "\(error.status.code) \(error.status.reasonPhrase)",
+            response = views.page(title: "\(error.status.code) \(error.status.reasonPhrase)",
                 ErrorView(status: error.status.code, reason: error.status.reasonPhrase, message: error.message),
                 status: error.status)
         }
@@ -70,7 +69,8 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 }
 
-struct ErrorView {
+struct ErrorView: PageTemplate {
+    static let template = "error"
     let status: Int
     let reason: String
     let message: String

@@ -4,6 +4,11 @@ import Hummingbird
 import Mustache
 import NIOCore
 
+/// A page's view model: the values its template shows, and the template's name.
+protocol PageTemplate {
+    static var template: String { get }
+}
+
 /// The HTML templates (Mustache, escaped by default), loaded once at start-up. Every page is
 /// rendered into the shared layout.
 public struct Views: Sendable {
@@ -29,18 +34,33 @@ public struct Views: Sendable {
         let refresh: Int?
     }
 
-    func render(_ template: String, _ object: Any) -> String {
-        library.render(object, withTemplate: template) ?? ""
+    /// The rendered template, or nil when there is no such template.
+    func render(_ template: String, _ object: Any) -> String? {
+        library.render(object, withTemplate: template)
     }
 
-    func page(
-        _ template: String, title: String, _ object: Any, status: HTTPResponse.Status = .ok, admin: Bool = false,
-        refresh: Int? = nil
+    /// Whether a template of this name was loaded.
+    func has(_ template: String) -> Bool {
+        library.getTemplate(named: template) != nil
+    }
+
+    /// A page: the view's own template inside the layout. A view whose template is missing is a
+    /// fault of ours and answers 500 with a page that says so, never an empty 200.
+    func page<View: PageTemplate>(
+        title: String, _ view: View, status: HTTPResponse.Status = .ok, admin: Bool = false, refresh: Int? = nil
     ) -> Response {
-        let content = render(template, object)
-        let html = render(
-            "layout",
-            Layout(title: title, content: content, bodyClass: admin ? "admin" : "participant", refresh: refresh))
+        guard let content = render(View.template, view),
+            let html = render(
+                "layout",
+                Layout(title: title, content: content, bodyClass: admin ? "admin" : "participant", refresh: refresh))
+        else {
+            return Response(
+                status: .internalServerError, headers: [.contentType: "text/html; charset=utf-8"],
+                body: .init(
+                    byteBuffer: ByteBuffer(
+                        string: "<!doctype html><title>500</title><p>This page's template (\(View.template)) is missing.</p>"
+                    )))
+        }
         return Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: html)))
