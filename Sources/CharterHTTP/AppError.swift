@@ -18,6 +18,9 @@ public struct AppError: Error, Sendable {
 
     static let unauthorized = AppError(
         .unauthorized, code: "unauthorized", message: "Sign in as an organiser, or send a valid API token.")
+    /// An admin page or form without a signed-in session: a page view is sent to the sign-in
+    /// page (by the error middleware), a form post gets 401.
+    static let signIn = AppError(.unauthorized, code: "sign_in", message: "Sign in as an organiser first.")
     static let badCSRF = AppError(
         .forbidden, code: "csrf",
         message:

@@ -59,16 +59,28 @@ struct AppServices: Sendable {
         return (conversation.id, false)
     }
 
+    /// The one session guard of the admin pages: the organiser signed in with a session cookie
+    /// and the CSRF token their forms carry. Without a session it throws `AppError.signIn`,
+    /// which the error middleware turns into the sign-in page for a page view.
+    func adminSession(_ context: AppRequestContext) throws -> (organiser: Organiser, csrf: String) {
+        guard let organiser = context.organiser, let session = context.organiserSessionToken else {
+            throw AppError.signIn
+        }
+        return (organiser, adminCSRF(session: session))
+    }
+
+    /// The one CSRF check of the admin forms: the token must belong to the session.
+    func checkAdminCSRF(_ given: String?, context: AppRequestContext) throws -> Organiser {
+        let (organiser, expected) = try adminSession(context)
+        guard let given, ConstantTime.equal(Array(given.utf8), Array(expected.utf8)) else { throw AppError.badCSRF }
+        return organiser
+    }
+
     /// The organiser behind an admin form post whose CSRF token belongs to their session.
     func organiserForm(_ request: Request, context: AppRequestContext) async throws -> (Organiser, Form) {
-        guard let organiser = context.organiser, let session = context.organiserSessionToken else {
-            throw AppError.unauthorized
-        }
+        _ = try adminSession(context)
         let form = try await body.form(request)
-        guard let given = form["csrf"],
-            ConstantTime.equal(Array(given.utf8), Array(adminCSRF(session: session).utf8))
-        else { throw AppError.badCSRF }
-        return (organiser, form)
+        return (try checkAdminCSRF(form["csrf"], context: context), form)
     }
 
     func adminCSRF(session: String) -> String {

@@ -49,12 +49,10 @@ struct AdminAccessPages: Sendable {
             return Response.seeOther("/admin/conversations/\(conversation.slug)?done=member")
         }
         router.get("/admin/organisers") { request, context in
-            guard let organiser = context.organiser, let session = context.organiserSessionToken else {
-                return Response.seeOther("/admin/login")
-            }
+            let (organiser, csrf) = try services.adminSession(context)
             try services.requireAdmin(organiser)
             return try await page(
-                organiser: organiser, csrf: services.adminCSRF(session: session),
+                organiser: organiser, csrf: csrf,
                 notice: request.query["done"].flatMap { Self.notices[$0] })
         }
         router.post("/admin/organisers") { request, context in
@@ -62,7 +60,7 @@ struct AdminAccessPages: Sendable {
             try services.requireAdmin(organiser)
             let email = try form.required("email")
             let password = try form.required("password")
-            let csrf = services.adminCSRF(session: context.organiserSessionToken ?? "")
+            let csrf = try services.adminSession(context).csrf
             guard password.count >= 12, !password.contains("\0") else {
                 return try await page(
                     organiser: organiser, csrf: csrf, error: "The first password must be at least 12 characters.",

@@ -61,7 +61,7 @@ struct AdminPages: Sendable {
                     (try? SettingsForm.parse(form, base: ConversationSettings(slug: "", title: "", question: "")))
                 return services.views.page(title: "New conversation",
                     NewView(
-                        organiserEmail: organiser.email, csrf: csrfToken(context), formAction: "/admin/conversations",
+                        organiserEmail: organiser.email, csrf: try csrfToken(context), formAction: "/admin/conversations",
                         submitLabel: "Create conversation",
                         form: SettingsForm(
                             draft
@@ -90,7 +90,7 @@ struct AdminPages: Sendable {
                 return Response.seeOther("/admin/conversations/\(updated.slug)?done=saved")
             } catch let error as CharterError {
                 return try await conversationPage(
-                    conversation, organiser: organiser, csrf: csrfToken(context), error: AppError(error))
+                    conversation, organiser: organiser, csrf: try csrfToken(context), error: AppError(error))
             }
         }
         router.post("/admin/conversations/{slug}/seeds") { request, context in
@@ -99,7 +99,7 @@ struct AdminPages: Sendable {
             let texts = SeedText.lines(try form.required("statements"))
             guard !texts.isEmpty else {
                 return try await conversationPage(
-                    conversation, organiser: organiser, csrf: csrfToken(context),
+                    conversation, organiser: organiser, csrf: try csrfToken(context),
                     error: AppError(CharterError.invalid(field: "statements", message: "Enter at least one statement."))
                 )
             }
@@ -109,7 +109,7 @@ struct AdminPages: Sendable {
                 return Response.seeOther("/admin/conversations/\(conversation.slug)?done=seeded")
             }
             return try await conversationPage(
-                conversation, organiser: organiser, csrf: csrfToken(context),
+                conversation, organiser: organiser, csrf: try csrfToken(context),
                 notice: "\(result.added.count) statements added.", skipped: result.skipped,
                 status: result.added.isEmpty ? .unprocessableContent : .ok)
         }
@@ -174,18 +174,17 @@ struct AdminPages: Sendable {
             secure: services.configuration.secureCookies, httpOnly: true, sameSite: .strict)
     }
 
-    private func csrfToken(_ context: AppRequestContext) -> String {
-        services.adminCSRF(session: context.organiserSessionToken ?? "")
+    private func csrfToken(_ context: AppRequestContext) throws -> String {
+        try services.adminSession(context).csrf
     }
 
-    /// Runs a page for a signed-in organiser, or sends the browser to the sign-in page.
+    /// Runs a page for a signed-in organiser (`AppServices.adminSession` sends anyone else to
+    /// the sign-in page).
     private func signedIn(_ context: AppRequestContext, _ body: (Organiser, String) async throws -> Response)
         async throws -> Response
     {
-        guard let organiser = context.organiser, context.organiserSessionToken != nil else {
-            return .seeOther("/admin/login")
-        }
-        return try await body(organiser, csrfToken(context))
+        let (organiser, csrf) = try services.adminSession(context)
+        return try await body(organiser, csrf)
     }
 
     struct LoginView: PageTemplate {

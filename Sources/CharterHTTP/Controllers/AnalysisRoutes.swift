@@ -45,10 +45,7 @@ struct AnalysisRoutes: Sendable {
             return Response.json(body)
         }
         router.get("/admin/conversations/{slug}/analysis") { request, context in
-            guard let organiser = context.organiser, let session = context.organiserSessionToken else {
-                return Response.seeOther("/admin/login")
-            }
-            let csrf = services.adminCSRF(session: session)
+            let (organiser, csrf) = try services.adminSession(context)
             return try await page(request, context: context, organiser: organiser, csrf: csrf)
         }
         router.post("/admin/conversations/{slug}/analysis") { request, context in

@@ -18,11 +18,8 @@ struct ConstitutionPages: Sendable {
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/admin/conversations/{slug}/constitution") { request, context in
-            guard let organiser = context.organiser, let session = context.organiserSessionToken else {
-                return Response.seeOther("/admin/login")
-            }
-            return try await page(
-                request.query, context: context, organiser: organiser, csrf: services.adminCSRF(session: session))
+            let (organiser, csrf) = try services.adminSession(context)
+            return try await page(request.query, context: context, organiser: organiser, csrf: csrf)
         }
         router.post("/admin/conversations/{slug}/principles/{statement}") { request, context in
             let (organiser, form) = try await services.organiserForm(request, context: context)
@@ -71,15 +68,11 @@ struct ConstitutionPages: Sendable {
             )
         }
         router.get("/admin/constitutions/{id}") { request, context in
-            guard context.organiser != nil, context.organiserSessionToken != nil else {
-                return Response.seeOther("/admin/login")
-            }
+            _ = try services.adminSession(context)
             return try await ConstitutionRoutes(services: services).download(request, context: context)
         }
         router.get("/admin/constitutions/{id}/diff/{other}") { _, context in
-            guard context.organiser != nil, let session = context.organiserSessionToken else {
-                return Response.seeOther("/admin/login")
-            }
+            let (organiser, csrf) = try services.adminSession(context)
             let routes = ConstitutionRoutes(services: services)
             let old = try await routes.constitution(context, "id")
             let new = try await routes.constitution(context, "other")
@@ -95,7 +88,7 @@ struct ConstitutionPages: Sendable {
             }
             return services.views.page(title: "Constitution changes",
                 View(
-                    organiserEmail: context.organiser?.email ?? "", csrf: services.adminCSRF(session: session),
+                    organiserEmail: organiser.email, csrf: csrf,
                     slug: conversation.slug, from: old.version, to: new.version, addedCount: diff.added.count,
                     removedCount: diff.removed.count, rewordedCount: diff.reworded.count,
                     rescoredCount: diff.rescored.count, added: diff.added, removed: diff.removed,

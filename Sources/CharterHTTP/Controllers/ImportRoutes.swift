@@ -19,9 +19,7 @@ struct ImportRoutes: Sendable {
             return try await exportResponse(context)
         }
         router.get("/admin/conversations/{slug}/export/polis") { _, context in
-            guard context.organiser != nil, context.organiserSessionToken != nil else {
-                return Response.seeOther("/admin/login")
-            }
+            _ = try services.adminSession(context)
             return try await exportResponse(context)
         }
         router.post(RouterPath(stringLiteral: Self.path)) { request, context in

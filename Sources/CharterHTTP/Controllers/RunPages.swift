@@ -16,18 +16,14 @@ struct RunPages: Sendable {
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/admin/runs") { request, context in
-            guard let organiser = context.organiser, let session = context.organiserSessionToken else {
-                return Response.seeOther("/admin/login")
-            }
+            let (organiser, csrf) = try services.adminSession(context)
             return try await listPage(
-                organiser: organiser, csrf: services.adminCSRF(session: session),
+                organiser: organiser, csrf: csrf,
                 selected: request.query["constitution"].flatMap { Int64($0) }, error: nil, status: .ok)
         }
         router.post("/admin/runs") { request, context in
-            guard let organiser = context.organiser, let session = context.organiserSessionToken else {
-                throw AppError.unauthorized
-            }
-            let fields = try await multipartForm(request, session: session)
+            let (organiser, csrf) = try services.adminSession(context)
+            let fields = try await multipartForm(request, context: context)
             do {
                 guard let constitution = fields.text("constitution_id").flatMap({ Int64($0) }) else {
                     throw CharterError.invalid(
@@ -61,17 +57,15 @@ struct RunPages: Sendable {
                 return Response.seeOther("/admin/runs/\(run.id)")
             } catch let error as CharterError {
                 return try await listPage(
-                    organiser: organiser, csrf: services.adminCSRF(session: session),
+                    organiser: organiser, csrf: csrf,
                     selected: fields.text("constitution_id").flatMap { Int64($0) }, error: error.message,
                     status: AppError(error).status)
             }
         }
         router.get("/admin/runs/{id}") { _, context in
-            guard let organiser = context.organiser, let session = context.organiserSessionToken else {
-                return Response.seeOther("/admin/login")
-            }
+            let (organiser, csrf) = try services.adminSession(context)
             let run = try await RunRoutes(services: services).run(context)
-            return try await runPage(run, organiser: organiser, csrf: services.adminCSRF(session: session))
+            return try await runPage(run, organiser: organiser, csrf: csrf)
         }
         router.post("/admin/runs/{id}/cancel") { request, context in
             let (organiser, _) = try await services.organiserForm(request, context: context)
@@ -86,9 +80,7 @@ struct RunPages: Sendable {
             return Response.seeOther("/admin/runs/\(again.id)")
         }
         router.get("/admin/runs/{id}/artefact") { request, context in
-            guard context.organiser != nil, context.organiserSessionToken != nil else {
-                return Response.seeOther("/admin/login")
-            }
+            _ = try services.adminSession(context)
             return try await RunRoutes(services: services).artefact(request, context: context)
         }
     }
@@ -127,7 +119,7 @@ struct RunPages: Sendable {
 
     /// The new-run form comes as multipart (it may carry a constitution file); its CSRF token
     /// is checked like every other admin form's.
-    func multipartForm(_ request: Request, session: String) async throws -> MultipartFields {
+    func multipartForm(_ request: Request, context: AppRequestContext) async throws -> MultipartFields {
         let contentType = request.headers[.contentType] ?? ""
         let fields: MultipartFields
         if request.mediaType == "multipart/form-data" {
@@ -142,9 +134,7 @@ struct RunPages: Sendable {
             fields = MultipartFields(
                 parts: form.fields.map { Multipart.Part(name: $0.name, fileName: nil, data: Data($0.value.utf8)) })
         }
-        guard let given = fields.text("csrf"),
-            ConstantTime.equal(Array(given.utf8), Array(services.adminCSRF(session: session).utf8))
-        else { throw AppError.badCSRF }
+        _ = try services.checkAdminCSRF(fields.text("csrf"), context: context)
         return fields
     }
 

@@ -49,6 +49,9 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 
     func render(_ error: AppError, for request: Request) -> Response {
+        if error.code == AppError.signIn.code, request.method == .get || request.method == .head {
+            return Response.seeOther("/admin/login")
+        }
         var response: Response
         if request.wantsJSON {
             struct Body: Encodable {
