@@ -10,62 +10,6 @@ import Synchronization
     import Glibc
 #endif
 
-/// How comparison runs are executed.
-public struct RunConfiguration: Sendable {
-    /// Where run folders are made (`runs/<id>/`).
-    public var runsDirectory = URL(fileURLWithPath: "runs", isDirectory: true)
-    /// The pipeline: an executable (a bare name is looked up on PATH, a relative path is taken
-    /// from the server's working directory) and fixed arguments, separated by spaces.
-    public var pipelineCommand = "scripts/pipeline/run"
-    /// Runs executing at once; the rest wait in the queue.
-    public var concurrency = 1
-    public var timeouts: [RunProfile: Duration] = [
-        .smoke: .seconds(20 * 60), .small: .seconds(2 * 3600), .gpu: .seconds(72 * 3600),
-    ]
-    /// Between SIGTERM and SIGKILL.
-    public var grace: Duration = .seconds(10)
-    /// BBQ's `data/` folder, handed to the pipeline.
-    public var bbqDirectory: String?
-    /// Charter's own baseline constitution.
-    public var baselinePath = "seeds/baseline-constitution.json"
-    /// How often the queue is looked at for runs other processes queued.
-    public var pollInterval: Duration = .seconds(2)
-    /// Extra environment for the pipeline.
-    public var environment: [String: String] = [:]
-    /// The only folder `model_path` may name something in (`--models-directory`); none: no
-    /// run may name a model by path.
-    public var modelsDirectory: String?
-    /// The only folder `prompts_path` may name a file in (`--prompts-directory`).
-    public var promptsDirectory: String?
-
-    public init() {}
-
-    /// The first of the usual places BBQ is found, relative to the working directory.
-    public static func defaultBBQDirectory() -> String? {
-        ["../shared/evals/bbq/data", "shared/evals/bbq/data"].map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-            .first { FileManager.default.fileExists(atPath: $0) }
-    }
-
-    /// The command as the executor starts it.
-    public var command: [String] {
-        var parts = pipelineCommand.split(separator: " ").map(String.init)
-        if let first = parts.first, first.contains("/"), !first.hasPrefix("/") {
-            parts[0] = URL(fileURLWithPath: first).standardizedFileURL.path
-        }
-        return parts
-    }
-}
-
-/// Which constitution a run compares against.
-public enum BaselineChoice: Sendable, Equatable {
-    /// Charter's own, from `seeds/`.
-    case charter
-    /// Any published constitution version.
-    case constitution(Int64)
-    /// A constitution file someone uploaded.
-    case uploaded(Data, name: String)
-}
-
 /// The queue of comparison runs and their execution, as a lifecycle service: it starts queued
 /// runs up to the concurrency limit, follows each pipeline's progress into the store, and ends
 /// every run in a final state with its reason. Runs a previous process left running are failed
@@ -76,7 +20,7 @@ public actor RunService: Service {
     let executor: any RunExecutor
     let logger: Logger
 
-    private var active: [Int64: Task<ComparisonRun, Never>] = [:]
+    var active: [Int64: Task<ComparisonRun, Never>] = [:]
     private var cancellations: [Int64: (actor: Actor?, reason: String, state: RunState)] = [:]
     private var stopping = false
     /// Only a running service takes runs from the queue: a command that merely queues one must
@@ -433,66 +377,4 @@ public actor RunService: Service {
         if let error = error as? LocalProcessExecutor.LaunchFailed { return error.description }
         return "\(error)"
     }
-
-    // MARK: Restart
-
-    /// Fails the runs a previous process left running, and kills their pipelines if they
-    /// outlived it. A run that another live process is executing is left alone.
-    public func recoverInterrupted() async throws {
-        let me = getpid()
-        for run in try await store.runs(in: [.running]) where active[run.id] == nil {
-            if let owner = run.ownerPID, owner != me, Self.isAlive(owner) { continue }
-            if let group = run.pipelinePID, let directory = run.directory,
-                Self.processGroup(group, isInDirectory: directory)
-            {
-                kill(-group, SIGKILL)
-            }
-            _ = try await store.updateRun(
-                id: run.id, expecting: [.running],
-                RunChange(
-                    state: .failed, finishedAt: Date(),
-                    failure: "interrupted by restart: the process running it stopped before it finished"),
-                by: nil)
-            logger.warning("run interrupted by restart marked failed", metadata: ["run": "\(run.id)"])
-        }
-    }
-
-    static func isAlive(_ pid: Int32) -> Bool {
-        kill(pid, 0) == 0 || errno == EPERM
-    }
-
-    /// Whether a process (group leader) is still the pipeline of the run in this folder: its
-    /// working directory says so, which a reused pid does not share.
-    static func processGroup(_ pid: Int32, isInDirectory directory: String) -> Bool {
-        guard let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") else {
-            return false
-        }
-        return URL(fileURLWithPath: cwd).standardizedFileURL.path
-            == URL(fileURLWithPath: directory).standardizedFileURL.path
-    }
-}
-
-/// Folds a run's events into its progress, and writes it to the store at most twice a second so
-/// a chatty pipeline does not become a write load.
-actor ProgressRecorder {
-    let store: any CharterStore
-    let runID: Int64
-    var progress = RunProgress()
-    var lastSaved = ContinuousClock.now - .seconds(60)
-
-    init(store: any CharterStore, runID: Int64) {
-        self.store = store
-        self.runID = runID
-    }
-
-    func apply(_ event: PipelineEvent) async {
-        progress.apply(event)
-        guard ContinuousClock.now - lastSaved >= .milliseconds(500) else { return }
-        lastSaved = ContinuousClock.now
-        if let data = try? progress.encoded() {
-            _ = try? await store.updateRun(id: runID, expecting: [.running], RunChange(progress: data), by: nil)
-        }
-    }
-
-    func snapshot() -> Data? { try? progress.encoded() }
 }

@@ -112,7 +112,8 @@ struct AdminAccessPages: Sendable {
                 id: $0.id, email: $0.email, isAdmin: $0.isAdmin, toggleValue: $0.isAdmin ? "false" : "true",
                 toggleLabel: $0.isAdmin ? "Remove admin" : "Make admin", csrf: csrf)
         }
-        return services.views.page(title: "Organisers",
+        return services.views.page(
+            title: "Organisers",
             View(
                 organiserEmail: organiser.email, csrf: csrf, email: email, notice: notice, error: error,
                 organisers: rows), status: status, admin: true)

@@ -35,13 +35,15 @@ struct AdminPages: Sendable {
                 let rows = try await services.store.conversations().filter { visible?.contains($0.id) ?? true }.map {
                     Row(slug: $0.slug, title: $0.settings.title, state: $0.isOpen(at: Date()) ? "open" : "closed")
                 }
-                return services.views.page(title: "Conversations",
+                return services.views.page(
+                    title: "Conversations",
                     View(organiserEmail: organiser.email, csrf: csrf, conversations: rows), admin: true)
             }
         }
         router.get("/admin/conversations/new") { _, context in
             try await signedIn(context) { organiser, csrf in
-                services.views.page(title: "New conversation",
+                services.views.page(
+                    title: "New conversation",
                     NewView(
                         organiserEmail: organiser.email, csrf: csrf, formAction: "/admin/conversations",
                         submitLabel: "Create conversation",
@@ -59,9 +61,11 @@ struct AdminPages: Sendable {
             } catch let error as CharterError {
                 let draft =
                     (try? SettingsForm.parse(form, base: ConversationSettings(slug: "", title: "", question: "")))
-                return services.views.page(title: "New conversation",
+                return services.views.page(
+                    title: "New conversation",
                     NewView(
-                        organiserEmail: organiser.email, csrf: try csrfToken(context), formAction: "/admin/conversations",
+                        organiserEmail: organiser.email, csrf: try csrfToken(context),
+                        formAction: "/admin/conversations",
                         submitLabel: "Create conversation",
                         form: SettingsForm(
                             draft
@@ -196,7 +200,8 @@ struct AdminPages: Sendable {
 
     private func loginPage(_ request: Request, email: String = "", error: AppError? = nil) throws -> Response {
         let resolved = services.identities.forSitePage(request)
-        var response = services.views.page(title: "Sign in", LoginView(csrf: resolved.csrf, email: email, error: error?.message),
+        var response = services.views.page(
+            title: "Sign in", LoginView(csrf: resolved.csrf, email: email, error: error?.message),
             status: error?.status ?? .ok, admin: true)
         for field in error?.headers ?? [:] { response.headers.append(field) }
         if let cookie = resolved.newCookie { response.setCookie(cookie) }
@@ -325,207 +330,8 @@ struct AdminPages: Sendable {
                     MemberRow(email: $0.0.email, role: $0.1.rawValue)
                 } : []
         )
-        return services.views.page(title: conversation.settings.title, view,
+        return services.views.page(
+            title: conversation.settings.title, view,
             status: status ?? error?.status ?? .ok, admin: true)
-    }
-
-    struct FilterOption {
-        let value: String
-        let selected: Bool
-    }
-
-    struct ModerationRow {
-        let id: Int64
-        let text, moderation, metaAction, metaLabel: String
-        let isSeed, isMeta: Bool
-        let reason: String?
-    }
-
-    struct ModerationView: PageTemplate {
-        static let template = "admin_moderation"
-        let organiserEmail, csrf, slug, title, query, returnQuery: String
-        let notice: String?
-        let filters: [FilterOption]
-        let statements: [ModerationRow]
-        let total: Int
-        let pageText: String?
-        let previous, next: String?
-    }
-
-    private func moderationPage(
-        _ request: Request, context: AppRequestContext, organiser: Organiser, csrf: String
-    ) async throws -> Response {
-        let conversation = try await services.conversation(context)
-        let query = request.query
-        var filter = try StatementFilter(query: query)
-        if query["moderation"] == nil { filter.moderation = .pending }
-        let page = try await services.store.statements(conversationID: conversation.id, filter: filter)
-        let selected = filter.moderation?.rawValue ?? "all"
-        let base =
-            "/admin/conversations/\(conversation.slug)/moderation?moderation=\(selected)"
-            + (filter.search.flatMap { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) }.map {
-                "&q=\($0)"
-            } ?? "")
-        let notice = query["done"].flatMap { done -> String? in
-            guard done.hasPrefix("moderated-") else { return nil }
-            return "\(done.dropFirst("moderated-".count)) statement(s) updated."
-        }
-        let view = ModerationView(
-            organiserEmail: organiser.email, csrf: csrf, slug: conversation.slug, title: conversation.settings.title,
-            query: filter.search ?? "",
-            returnQuery: "moderation=\(selected)&offset=\(page.offset)"
-                + (filter.search.flatMap { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) }.map {
-                    "&q=\($0)"
-                } ?? ""),
-            notice: notice,
-            filters: ["pending", "accepted", "rejected", "all"].map {
-                FilterOption(value: $0, selected: $0 == selected)
-            },
-            statements: page.items.map {
-                ModerationRow(
-                    id: $0.id, text: $0.text, moderation: $0.moderation.rawValue,
-                    metaAction: $0.isMeta ? "unmeta" : "meta",
-                    metaLabel: $0.isMeta ? "Unmark meta" : "Meta", isSeed: $0.isSeed, isMeta: $0.isMeta,
-                    reason: $0.reason)
-            },
-            total: page.total,
-            pageText: page.total > page.limit
-                ? "showing \(page.offset + 1)–\(min(page.total, page.offset + page.limit))" : nil,
-            previous: page.offset > 0 ? "\(base)&offset=\(max(0, page.offset - page.limit))" : nil,
-            next: page.offset + page.limit < page.total ? "\(base)&offset=\(page.offset + page.limit)" : nil)
-        return services.views.page(title: "Moderation", view, admin: true)
-    }
-
-    struct AuditRow {
-        let when, actor, action, detail: String
-        let statementID: Int64?
-    }
-
-    struct AuditView: PageTemplate {
-        static let template = "admin_audit"
-        let organiserEmail, csrf: String
-        let conversationTitle: String?
-        let entries: [AuditRow]
-        let previous, next: String?
-    }
-
-    private func auditPage(_ request: Request, organiser: Organiser, csrf: String) async throws -> Response {
-        let query = request.query
-        var conversation: Conversation?
-        if let slug = query["conversation"], !slug.isEmpty {
-            guard let found = try await services.store.conversation(slug: slug) else {
-                throw CharterError.notFound("Conversation")
-            }
-            try await services.require(.moderator, of: organiser, conversationID: found.id)
-            conversation = found
-        } else {
-            try services.requireAdmin(organiser)
-        }
-        let offset = try query.integer("offset") ?? 0
-        let page = try await services.store.auditLog(conversationID: conversation?.id, offset: offset, limit: 100)
-        let base = "/admin/audit?" + (conversation.map { "conversation=\($0.slug)&" } ?? "")
-        let formatter = ISO8601DateFormatter()
-        let view = AuditView(
-            organiserEmail: organiser.email, csrf: csrf, conversationTitle: conversation?.settings.title,
-            entries: page.items.map {
-                AuditRow(
-                    when: formatter.string(from: $0.createdAt), actor: $0.actor, action: $0.action, detail: $0.detail,
-                    statementID: $0.statementID)
-            },
-            previous: offset > 0 ? "\(base)offset=\(max(0, offset - page.limit))" : nil,
-            next: offset + page.limit < page.total ? "\(base)offset=\(offset + page.limit)" : nil)
-        return services.views.page(title: "Audit log", view, admin: true)
-    }
-}
-
-/// The conversation settings as the HTML form shows and sends them.
-struct SettingsForm {
-    let slug, title, question, description: String
-    let isOpen: Bool
-    let closesAt: String
-    let participantStatementsAllowed, strictModeration: Bool
-    let maxStatementLength, minVotesBeforeSubmit: Int
-    let completionThreshold: String
-    let completionCode: String
-    let xidPolicies: [Choice]
-
-    struct Choice {
-        let value, label: String
-        let selected: Bool
-    }
-
-    static let dateFormat: DateFormatter = {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd'T'HH:mm"
-        return f
-    }()
-
-    init(_ s: ConversationSettings) {
-        slug = s.slug
-        title = s.title
-        question = s.question
-        description = s.description
-        isOpen = s.state == .open
-        closesAt = s.closesAt.map { Self.dateFormat.string(from: $0) } ?? ""
-        participantStatementsAllowed = s.participantStatementsAllowed
-        strictModeration = s.strictModeration
-        maxStatementLength = s.maxStatementLength
-        minVotesBeforeSubmit = s.minVotesBeforeSubmit
-        completionThreshold = s.completionThreshold.map(String.init) ?? ""
-        completionCode = s.completionCode ?? ""
-        xidPolicies = XIDPolicy.allCases.map {
-            Choice(value: $0.rawValue, label: $0.rawValue, selected: $0 == s.xidPolicy)
-        }
-    }
-
-    /// Reads the posted form over `base`. Checkboxes are absent when unticked, so they are
-    /// read as false rather than left unchanged.
-    static func parse(_ form: Form, base: ConversationSettings) throws -> ConversationSettings {
-        var s = base
-        s.slug = form["slug"] ?? s.slug
-        s.title = form["title"] ?? s.title
-        s.question = form["question"] ?? s.question
-        s.description = form["description"] ?? s.description
-        if let state = form["state"] {
-            guard let parsed = ConversationState(rawValue: state) else {
-                throw CharterError.invalid(field: "state", message: "state must be open or closed")
-            }
-            s.state = parsed
-        }
-        if let raw = form["closes_at"] {
-            if raw.isEmpty {
-                s.closesAt = nil
-            } else {
-                guard let date = dateFormat.date(from: raw) else {
-                    throw CharterError.invalid(field: "closes_at", message: "closes at must look like 2026-12-31T18:00")
-                }
-                s.closesAt = date
-            }
-        }
-        s.participantStatementsAllowed = form["participant_statements_allowed"] == "on"
-        s.strictModeration = form["strict_moderation"] == "on"
-        s.maxStatementLength = try number(form, "max_statement_length") ?? s.maxStatementLength
-        s.minVotesBeforeSubmit = try number(form, "min_votes_before_submit") ?? s.minVotesBeforeSubmit
-        if form["completion_threshold"] != nil { s.completionThreshold = try number(form, "completion_threshold") }
-        if let code = form["completion_code"] { s.completionCode = code.isEmpty ? nil : code }
-        if let policy = form["xid_policy"] {
-            guard let parsed = XIDPolicy(rawValue: policy) else {
-                throw CharterError.invalid(
-                    field: "xid_policy", message: "panel ids must be open, bound, signed or allow-list")
-            }
-            s.xidPolicy = parsed
-        }
-        return s
-    }
-
-    private static func number(_ form: Form, _ name: String) throws -> Int? {
-        guard let raw = form[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
-        guard let value = Int(raw) else {
-            throw CharterError.invalid(
-                field: name, message: "\(name.replacingOccurrences(of: "_", with: " ")) must be a whole number")
-        }
-        return value
     }
 }

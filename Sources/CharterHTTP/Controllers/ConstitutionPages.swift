@@ -86,7 +86,8 @@ struct ConstitutionPages: Sendable {
                 let from, to, addedCount, removedCount, rewordedCount, rescoredCount: Int
                 let added, removed, reworded, rescored: [ConstitutionDiff.Change]
             }
-            return services.views.page(title: "Constitution changes",
+            return services.views.page(
+                title: "Constitution changes",
                 View(
                     organiserEmail: organiser.email, csrf: csrf,
                     slug: conversation.slug, from: old.version, to: new.version, addedCount: diff.added.count,

@@ -178,7 +178,8 @@ struct RunPages: Sendable {
             let runs: [RunRow]
             let hasConstitutions: Bool
         }
-        return services.views.page(title: "Comparison runs",
+        return services.views.page(
+            title: "Comparison runs",
             View(
                 organiserEmail: organiser.email, csrf: csrf, error: error, constitutions: constitutions,
                 baselines: constitutions.map { Option(value: $0.value, label: $0.label, selected: false) },

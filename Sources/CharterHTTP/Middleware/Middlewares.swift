@@ -63,7 +63,8 @@ struct ErrorMiddleware: RouterMiddleware {
             }
             response = Response.json(Body(error: .init(code: error.code, message: error.message)), status: error.status)
         } else {
-            response = views.page(title: "\(error.status.code) \(error.status.reasonPhrase)",
+            response = views.page(
+                title: "\(error.status.code) \(error.status.reasonPhrase)",
                 ErrorView(status: error.status.code, reason: error.status.reasonPhrase, message: error.message),
                 status: error.status)
         }

@@ -58,7 +58,8 @@ public struct Views: Sendable {
                 status: .internalServerError, headers: [.contentType: "text/html; charset=utf-8"],
                 body: .init(
                     byteBuffer: ByteBuffer(
-                        string: "<!doctype html><title>500</title><p>This page's template (\(View.template)) is missing.</p>"
+                        string:
+                            "<!doctype html><title>500</title><p>This page's template (\(View.template)) is missing.</p>"
                     )))
         }
         return Response(
