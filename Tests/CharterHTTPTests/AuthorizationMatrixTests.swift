@@ -15,6 +15,15 @@ import Testing
 @Suite struct AuthorizationMatrixTests {
     enum Caller: String, CaseIterable {
         case anonymous, participant, badToken, expiredSession, organiser
+        /// A signed-in organiser (not an admin) with no role on the conversation `town`.
+        case otherOrganiser
+    }
+
+    /// Operations on one conversation (by slug, or by its constitutions and runs), and the
+    /// instance-wide audit log: an organiser without a role there gets 403.
+    static func touchesTown(_ operation: Operation) -> Bool {
+        operation.path.hasPrefix("/api/v1/conversations/town") || operation.path.hasPrefix("/api/v1/constitutions/")
+            || operation.path.hasPrefix("/api/v1/runs/") || operation.path == "/api/v1/audit"
     }
 
     struct Operation {
@@ -52,7 +61,13 @@ import Testing
 
     @Test func onlyTheIntendedCallersGetPastAuthentication() async throws {
         let h = try await Harness.make()
-        _ = try await Fixtures.publishConstitution(in: h.store, conversationID: h.conversation.id)
+        let constitution = try await Fixtures.publishConstitution(in: h.store, conversationID: h.conversation.id)
+        // Run 1 exists, so an organiser without a role meets 403 rather than 404.
+        _ = try await h.store.createRun(
+            NewComparisonRun(
+                ccaiConstitutionID: constitution, baselineSource: "test", baselineBody: Data("{}".utf8),
+                baselineSHA256: "x", profile: .smoke, seed: 1, parameters: [:], pipelineCommand: "true"),
+            by: .system)
         // A session that has expired, stored as a real one would be.
         let expired = SecureToken.make()
         try await h.store.storeSession(
@@ -60,6 +75,11 @@ import Testing
             expiresAt: Date().addingTimeInterval(-60))
         let operations = try Self.operations(statement: h.statements[0].id)
         #expect(operations.count >= 30)
+        let other = try await h.store.createOrganiser(email: "other@example.org", passwordHash: "x")
+        let otherToken = SecureToken.make(prefix: "co_")
+        try await h.store.storeAPIToken(organiserID: other.id, tokenHash: SecureToken.digest(otherToken), label: "o")
+        _ = try await h.store.createConversation(
+            ConversationSettings(slug: "elsewhere", title: "Elsewhere", question: "?"), by: Actor(other))
         try await h.test { client in
             let registered = try await client.json(.post, "/api/v1/conversations/town/participants", "{}")
             let participantToken = try #require(try registered.decoded()["token"] as? String)
@@ -72,20 +92,30 @@ import Testing
                     case .badToken: headers[.authorization] = "Bearer co_not-a-real-token"
                     case .expiredSession: headers[.cookie] = "charter_admin=\(expired)"
                     case .organiser: headers = h.organiserHeaders
+                    case .otherOrganiser: headers[.authorization] = "Bearer \(otherToken)"
                     }
                     let body: String? = [.post, .put, .patch].contains(operation.method) ? "{}" : nil
                     let response = try await client.json(operation.method, operation.path, body, headers: headers)
                     let denied = response.status == .unauthorized || response.status == .forbidden
+                    let label = "\(operation.method) \(operation.path) as \(caller.rawValue): \(response.status.code)"
+                    if caller == .otherOrganiser, operation.access != "participant" {
+                        if operation.access == "organiser", Self.touchesTown(operation) {
+                            #expect(response.status == .forbidden, "\(label)")
+                        } else {
+                            #expect(!denied, "\(label)")
+                        }
+                        #expect(response.status.code < 500, "\(label)")
+                        continue
+                    }
                     let allowed: Bool =
                         switch (operation.access, caller) {
-                        case ("organiser", .organiser): true
+                        case ("organiser", .organiser), ("organiser", .otherOrganiser): true
                         case ("organiser", _): false
                         case ("participant", .participant): true
                         case ("participant", _): false
                         // A credential that is not one is refused even where none is needed.
                         default: caller != .badToken
                         }
-                    let label = "\(operation.method) \(operation.path) as \(caller.rawValue): \(response.status.code)"
                     if allowed {
                         #expect(!denied, "\(label)")
                     } else {
