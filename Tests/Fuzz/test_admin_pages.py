@@ -292,6 +292,10 @@ def ctx(charter):
                     "--password-file", str(password_file), "--database", str(charter.database)],
                    cwd=REPO_ROOT, check=True, capture_output=True, timeout=120)
     c.main = login(charter, charter.email, charter.password)
+    r = charter.request("GET", "/admin/organisers", headers={"Cookie": c.main.cookie})
+    found = re.search(r"<td>" + re.escape(OTHER_EMAIL) + r'</td>.*?action="/admin/organisers/(\d+)/admin"', r.text)
+    assert r.status == 200 and found, f"the other organiser is listed on /admin/organisers: HTTP {r.status}"
+    c.other_id = int(found.group(1))
     c.other = login(charter, OTHER_EMAIL, charter.password)
     r = charter.raw("POST", "/admin/conversations",
                     urlencode({"csrf": c.other.csrf, "slug": OTHERS, "title": "Other's", "question": "Mine?"}).encode(),
@@ -393,6 +397,22 @@ ROUTES = [
     Route("POST", "/admin/runs/{id}/retry", path_params=RUN, form=lambda ctx: [], baseline={303}),
     Route("GET", "/admin/runs/{id}/artefact", {"path": STRINGS},
           lambda ctx: {"path": (ctx.artefacts or ["manifest.json"])[0]}, path_params=RUN),
+    # Panel ids and organisers' roles (owners), organiser accounts (instance admins). The
+    # baselines change nothing the other cases rely on: the other organiser keeps no role on
+    # MAIN and stays a plain organiser.
+    Route("POST", "/admin/conversations/{slug}/xids/release", path_params=SLUG,
+          form=lambda ctx: [("xid", "nobody-" + secrets.token_hex(3))], baseline={303}, text_fields=("xid",)),
+    Route("POST", "/admin/conversations/{slug}/xids", path_params=SLUG,
+          form=lambda ctx: [("xids", "p-1\np-2")], baseline={303}, text_fields=("xids",)),
+    Route("POST", "/admin/conversations/{slug}/members", path_params=SLUG,
+          form=lambda ctx: [("email", OTHER_EMAIL), ("role", "none")], baseline={303}, text_fields=("email", "role")),
+    Route("GET", "/admin/organisers", {"done": ["created", "saved"] + STRINGS}),
+    Route("POST", "/admin/organisers",
+          form=lambda ctx: [("email", f"fz-{secrets.token_hex(4)}@example.org"),
+                            ("password", "a fuzzed first passphrase")],
+          baseline={303}, text_fields=("email", "password")),
+    Route("POST", "/admin/organisers/{id}/admin", path_params={"id": lambda ctx: ctx.other_id},
+          form=lambda ctx: [("admin", "false")], baseline={303}),
 ]
 ROUTE_BY_KEY = {r.key: r for r in ROUTES}
 # Fuzzed by test_forms.py (with the sign-in limiter's budget in mind).
