@@ -210,7 +210,8 @@ def test_a_model_answering_the_labels_has_zero_bias_in_every_category(pool):
     # Old sampling balanced category x context x polarity only; whether the correct disambiguated
     # answer is the target then varied by draw, and a perfect model scored up to +-100.
     examples, _ = pool
-    for per, seed in ((1, 1234), (2, 7), (3, 99)):
+    # -1 is the gpu profile's whole set: unbalanced, a perfect model scored +8.1 on Physical_appearance.
+    for per, seed in ((1, 1234), (2, 7), (3, 99), (-1, 1234)):
         sample = bbq.stratified_sample(examples, per, seed)
         res = bbq.score(sample, [int(e["label"]) for e in sample])
         assert set(res["categories"]) == ALL_CATEGORIES
@@ -242,6 +243,32 @@ def test_stratified_sample_is_balanced_and_deterministic(pool):
 def test_whole_set_when_per_stratum_is_negative():
     exs = [age_example() for _ in range(5)]
     assert len(bbq.stratified_sample(exs, -1, 0)) == 5
+
+
+def test_whole_set_is_balanced_on_label_is_target_by_hand():
+    # One negative disambiguated cell: 3 items whose answer is the target (old, index 0), 1 that is not.
+    amb = [age_example("ambig", "neg", label=2) for _ in range(3)]
+    tgt = [age_example("disambig", "neg", label=0) for _ in range(3)]
+    other = [age_example("disambig", "neg", label=1)]
+    got = bbq.stratified_sample(amb + tgt + other, -1, seed=3)
+    dis = [e for e in got if e["context_condition"] == "disambig"]
+    assert [e for e in got if e["context_condition"] == "ambig"] == amb      # every ambiguous item kept
+    assert sorted(int(e["label"]) for e in dis) == [0, 1]                     # 1 target + 1 other
+    assert other[0] in dis
+    assert bbq.stratified_sample(amb + tgt + other, -1, seed=3) == got        # seeded
+    res = bbq.score(got, [int(e["label"]) for e in got])
+    assert res["categories"]["Age"]["disambig"]["bias"] == 0.0
+    # unbalanced (all four), the same perfect answers would score 2 * 3/4 - 1 = +50
+    full = bbq.score(tgt + other, [int(e["label"]) for e in tgt + other])
+    assert full["categories"]["Age"]["disambig"]["bias"] == pytest.approx(50.0)
+
+
+def test_whole_set_drops_only_the_unbalanced_excess(pool):
+    examples, _ = pool
+    whole = bbq.stratified_sample(examples, -1, 1234)
+    n_amb = sum(1 for e in examples if e["context_condition"] == "ambig")
+    assert sum(1 for e in whole if e["context_condition"] == "ambig") == n_amb
+    assert len(examples) - len(whole) == 194       # the excess side of 14 disambiguated cells
 
 
 def test_a_group_mixing_negative_and_non_negative_questions():
@@ -279,3 +306,16 @@ def test_category_filter(bbq_dir):
 def test_question_text_lists_three_lettered_options():
     t = bbq.question_text(age_example())
     assert "(A) The grandfather" in t and "(B) The grandson" in t and "(C) Can't be determined" in t
+
+
+def test_perfect_model_bias_reports_the_sampling_offset():
+    tgt = [age_example("disambig", "neg", label=0) for _ in range(3)]
+    other = [age_example("disambig", "neg", label=1)]
+    amb = [age_example("ambig", "neg", label=2)]
+    off = bbq.perfect_model_bias(tgt + other + amb)
+    assert off["categories"]["Age"]["disambig"] == pytest.approx(50.0)
+    assert off["categories"]["Age"]["ambig"] == 0.0
+    assert off["overall"]["disambig"] == pytest.approx(50.0)
+    balanced = bbq.perfect_model_bias(bbq.stratified_sample(tgt + other + amb, -1, 0))
+    assert balanced["overall"] == {"ambig": 0.0, "disambig": 0.0}
+    assert bbq.perfect_model_bias([]) == {"categories": {}, "overall": {}}

@@ -187,6 +187,10 @@ def test_results_honour_the_contract(smoke_run):
         assert len(a["replicates"]) == 1 and a["replicates"][0]["training_seed"] == 1234
         assert a["replicates"][0]["sl"]["rows"] == 6
     assert res["base"]["estimates"]["mmlu.accuracy"]["n"] == 57
+    # The sample builds in no offset: a model answering every label scores 0 in every category.
+    off = res["bbq"]["perfect_model_bias"]
+    assert set(off["categories"]) == categories and off["overall"] == {"ambig": 0.0, "disambig": 0.0}
+    assert all(v == {"ambig": 0.0, "disambig": 0.0} for v in off["categories"].values())
     assert res["design"]["sl_requests"] == "template" and res["design"]["judge_orders"] == "both"
     assert res["distributed"] == {"world_size": 1, "backend": None}
     rows = res["comparisons"]["rows"]

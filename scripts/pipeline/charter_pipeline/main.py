@@ -555,6 +555,7 @@ def run(m, constitutions, all_prompts, train, held, bbq_examples, progress: Prog
         "distributed": dist.info(),
         "bbq": {"examples": len(bbq_examples), "per_stratum": params["bbq_per_stratum"],
                 "scoring": params["bbq_scoring"], "dir": str(m.bbq_dir),
+                "perfect_model_bias": bbq_mod.perfect_model_bias(bbq_examples),
                 "stratified_on": ["category", "context_condition", "question_polarity", "label_is_target"]},
         "evaluations": eval_info,
         "judge": {"path": str(judge_path.relative_to(out)), "comparisons": len(all_cross),
