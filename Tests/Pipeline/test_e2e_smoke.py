@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from charter_pipeline import results as results_mod
+from charter_pipeline import train as train_mod
 from conftest import BASELINE, BBQ_DIR, PIPELINE
 
 pytestmark = pytest.mark.e2e
@@ -184,6 +185,11 @@ def test_results_honour_the_contract(smoke_run):
             if e["value"] is not None and e["ci95"] is not None:
                 assert e["ci95"][0] - 1e-9 <= e["value"] <= e["ci95"][1] + 1e-9, n_
         assert a["optimizer_steps"]["sft"] >= 1 and a["optimizer_steps"]["dpo"] >= 1
+        # The steps the Trainer took are the ones planned for the rows each stage kept.
+        rep = a["replicates"][0]
+        assert a["optimizer_steps"] == {
+            "sft": train_mod.expected_steps(rep["sl"]["used"], res["parameters"], "sft"),
+            "dpo": train_mod.expected_steps(rep["preferences"]["used"], res["parameters"], "dpo")}
         assert len(a["replicates"]) == 1 and a["replicates"][0]["training_seed"] == 1234
         assert a["replicates"][0]["sl"]["rows"] == 6
     assert res["base"]["estimates"]["mmlu.accuracy"]["n"] == 57
@@ -266,6 +272,65 @@ def test_sigterm_cancels_promptly(tmp_path, tmp_path_factory):
             proc.wait()
 
 
+NO_BATTERY = {"bbq_per_stratum": 0, "evaluate_base": False, "opinion_questions": 0, "mmlu_per_subject": 0,
+              "gsm8k_items": 0, "hhh_items": 0, "hh_rlhf_items": 0, "discrim_scenarios": 0, "persona_items": 0,
+              "winogender_occupations": 0}
+
+
+@pytest.fixture(scope="module")
+def swapped_run(smoke_run, tmp_path_factory):
+    """The smoke run again with the two constitutions (files and what the manifest says of them)
+    swapped between the arms; the battery is left out (training does not read it), and the neutral
+    judge is a separate model directory (the base model's, as judge_model_path)."""
+    proc, out1, _ = smoke_run
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    first = json.loads((out1 / "results.json").read_text())
+    tmp = tmp_path_factory.mktemp("swapped")
+    path = _manifest(tmp, parameters=dict(NO_BATTERY, judge_model_path=first["base_model"]["path"]))
+    data = json.loads(path.read_text())
+    a, b = data["arms"]
+    a["constitution"], b["constitution"] = b["constitution"], a["constitution"]
+    path.write_text(json.dumps(data))
+    proc2 = subprocess.run([str(PIPELINE / "run"), "--manifest", str(path)], cwd=path.parent,
+                           capture_output=True, text=True, env=_env(tmp_path_factory), timeout=600,
+                           start_new_session=True)
+    return proc2, path.parent / "output", out1, first
+
+
+def test_swapping_the_constitutions_swaps_the_arms_and_nothing_else(swapped_run):
+    """Issue 19, error 3: the arm's name and position change nothing; what an arm trains on is
+    a function of its constitution (and the shared prompts, seeds and settings) only."""
+    proc, out2, out1, first = swapped_run
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    second = json.loads((out2 / "results.json").read_text())
+    assert results_mod.check(second, out2) == []
+    for x, y in (("ccai", "baseline"), ("baseline", "ccai")):
+        # SL-CAI data (principles, requests, critiques, revisions) and RL-CAI pairs and labels: byte for byte
+        for f in ("sl.jsonl", "preferences.jsonl"):
+            assert (out2 / x / f).read_bytes() == (out1 / y / f).read_bytes(), (x, f)
+        assert second["arms"][x]["model_sha256"] == first["arms"][y]["model_sha256"]
+        assert second["arms"][x]["optimizer_steps"] == first["arms"][y]["optimizer_steps"]
+        assert second["arms"][x]["losses"] == first["arms"][y]["losses"]
+        held2 = [json.loads(r)["response"] for r in (out2 / x / "held_out.jsonl").read_text().splitlines()]
+        held1 = [json.loads(r)["response"] for r in (out1 / y / "held_out.jsonl").read_text().splitlines()]
+        assert held2 == held1
+    assert first["arms"]["ccai"]["model_sha256"] != first["arms"]["baseline"]["model_sha256"]
+
+
+def test_neutral_judge_can_be_another_model(swapped_run):
+    proc, out2, _, first = swapped_run
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = json.loads((out2 / "results.json").read_text())
+    assert res["design"]["judge_model"] == first["base_model"]["path"]
+    rows = [json.loads(x) for x in (out2 / "judge.jsonl").read_text().splitlines()]
+    neutral = [r for r in rows if r["kind"] == "neutral"]
+    assert len(neutral) == res["prompts"]["held_out"]
+    assert all(r["principle"] in res["design"]["neutral_principles"] and not r["circular"] for r in neutral)
+    assert all(r["p_a_shown_second"] is not None for r in rows)      # both orders, every judged pair
+    assert res["evaluations"]["mmlu"] == {"skipped": "mmlu_per_subject is 0"}
+    assert "base" not in {r["b"] for r in res["comparisons"]["rows"]}
+
+
 @pytest.fixture(scope="module")
 def aa_run(tmp_path_factory):
     """A/A: the same constitution in both arms, two replicates, the baseline arm's training seeds
@@ -298,6 +363,9 @@ def test_two_processes_give_results_of_the_same_shape(aa_run):
         a = res["arms"][arm]
         assert len(a["replicates"]) == 2
         assert all(r["optimizer_steps"]["sft"] >= 1 for r in a["replicates"])
+        for r in a["replicates"]:   # each of the two processes takes half of every batch list
+            assert r["optimizer_steps"]["sft"] == train_mod.expected_steps(r["sl"]["used"], res["parameters"],
+                                                                           "sft", world_size=2)
     # Only the baseline arm's training seeds are shifted; replicate seeds differ within an arm.
     seeds = res["design"]["training_seeds"]
     assert seeds["ccai"][0] == 1234 and not set(seeds["ccai"]) & set(seeds["baseline"])

@@ -94,3 +94,26 @@ def test_num_processes_relaunches_under_accelerate(monkeypatch):
     assert main._relaunch_command(profiles.resolve("smoke", {}), ["--manifest", "m.json"]) is None
     monkeypatch.setenv("CHARTER_PIPELINE_CHILD", "1")
     assert main._relaunch_command(p, ["--manifest", "m.json"]) is None
+
+
+def test_expected_optimiser_steps_by_hand():
+    p = dict(profiles.defaults("smoke"), sft_batch_size=8, sft_epochs=3, grad_accum=1, sft_max_steps=-1)
+    assert train.expected_steps(80, p, "sft") == 30               # 10 batches x 3 epochs
+    assert train.expected_steps(81, p, "sft") == 33               # a last, partial batch is a step
+    assert train.expected_steps(80, p, "sft", world_size=4) == 9  # ceil(10 batches / 4 processes) x 3
+    assert train.expected_steps(80, dict(p, grad_accum=4), "sft") == 9   # ceil(10 / 4) x 3
+    assert train.expected_steps(80, dict(p, sft_max_steps=7), "sft") == 7
+    assert train.expected_steps(0, p, "sft") == 0
+
+
+def test_gpu_profile_trains_for_enough_steps_on_the_built_in_prompts():
+    # Issue 19, error 1: 180 built-in prompts with 100 held out gave about 6 SFT and 5 DPO steps.
+    from charter_pipeline import main, prompts
+
+    p = profiles.resolve("gpu", {"model_path": "/nowhere"})
+    ps = prompts.load(None)
+    train_set, held = prompts.split(ps, p["prompts"], p["held_out"], seed=1234)
+    assert len(held) == 100 and len(train_set) >= 300
+    planned = main.planned_steps(p, len(train_set))
+    assert planned["sft"] >= 60 and planned["dpo"] >= 60, planned
+    assert min(main.planned_steps(p, len(train_set), processes=2).values()) >= main.MIN_STEPS

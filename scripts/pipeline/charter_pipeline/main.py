@@ -125,6 +125,17 @@ def _dpo_rows(pref_rows: list[dict]) -> list[dict]:
              "rejected": [{"role": "assistant", "content": r["rejected"]}]} for r in pref_rows]
 
 
+MIN_STEPS = 20   # fewer optimiser steps in a gpu stage is logged as a warning
+
+
+def planned_steps(params: dict, n_train: int, processes: int = 1) -> dict[str, int]:
+    """Optimiser steps a stage takes with every training prompt kept (SFT drops truncated
+    revisions and DPO near-tie pairs, so DPO's is an upper bound)."""
+    from .train import expected_steps
+
+    return {st: expected_steps(n_train, params, st, processes) for st in ("sft", "dpo")}
+
+
 def baseline_arm(m) -> str:
     """The arm `baseline_seed_offset` applies to: the arm whose constitution kind is "baseline",
     else the arm named "baseline", else the last arm."""
@@ -236,6 +247,14 @@ def run(m, constitutions, all_prompts, train, held, bbq_examples, progress: Prog
     items, eval_info = battery.load_items(m.evals_dir, params, m.seed, bbq_examples, held)
     progress.progress(None, "setup", 3, 3)
     timings_top = {"setup": round(time.monotonic() - t0, 3)}
+    planned = planned_steps(params, len(train), world_size())
+    log(f"optimiser steps per arm and replicate: SFT {planned['sft']}, DPO at most {planned['dpo']} "
+        f"({len(train)} training prompts, {world_size()} process(es))")
+    if m.profile == "gpu":
+        for st, n in planned.items():
+            if n < MIN_STEPS:
+                log(f"only {n} {st} optimiser steps planned; use more training prompts (prompts_path) or epochs",
+                    level="warning")
 
     (out / "prompts").mkdir(exist_ok=True)
     if main_proc:
@@ -397,7 +416,7 @@ def run(m, constitutions, all_prompts, train, held, bbq_examples, progress: Prog
                         datasets_info[f"eval.{ev}"] = _dataset_entry(out, p_, len(oc.rows))
             for st in ("sft", "dpo"):
                 steps = training_info[st].get("steps") or 0
-                if m.profile == "gpu" and steps < 20:
+                if m.profile == "gpu" and steps < MIN_STEPS:
                     log(f"{name}: only {steps} {st} optimiser steps; use more training prompts or epochs",
                         level="warning")
             reps_out.append({

@@ -146,15 +146,16 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "gen_batch_size": 32,
         "score_batch_size": 32,
         "max_length": 1024,
-        # With the built-in prompt set (80 training prompts once 100 are held out) this is about
-        # 30 SFT and 40 DPO optimiser steps; results.json states the steps actually taken.
-        "sft_epochs": 3,
+        # With the built-in prompt set (420 prompts: 320 for training once 100 are held out) this
+        # is 80 SFT and at most 80 DPO optimiser steps on one process (train.expected_steps);
+        # results.json states the steps actually taken.
+        "sft_epochs": 2,
         "sft_batch_size": 8,
         "sft_lr": 1e-5,
         "grad_accum": 1,
         "dpo_batch_size": 4,
         "dpo_lr": 5e-7,
-        "dpo_epochs": 2,
+        "dpo_epochs": 1,
         "bbq_per_stratum": -1,
         "bbq_scoring": "letter",
         "opinion_questions": -1,

@@ -65,6 +65,19 @@ def _common_args(out_dir: Path, params: dict, device: str, seed: int, stage: str
     )
 
 
+def expected_steps(n_rows: int, params: dict, stage: str, world_size: int = 1) -> int:
+    """The optimiser steps the Trainer will take for `n_rows` examples: `<stage>_max_steps` when set,
+    else epochs x updates per epoch, where each process sees ceil(ceil(n / batch) / processes)
+    batches (accelerate shards whole batches) and an update is `grad_accum` of them."""
+    if params[f"{stage}_max_steps"] > 0:
+        return int(params[f"{stage}_max_steps"])
+    if n_rows <= 0:
+        return 0
+    batches = math.ceil(math.ceil(n_rows / params[f"{stage}_batch_size"]) / max(world_size, 1))
+    per_epoch = max(math.ceil(batches / params["grad_accum"]), 1)
+    return math.ceil(params[f"{stage}_epochs"] * per_epoch)
+
+
 def learning_rate(params: dict, stage: str) -> float:
     """LoRA adapters have learning rates of their own (~1e-4): full fine-tuning's are far too small."""
     return params[f"lora_{stage}_lr"] if params["lora"] else params[f"{stage}_lr"]
