@@ -59,30 +59,6 @@ struct AppServices: Sendable {
         return (conversation.id, false)
     }
 
-    /// The one session guard of the admin pages: the organiser signed in with a session cookie
-    /// and the CSRF token their forms carry. Without a session it throws `AppError.signIn`,
-    /// which the error middleware turns into the sign-in page for a page view.
-    func adminSession(_ context: AppRequestContext) throws -> (organiser: Organiser, csrf: String) {
-        guard let organiser = context.organiser, let session = context.organiserSessionToken else {
-            throw AppError.signIn
-        }
-        return (organiser, adminCSRF(session: session))
-    }
-
-    /// The one CSRF check of the admin forms: the token must belong to the session.
-    func checkAdminCSRF(_ given: String?, context: AppRequestContext) throws -> Organiser {
-        let (organiser, expected) = try adminSession(context)
-        guard let given, ConstantTime.equal(Array(given.utf8), Array(expected.utf8)) else { throw AppError.badCSRF }
-        return organiser
-    }
-
-    /// The organiser behind an admin form post whose CSRF token belongs to their session.
-    func organiserForm(_ request: Request, context: AppRequestContext) async throws -> (Organiser, Form) {
-        _ = try adminSession(context)
-        let form = try await body.form(request)
-        return (try checkAdminCSRF(form["csrf"], context: context), form)
-    }
-
     func adminCSRF(session: String) -> String {
         signer.signature(of: session, purpose: "admin-csrf")
     }
@@ -116,6 +92,78 @@ struct AppServices: Sendable {
     }
 }
 
+/// Who may call what is declared where a route is added: the group it joins turns the
+/// request's context into one that carries what the group guarantees (a signed-in organiser,
+/// their session's CSRF token, the route's conversation and their role on it), so a handler
+/// cannot forget a check.
+func addRoutes(to router: Router<AppRequestContext>, services: AppServices, openAPIDocument: String) {
+    let store = services.store
+    let api: RouterPath = "/api/v1"
+    let adminPath: RouterPath = "/admin"
+    func organiserAPI() -> RouterGroup<OrganiserContext> { router.group(context: OrganiserContext.self) }
+    func adminPages() -> RouterGroup<AdminContext> { router.group(context: AdminContext.self) }
+    func conversationAPI(_ role: ConversationRole, of target: AccessTarget) -> RouterGroup<ConversationContext> {
+        organiserAPI()
+            .add(middleware: ConversationRoleMiddleware<OrganiserContext>(role: role, target: target, store: store))
+            .group(context: ConversationContext.self)
+    }
+    func conversationPages(_ role: ConversationRole, of target: AccessTarget) -> RouterGroup<AdminConversationContext> {
+        adminPages()
+            .add(middleware: ConversationRoleMiddleware<AdminContext>(role: role, target: target, store: store))
+            .group(context: AdminConversationContext.self)
+    }
+
+    // Anyone: participants, probes, static files, the API description, signing in.
+    router.addRoutes(OperationsRoutes(services: services).routes)
+    router.addRoutes(StaticFiles(directory: services.configuration.publicDirectory).routes)
+    router.addRoutes(ParticipantPages(services: services).routes, atPath: "/c")
+    router.addRoutes(ParticipantAPI(services: services).routes, atPath: api)
+    let organiser = OrganiserAPI(services: services, openAPIDocument: openAPIDocument)
+    router.addRoutes(organiser.openRoutes, atPath: api)
+    let admin = AdminPages(services: services)
+    router.addRoutes(admin.openPages, atPath: adminPath)
+
+    // The organiser API.
+    let analysis = AnalysisRoutes(services: services)
+    let imports = ImportRoutes(services: services)
+    let constitutions = ConstitutionRoutes(services: services)
+    let runs = RunRoutes(services: services)
+    organiserAPI().addRoutes(organiser.organiserRoutes, atPath: api)
+        .addRoutes(imports.organiserRoutes, atPath: api)
+        .addRoutes(runs.organiserRoutes, atPath: api)
+    organiserAPI().add(middleware: InstanceAdminMiddleware<OrganiserContext>())
+        .addRoutes(organiser.instanceAdminRoutes, atPath: api)
+    conversationAPI(.moderator, of: .conversation).addRoutes(organiser.moderatorRoutes, atPath: api)
+        .addRoutes(analysis.apiRoutes, atPath: api)
+        .addRoutes(constitutions.moderatorRoutes, atPath: api)
+    conversationAPI(.owner, of: .conversation).addRoutes(organiser.ownerRoutes, atPath: api)
+        .addRoutes(imports.ownerRoutes, atPath: api)
+        .addRoutes(constitutions.ownerRoutes, atPath: api)
+    conversationAPI(.moderator, of: .constitution).addRoutes(constitutions.readerRoutes, atPath: api)
+    conversationAPI(.moderator, of: .run).addRoutes(runs.readerRoutes, atPath: api)
+    conversationAPI(.owner, of: .run).addRoutes(runs.ownerRoutes, atPath: api)
+
+    // The admin pages.
+    let access = AdminAccessPages(services: services)
+    let builder = ConstitutionPages(services: services)
+    let runPages = RunPages(services: services)
+    adminPages().addRoutes(admin.organiserPages, atPath: adminPath)
+        .addRoutes(runPages.organiserPages, atPath: adminPath)
+    adminPages().add(middleware: InstanceAdminMiddleware<AdminContext>())
+        .addRoutes(access.instanceAdminPages, atPath: adminPath)
+    conversationPages(.moderator, of: .conversation).addRoutes(admin.moderatorPages, atPath: adminPath)
+        .addRoutes(analysis.moderatorPages, atPath: adminPath)
+        .addRoutes(builder.moderatorPages, atPath: adminPath)
+    conversationPages(.owner, of: .conversation).addRoutes(admin.ownerPages, atPath: adminPath)
+        .addRoutes(access.ownerPages, atPath: adminPath)
+        .addRoutes(analysis.ownerPages, atPath: adminPath)
+        .addRoutes(builder.ownerPages, atPath: adminPath)
+        .addRoutes(imports.ownerPages, atPath: adminPath)
+    conversationPages(.moderator, of: .constitution).addRoutes(builder.readerPages, atPath: adminPath)
+    conversationPages(.moderator, of: .run).addRoutes(runPages.readerPages, atPath: adminPath)
+    conversationPages(.owner, of: .run).addRoutes(runPages.ownerPages, atPath: adminPath)
+}
+
 /// Builds the router with every route and middleware of Charter.
 public func buildRouter(
     store: any CharterStore, configuration: HTTPConfiguration, secret: String,
@@ -140,21 +188,7 @@ public func buildRouter(
     router.add(middleware: ErrorMiddleware(views: views))
     router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodyBytes))
     router.add(middleware: OrganiserAuthenticator(services: services))
-    router.add(middleware: ConversationAccessMiddleware(store: store))
-
-    OperationsRoutes(services: services).addRoutes(to: router)
-    ParticipantPages(services: services).addRoutes(to: router)
-    ParticipantAPI(services: services).addRoutes(to: router)
-    OrganiserAPI(services: services, openAPIDocument: try OpenAPIDocument.load()).addRoutes(to: router)
-    AdminPages(services: services).addRoutes(to: router)
-    AdminAccessPages(services: services).addRoutes(to: router)
-    AnalysisRoutes(services: services).addRoutes(to: router)
-    ImportRoutes(services: services).addRoutes(to: router)
-    ConstitutionRoutes(services: services).addRoutes(to: router)
-    ConstitutionPages(services: services).addRoutes(to: router)
-    RunRoutes(services: services).addRoutes(to: router)
-    RunPages(services: services).addRoutes(to: router)
-    StaticFiles(directory: configuration.publicDirectory).addRoutes(to: router)
+    addRoutes(to: router, services: services, openAPIDocument: try OpenAPIDocument.load())
     return router
 }
 

@@ -9,81 +9,98 @@ import Hummingbird
 struct AdminAccessPages: Sendable {
     let services: AppServices
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.post("/admin/conversations/{slug}/xids/release") { request, context in
-            let (organiser, form) = try await services.organiserForm(request, context: context)
-            let conversation = try await services.conversation(context)
-            let xid = try ParticipantIdentity.validatedXID(try form.required("xid"))
-            let released = try await services.store.releaseXID(
-                conversationID: conversation.id, xid: xid, by: Actor(organiser))
-            return Response.seeOther(
-                "/admin/conversations/\(conversation.slug)?done=\(released ? "released" : "not-bound")")
+    /// A conversation's owners release panel ids, upload the allow-list and give roles.
+    var ownerPages: RouteCollection<AdminConversationContext> {
+        RouteCollection(context: AdminConversationContext.self)
+            .post("conversations/{slug}/xids/release", use: releaseXID)
+            .post("conversations/{slug}/xids", use: setAllowList)
+            .post("conversations/{slug}/members", use: setMember)
+    }
+
+    /// The instance's admins manage organiser accounts (added behind `InstanceAdminMiddleware`).
+    var instanceAdminPages: RouteCollection<AdminContext> {
+        RouteCollection(context: AdminContext.self)
+            .get("organisers", use: organisers)
+            .post("organisers", use: createOrganiser)
+            .post("organisers/{id}/admin", use: setAdmin)
+    }
+
+    @Sendable func releaseXID(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let form = try await context.submittedForm(request, reader: services.body)
+        let conversation = context.conversation
+        let xid = try ParticipantIdentity.validatedXID(try form.required("xid"))
+        let released = try await services.store.releaseXID(
+            conversationID: conversation.id, xid: xid, by: Actor(context.organiser))
+        return Response.seeOther(
+            "/admin/conversations/\(conversation.slug)?done=\(released ? "released" : "not-bound")")
+    }
+
+    @Sendable func setAllowList(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let form = try await context.submittedForm(request, reader: services.body)
+        let conversation = context.conversation
+        let lines = SeedText.lines(form["xids"] ?? "")
+        guard lines.count <= 100_000 else {
+            throw CharterError.invalid(field: "xids", message: "An allow-list holds at most 100000 panel ids.")
         }
-        router.post("/admin/conversations/{slug}/xids") { request, context in
-            let (organiser, form) = try await services.organiserForm(request, context: context)
-            let conversation = try await services.conversation(context)
-            let lines = SeedText.lines(form["xids"] ?? "")
-            guard lines.count <= 100_000 else {
-                throw CharterError.invalid(field: "xids", message: "An allow-list holds at most 100000 panel ids.")
+        let xids = try lines.map { try ParticipantIdentity.validatedXID($0) }
+        try await services.store.setAllowedXIDs(
+            conversationID: conversation.id, xids: xids, by: Actor(context.organiser))
+        return Response.seeOther("/admin/conversations/\(conversation.slug)?done=allow-list")
+    }
+
+    @Sendable func setMember(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let form = try await context.submittedForm(request, reader: services.body)
+        let conversation = context.conversation
+        guard let (member, _) = try await services.store.organiserCredentials(email: try form.required("email"))
+        else {
+            throw CharterError.notFound("Organiser")
+        }
+        let role: ConversationRole? =
+            switch try form.required("role") {
+            case "owner": .owner
+            case "moderator": .moderator
+            case "none": nil
+            default: throw CharterError.invalid(field: "role", message: "role must be owner, moderator or none")
             }
-            let xids = try lines.map { try ParticipantIdentity.validatedXID($0) }
-            try await services.store.setAllowedXIDs(conversationID: conversation.id, xids: xids, by: Actor(organiser))
-            return Response.seeOther("/admin/conversations/\(conversation.slug)?done=allow-list")
-        }
-        router.post("/admin/conversations/{slug}/members") { request, context in
-            let (organiser, form) = try await services.organiserForm(request, context: context)
-            let conversation = try await services.conversation(context)
-            guard let (member, _) = try await services.store.organiserCredentials(email: try form.required("email"))
-            else {
-                throw CharterError.notFound("Organiser")
-            }
-            let role: ConversationRole? =
-                switch try form.required("role") {
-                case "owner": .owner
-                case "moderator": .moderator
-                case "none": nil
-                default: throw CharterError.invalid(field: "role", message: "role must be owner, moderator or none")
-                }
-            try await services.store.setMembership(
-                conversationID: conversation.id, organiserID: member.id, role: role, by: Actor(organiser))
-            return Response.seeOther("/admin/conversations/\(conversation.slug)?done=member")
-        }
-        router.get("/admin/organisers") { request, context in
-            let (organiser, csrf) = try services.adminSession(context)
-            try services.requireAdmin(organiser)
+        try await services.store.setMembership(
+            conversationID: conversation.id, organiserID: member.id, role: role, by: Actor(context.organiser))
+        return Response.seeOther("/admin/conversations/\(conversation.slug)?done=member")
+    }
+
+    @Sendable func organisers(_ request: Request, context: AdminContext) async throws -> Response {
+        try await page(
+            organiser: context.organiser, csrf: context.csrf,
+            notice: request.query["done"].flatMap { Self.notices[$0] })
+    }
+
+    @Sendable func createOrganiser(_ request: Request, context: AdminContext) async throws -> Response {
+        let form = try await context.submittedForm(request, reader: services.body)
+        let email = try form.required("email")
+        let password = try form.required("password")
+        guard password.count >= 12, !password.contains("\0") else {
             return try await page(
-                organiser: organiser, csrf: csrf,
-                notice: request.query["done"].flatMap { Self.notices[$0] })
+                organiser: context.organiser, csrf: context.csrf,
+                error: "The first password must be at least 12 characters.", email: email,
+                status: .unprocessableContent)
         }
-        router.post("/admin/organisers") { request, context in
-            let (organiser, form) = try await services.organiserForm(request, context: context)
-            try services.requireAdmin(organiser)
-            let email = try form.required("email")
-            let password = try form.required("password")
-            let csrf = try services.adminSession(context).csrf
-            guard password.count >= 12, !password.contains("\0") else {
-                return try await page(
-                    organiser: organiser, csrf: csrf, error: "The first password must be at least 12 characters.",
-                    email: email, status: .unprocessableContent)
-            }
-            do {
-                _ = try await services.store.createOrganiser(
-                    email: email, passwordHash: try services.configuration.passwordHasher.hash(password),
-                    isAdmin: form["admin"] == "on")
-            } catch let error as CharterError {
-                return try await page(
-                    organiser: organiser, csrf: csrf, error: error.message, email: email,
-                    status: AppError(error).status)
-            }
-            return Response.seeOther("/admin/organisers?done=created")
+        do {
+            _ = try await services.store.createOrganiser(
+                email: email, passwordHash: try services.configuration.passwordHasher.hash(password),
+                isAdmin: form["admin"] == "on")
+        } catch let error as CharterError {
+            return try await page(
+                organiser: context.organiser, csrf: context.csrf, error: error.message, email: email,
+                status: AppError(error).status)
         }
-        router.post("/admin/organisers/{id}/admin") { request, context in
-            let (organiser, form) = try await services.organiserForm(request, context: context)
-            try services.requireAdmin(organiser)
-            guard let id = Int64(try context.parameters.require("id")) else { throw CharterError.notFound("Organiser") }
-            try await services.store.setAdmin(organiserID: id, isAdmin: form["admin"] == "true", by: Actor(organiser))
-            return Response.seeOther("/admin/organisers?done=saved")
-        }
+        return Response.seeOther("/admin/organisers?done=created")
+    }
+
+    @Sendable func setAdmin(_ request: Request, context: AdminContext) async throws -> Response {
+        let form = try await context.submittedForm(request, reader: services.body)
+        guard let id = Int64(try context.parameters.require("id")) else { throw CharterError.notFound("Organiser") }
+        try await services.store.setAdmin(
+            organiserID: id, isAdmin: form["admin"] == "true", by: Actor(context.organiser))
+        return Response.seeOther("/admin/organisers?done=saved")
     }
 
     static let notices = ["created": "Organiser created.", "saved": "Saved."]

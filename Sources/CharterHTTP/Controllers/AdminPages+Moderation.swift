@@ -29,10 +29,10 @@ extension AdminPages {
         let previous, next: String?
     }
 
-    func moderationPage(
-        _ request: Request, context: AppRequestContext, organiser: Organiser, csrf: String
-    ) async throws -> Response {
-        let conversation = try await services.conversation(context)
+    @Sendable func moderationPage(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let conversation = context.conversation
+        let organiser = context.organiser
+        let csrf = context.csrf
         let query = request.query
         var filter = try StatementFilter(query: query)
         if query["moderation"] == nil { filter.moderation = .pending }
@@ -96,7 +96,7 @@ extension AdminPages {
             try await services.require(.moderator, of: organiser, conversationID: found.id)
             conversation = found
         } else {
-            try services.requireAdmin(organiser)
+            guard organiser.isAdmin else { throw AppError.adminOnly }
         }
         let offset = try query.integer("offset") ?? 0
         let page = try await services.store.auditLog(conversationID: conversation?.id, offset: offset, limit: 100)

@@ -9,158 +9,174 @@ import Hummingbird
 struct AdminPages: Sendable {
     let services: AppServices
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/admin/login") { request, _ in try loginPage(request) }
-        router.post("/admin/login") { request, context in try await login(request, context: context) }
-        router.post("/admin/logout") { request, context in
-            _ = try await services.organiserForm(request, context: context)
-            if let token = context.organiserSessionToken {
-                try await services.store.deleteSession(tokenHash: SecureToken.digest(token))
-            }
-            var response = Response.seeOther("/admin/login")
-            response.setCookie(sessionCookie(value: "", maxAge: 0))
-            return response
+    /// Anyone: the sign-in page and form.
+    var openPages: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .get("login", use: loginPage)
+            .post("login", use: login)
+    }
+
+    /// Any signed-in organiser: sign out, their conversations, a new one, the audit log
+    /// (theirs by conversation, the whole log for an admin).
+    var organiserPages: RouteCollection<AdminContext> {
+        RouteCollection(context: AdminContext.self)
+            .post("logout", use: logout)
+            .get("", use: conversations)
+            .get("conversations/new", use: newConversation)
+            .post("conversations", use: createConversation)
+            .get("audit", use: audit)
+    }
+
+    /// A conversation's moderators: its page and the moderation queue.
+    var moderatorPages: RouteCollection<AdminConversationContext> {
+        RouteCollection(context: AdminConversationContext.self)
+            .get("conversations/{slug}", use: conversation)
+            .get("conversations/{slug}/moderation", use: moderationPage)
+            .post("conversations/{slug}/moderation", use: moderate)
+    }
+
+    /// A conversation's owners: its settings and seeds.
+    var ownerPages: RouteCollection<AdminConversationContext> {
+        RouteCollection(context: AdminConversationContext.self)
+            .post("conversations/{slug}", use: saveSettings)
+            .post("conversations/{slug}/seeds", use: addSeeds)
+    }
+
+    @Sendable func logout(_ request: Request, context: AdminContext) async throws -> Response {
+        _ = try await context.submittedForm(request, reader: services.body)
+        try await services.store.deleteSession(tokenHash: SecureToken.digest(context.session.token))
+        var response = Response.seeOther("/admin/login")
+        response.setCookie(sessionCookie(value: "", maxAge: 0))
+        return response
+    }
+
+    @Sendable func conversations(_ request: Request, context: AdminContext) async throws -> Response {
+        struct Row {
+            let slug, title, state: String
         }
-        router.get("/admin") { _, context in
-            try await signedIn(context) { organiser, csrf in
-                struct Row {
-                    let slug, title, state: String
-                }
-                struct View: PageTemplate {
-                    static let template = "admin_conversations"
-                    let organiserEmail, csrf: String
-                    let conversations: [Row]
-                }
-                let visible = try await services.visibleConversationIDs(organiser)
-                let rows = try await services.store.conversations().filter { visible?.contains($0.id) ?? true }.map {
-                    Row(slug: $0.slug, title: $0.settings.title, state: $0.isOpen(at: Date()) ? "open" : "closed")
-                }
-                return services.views.page(
-                    title: "Conversations",
-                    View(organiserEmail: organiser.email, csrf: csrf, conversations: rows), admin: true)
-            }
+        struct View: PageTemplate {
+            static let template = "admin_conversations"
+            let organiserEmail, csrf: String
+            let conversations: [Row]
         }
-        router.get("/admin/conversations/new") { _, context in
-            try await signedIn(context) { organiser, csrf in
-                services.views.page(
-                    title: "New conversation",
-                    NewView(
-                        organiserEmail: organiser.email, csrf: csrf, formAction: "/admin/conversations",
-                        submitLabel: "Create conversation",
-                        form: SettingsForm(ConversationSettings(slug: "", title: "", question: "")), error: nil),
-                    admin: true)
-            }
+        let visible = try await services.visibleConversationIDs(context.organiser)
+        let rows = try await services.store.conversations().filter { visible?.contains($0.id) ?? true }.map {
+            Row(slug: $0.slug, title: $0.settings.title, state: $0.isOpen(at: Date()) ? "open" : "closed")
         }
-        router.post("/admin/conversations") { request, context in
-            let (organiser, form) = try await services.organiserForm(request, context: context)
-            do {
-                let settings = try SettingsForm.parse(
-                    form, base: ConversationSettings(slug: "", title: "", question: ""))
-                let created = try await services.store.createConversation(settings, by: Actor(organiser))
-                return Response.seeOther("/admin/conversations/\(created.slug)?done=created")
-            } catch let error as CharterError {
-                let draft =
-                    (try? SettingsForm.parse(form, base: ConversationSettings(slug: "", title: "", question: "")))
-                return services.views.page(
-                    title: "New conversation",
-                    NewView(
-                        organiserEmail: organiser.email, csrf: try csrfToken(context),
-                        formAction: "/admin/conversations",
-                        submitLabel: "Create conversation",
-                        form: SettingsForm(
-                            draft
-                                ?? ConversationSettings(
-                                    slug: form["slug"] ?? "", title: form["title"] ?? "",
-                                    question: form["question"] ?? "")),
-                        error: error.message),
-                    status: AppError(error).status, admin: true)
-            }
+        return services.views.page(
+            title: "Conversations",
+            View(organiserEmail: context.organiser.email, csrf: context.csrf, conversations: rows), admin: true)
+    }
+
+    @Sendable func newConversation(_ request: Request, context: AdminContext) async throws -> Response {
+        services.views.page(
+            title: "New conversation",
+            NewView(
+                organiserEmail: context.organiser.email, csrf: context.csrf, formAction: "/admin/conversations",
+                submitLabel: "Create conversation",
+                form: SettingsForm(ConversationSettings(slug: "", title: "", question: "")), error: nil),
+            admin: true)
+    }
+
+    @Sendable func createConversation(_ request: Request, context: AdminContext) async throws -> Response {
+        let form = try await context.submittedForm(request, reader: services.body)
+        do {
+            let settings = try SettingsForm.parse(
+                form, base: ConversationSettings(slug: "", title: "", question: ""))
+            let created = try await services.store.createConversation(settings, by: Actor(context.organiser))
+            return Response.seeOther("/admin/conversations/\(created.slug)?done=created")
+        } catch let error as CharterError {
+            let draft =
+                (try? SettingsForm.parse(form, base: ConversationSettings(slug: "", title: "", question: "")))
+            return services.views.page(
+                title: "New conversation",
+                NewView(
+                    organiserEmail: context.organiser.email, csrf: context.csrf,
+                    formAction: "/admin/conversations",
+                    submitLabel: "Create conversation",
+                    form: SettingsForm(
+                        draft
+                            ?? ConversationSettings(
+                                slug: form["slug"] ?? "", title: form["title"] ?? "",
+                                question: form["question"] ?? "")),
+                    error: error.message),
+                status: AppError(error).status, admin: true)
         }
-        router.get("/admin/conversations/{slug}") { request, context in
-            try await signedIn(context) { organiser, csrf in
-                let conversation = try await services.conversation(context)
-                return try await conversationPage(
-                    conversation, organiser: organiser, csrf: csrf,
-                    notice: request.query["done"].flatMap { Self.notices[$0] })
-            }
+    }
+
+    @Sendable func conversation(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        try await conversationPage(context, notice: request.query["done"].flatMap { Self.notices[$0] })
+    }
+
+    @Sendable func saveSettings(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let form = try await context.submittedForm(request, reader: services.body)
+        let conversation = context.conversation
+        do {
+            let settings = try SettingsForm.parse(form, base: conversation.settings)
+            let updated = try await services.store.updateConversation(
+                id: conversation.id, settings, by: Actor(context.organiser))
+            return Response.seeOther("/admin/conversations/\(updated.slug)?done=saved")
+        } catch let error as CharterError {
+            return try await conversationPage(context, error: AppError(error))
         }
-        router.post("/admin/conversations/{slug}") { request, context in
-            let (organiser, form) = try await services.organiserForm(request, context: context)
-            let conversation = try await services.conversation(context)
-            do {
-                let settings = try SettingsForm.parse(form, base: conversation.settings)
-                let updated = try await services.store.updateConversation(
-                    id: conversation.id, settings, by: Actor(organiser))
-                return Response.seeOther("/admin/conversations/\(updated.slug)?done=saved")
-            } catch let error as CharterError {
-                return try await conversationPage(
-                    conversation, organiser: organiser, csrf: try csrfToken(context), error: AppError(error))
-            }
-        }
-        router.post("/admin/conversations/{slug}/seeds") { request, context in
-            let (organiser, form) = try await services.organiserForm(request, context: context)
-            let conversation = try await services.conversation(context)
-            let texts = SeedText.lines(try form.required("statements"))
-            guard !texts.isEmpty else {
-                return try await conversationPage(
-                    conversation, organiser: organiser, csrf: try csrfToken(context),
-                    error: AppError(CharterError.invalid(field: "statements", message: "Enter at least one statement."))
-                )
-            }
-            let result = try await services.store.addSeedStatements(
-                conversationID: conversation.id, texts: texts, by: Actor(organiser))
-            if result.skipped.isEmpty {
-                return Response.seeOther("/admin/conversations/\(conversation.slug)?done=seeded")
-            }
+    }
+
+    @Sendable func addSeeds(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let form = try await context.submittedForm(request, reader: services.body)
+        let conversation = context.conversation
+        let texts = SeedText.lines(try form.required("statements"))
+        guard !texts.isEmpty else {
             return try await conversationPage(
-                conversation, organiser: organiser, csrf: try csrfToken(context),
-                notice: "\(result.added.count) statements added.", skipped: result.skipped,
-                status: result.added.isEmpty ? .unprocessableContent : .ok)
+                context,
+                error: AppError(CharterError.invalid(field: "statements", message: "Enter at least one statement.")))
         }
-        router.get("/admin/conversations/{slug}/moderation") { request, context in
-            try await signedIn(context) { organiser, csrf in
-                try await moderationPage(request, context: context, organiser: organiser, csrf: csrf)
+        let result = try await services.store.addSeedStatements(
+            conversationID: conversation.id, texts: texts, by: Actor(context.organiser))
+        if result.skipped.isEmpty {
+            return Response.seeOther("/admin/conversations/\(conversation.slug)?done=seeded")
+        }
+        return try await conversationPage(
+            context, notice: "\(result.added.count) statements added.", skipped: result.skipped,
+            status: result.added.isEmpty ? .unprocessableContent : .ok)
+    }
+
+    @Sendable func moderate(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let form = try await context.submittedForm(request, reader: services.body)
+        let conversation = context.conversation
+        let ids: [Int64]
+        let action: ModerationAction
+        if let single = form["single"] {
+            let parts = single.split(separator: ":")
+            guard parts.count == 2, let id = Int64(parts[1]) else {
+                throw AppError.badRequest("The moderation button is malformed.")
+            }
+            ids = [id]
+            action = try ModerationAction(name: String(parts[0]), reason: form["reason"])
+        } else {
+            ids = try form.all("statement").map {
+                guard let id = Int64($0) else { throw AppError.badRequest("Statement ids must be numbers.") }
+                return id
+            }
+            action = try ModerationAction(name: try form.required("action"), reason: form["reason"])
+        }
+        let moderated = try await services.store.moderate(
+            statementIDs: ids, conversationID: conversation.id, action: action, by: Actor(context.organiser))
+        services.analysis.conversationChanged(conversation.id)
+        let back = Form(urlEncoded: form["return"] ?? "") ?? Form()
+        var query = ["done=moderated-\(moderated.count)"]
+        for name in ["moderation", "q", "offset"] {
+            if let value = back[name],
+                let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)
+            {
+                query.append("\(name)=\(encoded)")
             }
         }
-        router.post("/admin/conversations/{slug}/moderation") { request, context in
-            let (organiser, form) = try await services.organiserForm(request, context: context)
-            let conversation = try await services.conversation(context)
-            let ids: [Int64]
-            let action: ModerationAction
-            if let single = form["single"] {
-                let parts = single.split(separator: ":")
-                guard parts.count == 2, let id = Int64(parts[1]) else {
-                    throw AppError.badRequest("The moderation button is malformed.")
-                }
-                ids = [id]
-                action = try ModerationAction(name: String(parts[0]), reason: form["reason"])
-            } else {
-                ids = try form.all("statement").map {
-                    guard let id = Int64($0) else { throw AppError.badRequest("Statement ids must be numbers.") }
-                    return id
-                }
-                action = try ModerationAction(name: try form.required("action"), reason: form["reason"])
-            }
-            let moderated = try await services.store.moderate(
-                statementIDs: ids, conversationID: conversation.id, action: action, by: Actor(organiser))
-            services.analysis.conversationChanged(conversation.id)
-            let back = Form(urlEncoded: form["return"] ?? "") ?? Form()
-            var query = ["done=moderated-\(moderated.count)"]
-            for name in ["moderation", "q", "offset"] {
-                if let value = back[name],
-                    let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)
-                {
-                    query.append("\(name)=\(encoded)")
-                }
-            }
-            return Response.seeOther(
-                "/admin/conversations/\(conversation.slug)/moderation?\(query.joined(separator: "&"))")
-        }
-        router.get("/admin/audit") { request, context in
-            try await signedIn(context) { organiser, csrf in
-                try await auditPage(request, organiser: organiser, csrf: csrf)
-            }
-        }
+        return Response.seeOther(
+            "/admin/conversations/\(conversation.slug)/moderation?\(query.joined(separator: "&"))")
+    }
+
+    @Sendable func audit(_ request: Request, context: AdminContext) async throws -> Response {
+        try await auditPage(request, organiser: context.organiser, csrf: context.csrf)
     }
 
     static let notices = [
@@ -178,24 +194,15 @@ struct AdminPages: Sendable {
             secure: services.configuration.secureCookies, httpOnly: true, sameSite: .strict)
     }
 
-    private func csrfToken(_ context: AppRequestContext) throws -> String {
-        try services.adminSession(context).csrf
-    }
-
-    /// Runs a page for a signed-in organiser (`AppServices.adminSession` sends anyone else to
-    /// the sign-in page).
-    private func signedIn(_ context: AppRequestContext, _ body: (Organiser, String) async throws -> Response)
-        async throws -> Response
-    {
-        let (organiser, csrf) = try services.adminSession(context)
-        return try await body(organiser, csrf)
-    }
-
     struct LoginView: PageTemplate {
         static let template = "admin_login"
         let csrf: String
         let email: String
         let error: String?
+    }
+
+    @Sendable func loginPage(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try loginPage(request)
     }
 
     private func loginPage(_ request: Request, email: String = "", error: AppError? = nil) throws -> Response {
@@ -208,7 +215,7 @@ struct AdminPages: Sendable {
         return response
     }
 
-    private func login(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> Response {
         let form = try await services.body.form(request)
         _ = try services.identities.forSiteForm(request, form: form, conversationID: 0)
         try services.limiter.consume(
@@ -299,14 +306,17 @@ struct AdminPages: Sendable {
     }
 
     private func conversationPage(
-        _ conversation: Conversation, organiser: Organiser, csrf: String, notice: String? = nil, error: AppError? = nil,
+        _ context: AdminConversationContext, notice: String? = nil, error: AppError? = nil,
         skipped: [(text: String, error: CharterError)] = [], status: HTTPResponse.Status? = nil
     ) async throws -> Response {
+        let conversation = context.conversation
+        let organiser = context.organiser
+        let csrf = context.csrf
         let pending = try await services.store.statements(
             conversationID: conversation.id, filter: StatementFilter(moderation: .pending, limit: 1)
         ).total
         let flagged = try await ParticipantFlagging.flags(conversationID: conversation.id, store: services.store)
-        let isOwner = try await services.store.role(of: organiser, conversationID: conversation.id) == .owner
+        let isOwner = context.role == .owner
         let view = ConversationView(
             organiserEmail: organiser.email, csrf: csrf, formAction: "/admin/conversations/\(conversation.slug)",
             submitLabel: "Save settings", slug: conversation.slug, title: conversation.settings.title,

@@ -13,48 +13,59 @@ struct AnalysisRoutes: Sendable {
     let services: AppServices
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/api/v1/conversations/{slug}/analysis") { _, context in
-            _ = try context.requireOrganiser()
-            let conversation = try await services.conversation(context)
-            struct Body: Encodable {
-                let status: String
-                let computedAt: Date?
-                let ageSeconds: Double?
-                let voteCount: Int?
-                let stale: Bool
-                let analysis: AnalysisReport?
-            }
-            let last = try await services.store.lastVoteEvent(conversationID: conversation.id)
-            guard let stored = try await services.store.latestAnalysis(conversationID: conversation.id) else {
-                if last > 0 { services.analysis.conversationChanged(conversation.id) }
-                return Response.json(
-                    Body(
-                        status: "none", computedAt: nil, ageSeconds: nil, voteCount: nil, stale: last > 0, analysis: nil
-                    ))
-            }
-            let result = try ConversationAnalysis.decode(stored)
-            let sources = try await services.store.sourceIDs(conversationID: conversation.id)
-            let report = AnalysisReport(
-                result, participantSources: sources.participants, statementSources: sources.statements,
-                computedAt: stored.computedAt)
-            let body = Body(
-                status: "ready", computedAt: stored.computedAt,
-                ageSeconds: max(0, Date().timeIntervalSince(stored.computedAt)),
-                voteCount: stored.voteCount, stale: last > stored.lastVoteEvent, analysis: report)
-            return Response.json(body)
+    /// A conversation's moderators read the analysis, through the API and on the page.
+    var apiRoutes: RouteCollection<ConversationContext> {
+        RouteCollection(context: ConversationContext.self)
+            .get("conversations/{slug}/analysis", use: analysis)
+    }
+
+    var moderatorPages: RouteCollection<AdminConversationContext> {
+        RouteCollection(context: AdminConversationContext.self)
+            .get("conversations/{slug}/analysis", use: page)
+    }
+
+    /// Recomputing costs the server work, so it is the owners'.
+    var ownerPages: RouteCollection<AdminConversationContext> {
+        RouteCollection(context: AdminConversationContext.self)
+            .post("conversations/{slug}/analysis", use: recompute)
+    }
+
+    @Sendable func analysis(_ request: Request, context: ConversationContext) async throws -> Response {
+        let conversation = context.conversation
+        struct Body: Encodable {
+            let status: String
+            let computedAt: Date?
+            let ageSeconds: Double?
+            let voteCount: Int?
+            let stale: Bool
+            let analysis: AnalysisReport?
         }
-        router.get("/admin/conversations/{slug}/analysis") { request, context in
-            let (organiser, csrf) = try services.adminSession(context)
-            return try await page(request, context: context, organiser: organiser, csrf: csrf)
+        let last = try await services.store.lastVoteEvent(conversationID: conversation.id)
+        guard let stored = try await services.store.latestAnalysis(conversationID: conversation.id) else {
+            if last > 0 { services.analysis.conversationChanged(conversation.id) }
+            return Response.json(
+                Body(
+                    status: "none", computedAt: nil, ageSeconds: nil, voteCount: nil, stale: last > 0, analysis: nil
+                ))
         }
-        router.post("/admin/conversations/{slug}/analysis") { request, context in
-            _ = try await services.organiserForm(request, context: context)
-            let conversation = try await services.conversation(context)
-            let done = await services.analysis.analyze(conversation.id) != nil
-            return Response.seeOther(
-                "/admin/conversations/\(conversation.slug)/analysis?done=\(done ? "recomputed" : "failed")")
-        }
+        let result = try ConversationAnalysis.decode(stored)
+        let sources = try await services.store.sourceIDs(conversationID: conversation.id)
+        let report = AnalysisReport(
+            result, participantSources: sources.participants, statementSources: sources.statements,
+            computedAt: stored.computedAt)
+        let body = Body(
+            status: "ready", computedAt: stored.computedAt,
+            ageSeconds: max(0, Date().timeIntervalSince(stored.computedAt)),
+            voteCount: stored.voteCount, stale: last > stored.lastVoteEvent, analysis: report)
+        return Response.json(body)
+    }
+
+    @Sendable func recompute(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        _ = try await context.submittedForm(request, reader: services.body)
+        let conversation = context.conversation
+        let done = await services.analysis.analyze(conversation.id) != nil
+        return Response.seeOther(
+            "/admin/conversations/\(conversation.slug)/analysis?done=\(done ? "recomputed" : "failed")")
     }
 
     static func letter(_ group: Int) -> String { String(UnicodeScalar(UInt8(65 + group % 26))) }
@@ -108,10 +119,10 @@ struct AnalysisRoutes: Sendable {
         let rows: [Row]
     }
 
-    private func page(_ request: Request, context: AppRequestContext, organiser: Organiser, csrf: String) async throws
-        -> Response
-    {
-        let conversation = try await services.conversation(context)
+    @Sendable func page(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let conversation = context.conversation
+        let organiser = context.organiser
+        let csrf = context.csrf
         let store = services.store
         let stored = try await store.latestAnalysis(conversationID: conversation.id)
         let last = try await store.lastVoteEvent(conversationID: conversation.id)

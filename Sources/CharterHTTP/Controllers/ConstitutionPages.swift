@@ -16,87 +16,112 @@ struct ConstitutionPages: Sendable {
         "exclude_flagged",
     ]
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/admin/conversations/{slug}/constitution") { request, context in
-            let (organiser, csrf) = try services.adminSession(context)
-            return try await page(request.query, context: context, organiser: organiser, csrf: csrf)
-        }
-        router.post("/admin/conversations/{slug}/principles/{statement}") { request, context in
-            let (organiser, form) = try await services.organiserForm(request, context: context)
-            let conversation = try await services.conversation(context)
-            guard let statement = Int64(try context.parameters.require("statement")) else {
-                throw AppError.badRequest("The statement id must be a number.")
+    /// A conversation's moderators read the builder.
+    var moderatorPages: RouteCollection<AdminConversationContext> {
+        RouteCollection(context: AdminConversationContext.self)
+            .get("conversations/{slug}/constitution", use: builder)
+    }
+
+    /// Whoever may read a constitution's conversation downloads it and diffs it with another
+    /// readable one.
+    var readerPages: RouteCollection<AdminConversationContext> {
+        RouteCollection(context: AdminConversationContext.self)
+            .get("constitutions/{id}", use: download)
+            .get("constitutions/{id}/diff/{other}", use: diff)
+    }
+
+    /// A conversation's owners word, group and publish.
+    var ownerPages: RouteCollection<AdminConversationContext> {
+        RouteCollection(context: AdminConversationContext.self)
+            .post("conversations/{slug}/principles/{statement}", use: setWording)
+            .post("conversations/{slug}/principles/{statement}/grouping", use: setGrouping)
+            .post("conversations/{slug}/constitutions", use: publish)
+    }
+
+    @Sendable func builder(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        try await page(request.query, context: context)
+    }
+
+    @Sendable func setWording(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let form = try await context.submittedForm(request, reader: services.body)
+        let conversation = context.conversation
+        let statement = try Self.statementID(context)
+        let text = form["action"] == "reset" ? nil : try form.required("text")
+        try await services.store.setPrincipleWording(
+            conversationID: conversation.id, statementID: statement, text: text, by: Actor(context.organiser))
+        return Response.seeOther(
+            "/admin/conversations/\(conversation.slug)/constitution?\(Self.query(from: form["return"] ?? ""))&done=reworded"
+        )
+    }
+
+    @Sendable func setGrouping(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let form = try await context.submittedForm(request, reader: services.body)
+        let conversation = context.conversation
+        let statement = try Self.statementID(context)
+        let grouping: PrincipleGrouping
+        switch try form.required("action") {
+        case "merge":
+            guard let lead = Int64(try form.required("into")) else {
+                throw AppError.badRequest("Choose the principle to merge into.")
             }
-            let text = form["action"] == "reset" ? nil : try form.required("text")
-            try await services.store.setPrincipleWording(
-                conversationID: conversation.id, statementID: statement, text: text, by: Actor(organiser))
-            return Response.seeOther(
-                "/admin/conversations/\(conversation.slug)/constitution?\(Self.query(from: form["return"] ?? ""))&done=reworded"
-            )
+            grouping = .merge(into: lead)
+        case "split": grouping = .split
+        case "automatic": grouping = .automatic
+        default: throw AppError.badRequest("The action must be merge, split or automatic.")
         }
-        router.post("/admin/conversations/{slug}/principles/{statement}/grouping") { request, context in
-            let (organiser, form) = try await services.organiserForm(request, context: context)
-            let conversation = try await services.conversation(context)
-            guard let statement = Int64(try context.parameters.require("statement")) else {
-                throw AppError.badRequest("The statement id must be a number.")
-            }
-            let grouping: PrincipleGrouping
-            switch try form.required("action") {
-            case "merge":
-                guard let lead = Int64(try form.required("into")) else {
-                    throw AppError.badRequest("Choose the principle to merge into.")
-                }
-                grouping = .merge(into: lead)
-            case "split": grouping = .split
-            case "automatic": grouping = .automatic
-            default: throw AppError.badRequest("The action must be merge, split or automatic.")
-            }
-            try await services.store.setPrincipleGrouping(
-                conversationID: conversation.id, statementID: statement, grouping: grouping, by: Actor(organiser))
-            return Response.seeOther(
-                "/admin/conversations/\(conversation.slug)/constitution?\(Self.query(from: form["return"] ?? ""))&done=regrouped"
-            )
+        try await services.store.setPrincipleGrouping(
+            conversationID: conversation.id, statementID: statement, grouping: grouping, by: Actor(context.organiser))
+        return Response.seeOther(
+            "/admin/conversations/\(conversation.slug)/constitution?\(Self.query(from: form["return"] ?? ""))&done=regrouped"
+        )
+    }
+
+    @Sendable func publish(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let form = try await context.submittedForm(request, reader: services.body)
+        let conversation = context.conversation
+        let parameters = try ConstitutionRoutes.ParametersBody(query: form).parameters()
+        let (stored, _) = try await ConstitutionBuilding.publish(
+            conversation: conversation, store: services.store, parameters: parameters, by: Actor(context.organiser))
+        return Response.seeOther(
+            "/admin/conversations/\(conversation.slug)/constitution?\(Self.query(from: form))&done=published-\(stored.version)"
+        )
+    }
+
+    @Sendable func download(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        try await ConstitutionRoutes(services: services).download(request, context: context)
+    }
+
+    @Sendable func diff(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let routes = ConstitutionRoutes(services: services)
+        let old = try await routes.constitution(context, "id")
+        let new = try await routes.constitution(context, "other")
+        let diff = ConstitutionDiff(from: try Constitution.decode(old.body), to: try Constitution.decode(new.body))
+        guard let conversation = try await services.store.conversation(id: new.conversationID) else {
+            throw CharterError.notFound("Conversation")
         }
-        router.post("/admin/conversations/{slug}/constitutions") { request, context in
-            let (organiser, form) = try await services.organiserForm(request, context: context)
-            let conversation = try await services.conversation(context)
-            let parameters = try ConstitutionRoutes.ParametersBody(query: form).parameters()
-            let (stored, _) = try await ConstitutionBuilding.publish(
-                conversation: conversation, store: services.store, parameters: parameters, by: Actor(organiser))
-            return Response.seeOther(
-                "/admin/conversations/\(conversation.slug)/constitution?\(Self.query(from: form))&done=published-\(stored.version)"
-            )
+        struct View: PageTemplate {
+            static let template = "admin_diff"
+            let organiserEmail, csrf, slug: String
+            let from, to, addedCount, removedCount, rewordedCount, rescoredCount: Int
+            let added, removed, reworded, rescored: [ConstitutionDiff.Change]
         }
-        router.get("/admin/constitutions/{id}") { request, context in
-            _ = try services.adminSession(context)
-            return try await ConstitutionRoutes(services: services).download(request, context: context)
+        return services.views.page(
+            title: "Constitution changes",
+            View(
+                organiserEmail: context.organiser.email, csrf: context.csrf,
+                slug: conversation.slug, from: old.version, to: new.version, addedCount: diff.added.count,
+                removedCount: diff.removed.count, rewordedCount: diff.reworded.count,
+                rescoredCount: diff.rescored.count, added: diff.added, removed: diff.removed,
+                reworded: diff.reworded,
+                rescored: diff.rescored),
+            admin: true)
+    }
+
+    private static func statementID(_ context: some RequestContext) throws -> Int64 {
+        guard let statement = Int64(try context.parameters.require("statement")) else {
+            throw AppError.badRequest("The statement id must be a number.")
         }
-        router.get("/admin/constitutions/{id}/diff/{other}") { _, context in
-            let (organiser, csrf) = try services.adminSession(context)
-            let routes = ConstitutionRoutes(services: services)
-            let old = try await routes.constitution(context, "id")
-            let new = try await routes.constitution(context, "other")
-            let diff = ConstitutionDiff(from: try Constitution.decode(old.body), to: try Constitution.decode(new.body))
-            guard let conversation = try await services.store.conversation(id: new.conversationID) else {
-                throw CharterError.notFound("Conversation")
-            }
-            struct View: PageTemplate {
-                static let template = "admin_diff"
-                let organiserEmail, csrf, slug: String
-                let from, to, addedCount, removedCount, rewordedCount, rescoredCount: Int
-                let added, removed, reworded, rescored: [ConstitutionDiff.Change]
-            }
-            return services.views.page(
-                title: "Constitution changes",
-                View(
-                    organiserEmail: organiser.email, csrf: csrf,
-                    slug: conversation.slug, from: old.version, to: new.version, addedCount: diff.added.count,
-                    removedCount: diff.removed.count, rewordedCount: diff.reworded.count,
-                    rescoredCount: diff.rescored.count, added: diff.added, removed: diff.removed,
-                    reworded: diff.reworded,
-                    rescored: diff.rescored),
-                admin: true)
-        }
+        return statement
     }
 
     /// The compile parameters of a form or query, as a query string to carry them along.
@@ -177,10 +202,10 @@ struct ConstitutionPages: Sendable {
         let versions: [VersionView]
     }
 
-    private func page(_ query: Form, context: AppRequestContext, organiser: Organiser, csrf: String) async throws
-        -> Response
-    {
-        let conversation = try await services.conversation(context)
+    private func page(_ query: Form, context: AdminConversationContext) async throws -> Response {
+        let conversation = context.conversation
+        let organiser = context.organiser
+        let csrf = context.csrf
         let parameters: CompileParameters
         var error: String?
         do {

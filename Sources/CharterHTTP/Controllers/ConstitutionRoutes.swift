@@ -75,90 +75,108 @@ struct ConstitutionRoutes: Sendable {
         let report: CompileSummary?
     }
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/api/v1/conversations/{slug}/compile") { request, context in
-            _ = try context.requireOrganiser()
-            let conversation = try await services.conversation(context)
-            let parameters = try ParametersBody(query: request.query).parameters()
-            let result = try await ConstitutionBuilding.compile(
-                conversation: conversation, store: services.store, parameters: parameters)
-            struct Preview: Encodable {
-                let constitution: Constitution
-                let decisions: [StatementDecision]
-            }
-            return Response.json(Preview(constitution: try result.constitution.hashed(), decisions: result.decisions))
-        }
-        router.post("/api/v1/conversations/{slug}/constitutions") { request, context in
-            let organiser = try context.requireOrganiser()
-            let conversation = try await services.conversation(context)
-            let parameters = try await services.body.json(ParametersBody.self, from: request).parameters()
-            let (stored, constitution) = try await ConstitutionBuilding.publish(
-                conversation: conversation, store: services.store, parameters: parameters, by: Actor(organiser))
-            return Response.json(
-                Self.version(stored, conversation: conversation, report: constitution.report), status: .created)
-        }
-        router.get("/api/v1/conversations/{slug}/constitutions") { _, context in
-            _ = try context.requireOrganiser()
-            let conversation = try await services.conversation(context)
-            let versions = try await services.store.constitutions(conversationID: conversation.id).map {
-                Self.version($0, conversation: conversation, report: try? Constitution.decode($0.body).report)
-            }
-            return Response.json(["constitutions": versions])
-        }
-        router.put("/api/v1/conversations/{slug}/principles/{statement}") { request, context in
-            let organiser = try context.requireOrganiser()
-            let conversation = try await services.conversation(context)
-            guard let statement = Int64(try context.parameters.require("statement")) else {
-                throw AppError.badRequest("The statement id must be a number.")
-            }
-            struct Body: Decodable {
-                let text: String?
-            }
-            let body = try await services.body.json(Body.self, from: request)
-            try await services.store.setPrincipleWording(
-                conversationID: conversation.id, statementID: statement, text: body.text, by: Actor(organiser))
-            return Response(status: .noContent)
-        }
-        router.put("/api/v1/conversations/{slug}/principles/{statement}/grouping") { request, context in
-            let organiser = try context.requireOrganiser()
-            let conversation = try await services.conversation(context)
-            guard let statement = Int64(try context.parameters.require("statement")) else {
-                throw AppError.badRequest("The statement id must be a number.")
-            }
-            struct Body: Decodable {
-                let mergeInto: Int64?
-                let split: Bool?
-                let automatic: Bool?
-            }
-            let body = try await services.body.json(Body.self, from: request)
-            let grouping: PrincipleGrouping
-            switch (body.mergeInto, body.split, body.automatic) {
-            case (let lead?, nil, nil): grouping = .merge(into: lead)
-            case (nil, true, nil): grouping = .split
-            case (nil, nil, true): grouping = .automatic
-            default:
-                throw CharterError.invalid(
-                    field: "grouping",
-                    message: "Send exactly one of merge_into (a statement id), split: true or automatic: true.")
-            }
-            try await services.store.setPrincipleGrouping(
-                conversationID: conversation.id, statementID: statement, grouping: grouping, by: Actor(organiser))
-            return Response(status: .noContent)
-        }
-        router.get("/api/v1/constitutions/{id}") { request, context in
-            _ = try context.requireOrganiser()
-            return try await download(request, context: context)
-        }
-        router.get("/api/v1/constitutions/{id}/diff/{other}") { _, context in
-            _ = try context.requireOrganiser()
-            let old = try await constitution(context, "id")
-            let new = try await constitution(context, "other")
-            return Response.json(
-                ConstitutionDiff(from: try Constitution.decode(old.body), to: try Constitution.decode(new.body)))
-        }
+    /// A conversation's moderators: preview a compilation, list and read versions.
+    var moderatorRoutes: RouteCollection<ConversationContext> {
+        RouteCollection(context: ConversationContext.self)
+            .get("conversations/{slug}/compile", use: preview)
+            .get("conversations/{slug}/constitutions", use: versions)
     }
 
-    func download(_ request: Request, context: AppRequestContext) async throws -> Response {
+    /// A conversation's owners: publish a version and word or group its principles.
+    var ownerRoutes: RouteCollection<ConversationContext> {
+        RouteCollection(context: ConversationContext.self)
+            .post("conversations/{slug}/constitutions", use: publish)
+            .put("conversations/{slug}/principles/{statement}", use: setWording)
+            .put("conversations/{slug}/principles/{statement}/grouping", use: setGrouping)
+    }
+
+    /// Whoever may read a constitution's conversation may download it and diff it with another
+    /// readable one.
+    var readerRoutes: RouteCollection<ConversationContext> {
+        RouteCollection(context: ConversationContext.self)
+            .get("constitutions/{id}", use: download)
+            .get("constitutions/{id}/diff/{other}", use: diff)
+    }
+
+    @Sendable func preview(_ request: Request, context: ConversationContext) async throws -> Response {
+        let parameters = try ParametersBody(query: request.query).parameters()
+        let result = try await ConstitutionBuilding.compile(
+            conversation: context.conversation, store: services.store, parameters: parameters)
+        struct Preview: Encodable {
+            let constitution: Constitution
+            let decisions: [StatementDecision]
+        }
+        return Response.json(Preview(constitution: try result.constitution.hashed(), decisions: result.decisions))
+    }
+
+    @Sendable func publish(_ request: Request, context: ConversationContext) async throws -> Response {
+        let conversation = context.conversation
+        let parameters = try await services.body.json(ParametersBody.self, from: request).parameters()
+        let (stored, constitution) = try await ConstitutionBuilding.publish(
+            conversation: conversation, store: services.store, parameters: parameters, by: Actor(context.organiser))
+        return Response.json(
+            Self.version(stored, conversation: conversation, report: constitution.report), status: .created)
+    }
+
+    @Sendable func versions(_ request: Request, context: ConversationContext) async throws -> Response {
+        let conversation = context.conversation
+        let versions = try await services.store.constitutions(conversationID: conversation.id).map {
+            Self.version($0, conversation: conversation, report: try? Constitution.decode($0.body).report)
+        }
+        return Response.json(["constitutions": versions])
+    }
+
+    @Sendable func setWording(_ request: Request, context: ConversationContext) async throws -> Response {
+        let statement = try Self.statementID(context)
+        struct Body: Decodable {
+            let text: String?
+        }
+        let body = try await services.body.json(Body.self, from: request)
+        try await services.store.setPrincipleWording(
+            conversationID: context.conversation.id, statementID: statement, text: body.text,
+            by: Actor(context.organiser))
+        return Response(status: .noContent)
+    }
+
+    @Sendable func setGrouping(_ request: Request, context: ConversationContext) async throws -> Response {
+        let statement = try Self.statementID(context)
+        struct Body: Decodable {
+            let mergeInto: Int64?
+            let split: Bool?
+            let automatic: Bool?
+        }
+        let body = try await services.body.json(Body.self, from: request)
+        let grouping: PrincipleGrouping
+        switch (body.mergeInto, body.split, body.automatic) {
+        case (let lead?, nil, nil): grouping = .merge(into: lead)
+        case (nil, true, nil): grouping = .split
+        case (nil, nil, true): grouping = .automatic
+        default:
+            throw CharterError.invalid(
+                field: "grouping",
+                message: "Send exactly one of merge_into (a statement id), split: true or automatic: true.")
+        }
+        try await services.store.setPrincipleGrouping(
+            conversationID: context.conversation.id, statementID: statement, grouping: grouping,
+            by: Actor(context.organiser))
+        return Response(status: .noContent)
+    }
+
+    @Sendable func diff(_ request: Request, context: ConversationContext) async throws -> Response {
+        let old = try await constitution(context, "id")
+        let new = try await constitution(context, "other")
+        return Response.json(
+            ConstitutionDiff(from: try Constitution.decode(old.body), to: try Constitution.decode(new.body)))
+    }
+
+    private static func statementID(_ context: some RequestContext) throws -> Int64 {
+        guard let statement = Int64(try context.parameters.require("statement")) else {
+            throw AppError.badRequest("The statement id must be a number.")
+        }
+        return statement
+    }
+
+    @Sendable func download(_ request: Request, context: some RequestContext) async throws -> Response {
         let stored = try await constitution(context, "id")
         let name = request.query["format"] ?? "json"
         guard let format = ConstitutionFormat(rawValue: name) else {
@@ -174,7 +192,7 @@ struct ConstitutionRoutes: Sendable {
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    func constitution(_ context: AppRequestContext, _ parameter: String) async throws -> StoredConstitution {
+    func constitution(_ context: some RequestContext, _ parameter: String) async throws -> StoredConstitution {
         guard let id = Int64(try context.parameters.require(parameter)) else {
             throw AppError.badRequest("A constitution id must be a number.")
         }

@@ -8,8 +8,14 @@ import NIOCore
 struct OperationsRoutes: Sendable {
     let services: AppServices
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/") { _, _ in
+    var routes: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .get("/", use: home)
+            .get("healthz", use: health)
+            .get("metrics", use: metrics)
+    }
+
+    @Sendable func home(_ request: Request, context: AppRequestContext) async throws -> Response {
             struct Item {
                 let slug, title, question: String
             }
@@ -22,8 +28,9 @@ struct OperationsRoutes: Sendable {
                 Item(slug: $0.slug, title: $0.settings.title, question: $0.settings.question)
             }
             return services.views.page(title: "Charter", Home(conversations: open))
-        }
-        router.get("/healthz") { _, _ in
+    }
+
+    @Sendable func health(_ request: Request, context: AppRequestContext) async throws -> Response {
             struct Health: Encodable {
                 let status: String
                 let conversations: Int
@@ -32,8 +39,9 @@ struct OperationsRoutes: Sendable {
             // Reading the database proves it is reachable, not merely that the process is up.
             let counts = try await services.store.counts()
             return Response.json(Health(status: "ok", conversations: counts.conversations, votes: counts.votes))
-        }
-        router.get("/metrics") { _, _ in
+    }
+
+    @Sendable func metrics(_ request: Request, context: AppRequestContext) async throws -> Response {
             let counts = try await services.store.counts()
             var text: [UInt8] = []
             services.metrics.registry.emit(into: &text)
@@ -50,7 +58,6 @@ struct OperationsRoutes: Sendable {
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: text)))
-        }
     }
 }
 
@@ -62,8 +69,12 @@ struct StaticFiles: Sendable {
         "css": "text/css; charset=utf-8", "svg": "image/svg+xml", "png": "image/png", "ico": "image/x-icon",
     ]
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/static/{file}") { _, context in
+    var routes: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .get("static/{file}", use: file)
+    }
+
+    @Sendable func file(_ request: Request, context: AppRequestContext) async throws -> Response {
             let name = try context.parameters.require("file")
             let ext = String(name.split(separator: ".").last ?? "")
             guard !name.hasPrefix("."), !name.contains("/"), let type = Self.types[ext],
@@ -72,6 +83,5 @@ struct StaticFiles: Sendable {
             return Response(
                 status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=3600"],
                 body: .init(byteBuffer: ByteBuffer(bytes: data)))
-        }
     }
 }

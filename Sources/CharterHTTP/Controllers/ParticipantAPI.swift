@@ -11,13 +11,15 @@ struct ParticipantAPI: Sendable {
     static let tokenPrefix = "cp_"
     let services: AppServices
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        let group = router.group("/api/v1/conversations/{slug}")
-        group.post("participants") { request, context in try await register(request, context: context) }
-        router.get("/api/v1/conversations/{slug}") { _, context in try await show(context: context) }
-        group.get("next") { request, context in try await next(request, context: context) }
-        group.post("votes") { request, context in try await vote(request, context: context) }
-        group.post("statements") { request, context in try await submit(request, context: context) }
+    /// Anyone may read an open conversation and join it; a participant's token votes and
+    /// submits.
+    var routes: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .get("conversations/{slug}", use: show)
+            .post("conversations/{slug}/participants", use: register)
+            .get("conversations/{slug}/next", use: next)
+            .post("conversations/{slug}/votes", use: vote)
+            .post("conversations/{slug}/statements", use: submit)
     }
 
     private func token(for participant: Participant, nonce: String = SecureToken.make()) -> String {
@@ -42,7 +44,7 @@ struct ParticipantAPI: Sendable {
         .unauthorized, code: "unauthorized",
         message: "Send the participant token from POST /api/v1/conversations/{slug}/participants as a Bearer token.")
 
-    func register(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func register(_ request: Request, context: AppRequestContext) async throws -> Response {
         let conversation = try await services.conversation(context)
         let body = try await services.body.json(API.ParticipantRequest.self, from: request)
         guard conversation.isOpen(at: Date()) else { throw CharterError.conversationClosed }
@@ -75,7 +77,7 @@ struct ParticipantAPI: Sendable {
             status: .created)
     }
 
-    func show(context: AppRequestContext) async throws -> Response {
+    @Sendable func show(_ request: Request, context: AppRequestContext) async throws -> Response {
         let conversation = try await services.conversation(context)
         let statements = try await services.store.visibleStatements(conversationID: conversation.id)
         return Response.json(
@@ -84,7 +86,7 @@ struct ParticipantAPI: Sendable {
                 statements: statements.map { .init(id: $0.id, text: $0.text) }))
     }
 
-    func next(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func next(_ request: Request, context: AppRequestContext) async throws -> Response {
         let conversation = try await services.conversation(context)
         let participantID = try participantID(request, conversation: conversation)
         guard conversation.isOpen(at: Date()) else { throw CharterError.conversationClosed }
@@ -100,7 +102,7 @@ struct ParticipantAPI: Sendable {
 
     /// The hot path: the conversation id comes from memory when the slug was seen before, so the
     /// vote's transaction is its only trip to the database.
-    func vote(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func vote(_ request: Request, context: AppRequestContext) async throws -> Response {
         let slug = try context.parameters.require("slug")
         var (conversationID, remembered) = try await services.conversationID(slug: slug)
         var verified = participantID(request, conversationID: conversationID)
@@ -141,7 +143,7 @@ struct ParticipantAPI: Sendable {
         return Response.json(encoded: result.jsonBytes, status: changedFrom == nil ? .created : .ok)
     }
 
-    func submit(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func submit(_ request: Request, context: AppRequestContext) async throws -> Response {
         let conversation = try await services.conversation(context)
         let participantID = try participantID(request, conversation: conversation)
         let body = try await services.body.json(API.StatementRequest.self, from: request)

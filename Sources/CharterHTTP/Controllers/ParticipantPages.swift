@@ -9,10 +9,11 @@ import Hummingbird
 struct ParticipantPages: Sendable {
     let services: AppServices
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/c/{slug}") { request, context in try await show(request, context: context) }
-        router.post("/c/{slug}/vote") { request, context in try await vote(request, context: context) }
-        router.post("/c/{slug}/statements") { request, context in try await submit(request, context: context) }
+    var routes: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .get("{slug}", use: show)
+            .post("{slug}/vote", use: vote)
+            .post("{slug}/statements", use: submit)
     }
 
     struct StatementView {
@@ -74,7 +75,7 @@ struct ParticipantPages: Sendable {
         "statement-pending": "Thank you — your statement was added and will be shown once a moderator accepts it.",
     ]
 
-    func show(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func show(_ request: Request, context: AppRequestContext) async throws -> Response {
         let conversation = try await services.conversation(context)
         let resolved = try await services.identities.forPage(
             request, conversation: conversation, xid: request.query["xid"], sig: request.query["sig"])
@@ -162,7 +163,7 @@ struct ParticipantPages: Sendable {
         }
     }
 
-    func vote(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func vote(_ request: Request, context: AppRequestContext) async throws -> Response {
         try await perform(request, context: context) { conversation, resolved, form in
             guard let statementID = Int64(try form.required("statement")) else {
                 throw AppError.badRequest("The statement id must be a number.")
@@ -188,7 +189,7 @@ struct ParticipantPages: Sendable {
         }
     }
 
-    func submit(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func submit(_ request: Request, context: AppRequestContext) async throws -> Response {
         try await perform(request, context: context) { conversation, resolved, form in
             let text = try form.required("text")
             try services.limitStatement(

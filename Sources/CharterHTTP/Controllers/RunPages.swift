@@ -14,75 +14,95 @@ import NIOCore
 struct RunPages: Sendable {
     let services: AppServices
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/admin/runs") { request, context in
-            let (organiser, csrf) = try services.adminSession(context)
-            return try await listPage(
-                organiser: organiser, csrf: csrf,
-                selected: request.query["constitution"].flatMap { Int64($0) }, error: nil, status: .ok)
-        }
-        router.post("/admin/runs") { request, context in
-            let (organiser, csrf) = try services.adminSession(context)
-            let fields = try await multipartForm(request, context: context)
-            do {
-                guard let constitution = fields.text("constitution_id").flatMap({ Int64($0) }) else {
-                    throw CharterError.invalid(
-                        field: "constitution_id", message: "Choose the constitution to train on.")
-                }
-                let baseline: BaselineChoice
-                switch fields.text("baseline") ?? "charter" {
-                case "charter": baseline = .charter
-                case "upload":
-                    guard let (name, data) = fields.file("baseline_file") else {
-                        throw CharterError.invalid(
-                            field: "baseline_file", message: "Choose the constitution file to upload.")
-                    }
-                    baseline = .uploaded(data, name: name)
-                case let choice:
-                    guard let id = Int64(choice) else {
-                        throw CharterError.invalid(field: "baseline", message: "Choose a baseline.")
-                    }
-                    baseline = .constitution(id)
-                }
-                let seedText = fields.text("seed")?.trimmingCharacters(in: .whitespaces) ?? ""
-                let seed: Int64? = seedText.isEmpty ? nil : Int64(seedText)
-                if !seedText.isEmpty, seed == nil {
-                    throw CharterError.invalid(field: "seed", message: "The seed must be a whole number.")
-                }
-                try await services.requireRunRights(organiser, constitutionID: constitution, baseline: baseline)
-                let run = try await services.runs.enqueue(
-                    constitutionID: constitution, baseline: baseline,
-                    profile: try RunRoutes.profile(fields.text("profile")), seed: seed,
-                    parameters: try Self.parameters(fields.text("parameters") ?? ""), by: Actor(organiser))
-                return Response.seeOther("/admin/runs/\(run.id)")
-            } catch let error as CharterError {
-                return try await listPage(
-                    organiser: organiser, csrf: csrf,
-                    selected: fields.text("constitution_id").flatMap { Int64($0) }, error: error.message,
-                    status: AppError(error).status)
+    /// Any organiser sees the run list and queues a run (on a constitution they own, checked
+    /// on the form).
+    var organiserPages: RouteCollection<AdminContext> {
+        RouteCollection(context: AdminContext.self)
+            .get("runs", use: list)
+            .post("runs", use: create)
+    }
+
+    var readerPages: RouteCollection<AdminConversationContext> {
+        RouteCollection(context: AdminConversationContext.self)
+            .get("runs/{id}", use: show)
+            .get("runs/{id}/artefact", use: artefact)
+    }
+
+    var ownerPages: RouteCollection<AdminConversationContext> {
+        RouteCollection(context: AdminConversationContext.self)
+            .post("runs/{id}/cancel", use: cancel)
+            .post("runs/{id}/retry", use: retry)
+    }
+
+    @Sendable func list(_ request: Request, context: AdminContext) async throws -> Response {
+        try await listPage(
+            organiser: context.organiser, csrf: context.csrf,
+            selected: request.query["constitution"].flatMap { Int64($0) }, error: nil, status: .ok)
+    }
+
+    @Sendable func create(_ request: Request, context: AdminContext) async throws -> Response {
+        let organiser = context.organiser
+        let fields = try await multipartForm(request, context: context)
+        do {
+            guard let constitution = fields.text("constitution_id").flatMap({ Int64($0) }) else {
+                throw CharterError.invalid(
+                    field: "constitution_id", message: "Choose the constitution to train on.")
             }
-        }
-        router.get("/admin/runs/{id}") { _, context in
-            let (organiser, csrf) = try services.adminSession(context)
-            let run = try await RunRoutes(services: services).run(context)
-            return try await runPage(run, organiser: organiser, csrf: csrf)
-        }
-        router.post("/admin/runs/{id}/cancel") { request, context in
-            let (organiser, _) = try await services.organiserForm(request, context: context)
-            let run = try await RunRoutes(services: services).run(context)
-            _ = try await services.runs.cancel(id: run.id, by: Actor(organiser))
+            let baseline: BaselineChoice
+            switch fields.text("baseline") ?? "charter" {
+            case "charter": baseline = .charter
+            case "upload":
+                guard let (name, data) = fields.file("baseline_file") else {
+                    throw CharterError.invalid(
+                        field: "baseline_file", message: "Choose the constitution file to upload.")
+                }
+                baseline = .uploaded(data, name: name)
+            case let choice:
+                guard let id = Int64(choice) else {
+                    throw CharterError.invalid(field: "baseline", message: "Choose a baseline.")
+                }
+                baseline = .constitution(id)
+            }
+            let seedText = fields.text("seed")?.trimmingCharacters(in: .whitespaces) ?? ""
+            let seed: Int64? = seedText.isEmpty ? nil : Int64(seedText)
+            if !seedText.isEmpty, seed == nil {
+                throw CharterError.invalid(field: "seed", message: "The seed must be a whole number.")
+            }
+            try await services.requireRunRights(organiser, constitutionID: constitution, baseline: baseline)
+            let run = try await services.runs.enqueue(
+                constitutionID: constitution, baseline: baseline,
+                profile: try RunRoutes.profile(fields.text("profile")), seed: seed,
+                parameters: try Self.parameters(fields.text("parameters") ?? ""), by: Actor(organiser))
             return Response.seeOther("/admin/runs/\(run.id)")
+        } catch let error as CharterError {
+            return try await listPage(
+                organiser: organiser, csrf: context.csrf,
+                selected: fields.text("constitution_id").flatMap { Int64($0) }, error: error.message,
+                status: AppError(error).status)
         }
-        router.post("/admin/runs/{id}/retry") { request, context in
-            let (organiser, _) = try await services.organiserForm(request, context: context)
-            let run = try await RunRoutes(services: services).run(context)
-            let again = try await services.runs.retry(id: run.id, by: Actor(organiser))
-            return Response.seeOther("/admin/runs/\(again.id)")
-        }
-        router.get("/admin/runs/{id}/artefact") { request, context in
-            _ = try services.adminSession(context)
-            return try await RunRoutes(services: services).artefact(request, context: context)
-        }
+    }
+
+    @Sendable func show(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let run = try await RunRoutes(services: services).run(context)
+        return try await runPage(run, organiser: context.organiser, csrf: context.csrf)
+    }
+
+    @Sendable func cancel(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        _ = try await context.submittedForm(request, reader: services.body)
+        let run = try await RunRoutes(services: services).run(context)
+        _ = try await services.runs.cancel(id: run.id, by: Actor(context.organiser))
+        return Response.seeOther("/admin/runs/\(run.id)")
+    }
+
+    @Sendable func retry(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        _ = try await context.submittedForm(request, reader: services.body)
+        let run = try await RunRoutes(services: services).run(context)
+        let again = try await services.runs.retry(id: run.id, by: Actor(context.organiser))
+        return Response.seeOther("/admin/runs/\(again.id)")
+    }
+
+    @Sendable func artefact(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        try await RunRoutes(services: services).artefact(request, context: context)
     }
 
     /// "name=value" lines, blank lines and `#` comments skipped.
@@ -119,7 +139,7 @@ struct RunPages: Sendable {
 
     /// The new-run form comes as multipart (it may carry a constitution file); its CSRF token
     /// is checked like every other admin form's.
-    func multipartForm(_ request: Request, context: AppRequestContext) async throws -> MultipartFields {
+    func multipartForm(_ request: Request, context: AdminContext) async throws -> MultipartFields {
         let contentType = request.headers[.contentType] ?? ""
         let fields: MultipartFields
         if request.mediaType == "multipart/form-data" {
@@ -134,7 +154,7 @@ struct RunPages: Sendable {
             fields = MultipartFields(
                 parts: form.fields.map { Multipart.Part(name: $0.name, fileName: nil, data: Data($0.value.utf8)) })
         }
-        _ = try services.checkAdminCSRF(fields.text("csrf"), context: context)
+        try context.checkCSRF(fields.text("csrf"))
         return fields
     }
 

@@ -21,64 +21,79 @@ struct RunRoutes: Sendable {
         var parameters: [String: RunParameter]?
     }
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.post("/api/v1/runs") { request, context in
-            let organiser = try context.requireOrganiser()
-            let data = Data(try await services.body.bytes(request).readableBytesView)
-            if request.headers[.contentType] != nil, request.mediaType != "application/json" {
-                throw AppError(
-                    .unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json."
-                )
-            }
-            let body: CreateBody
-            do {
-                body = try RequestBodyReader.jsonDecoder.decode(CreateBody.self, from: data)
-            } catch let error as DecodingError {
-                throw AppError.badRequest("The JSON body is malformed: \(RequestBodyReader.describe(error))")
-            }
-            let baseline = try Self.baseline(
-                name: body.baseline, constitutionID: body.baselineConstitutionId,
-                uploaded: try Self.uploadedBaseline(in: data))
-            try await services.requireRunRights(organiser, constitutionID: body.constitutionId, baseline: baseline)
-            let run = try await services.runs.enqueue(
-                constitutionID: body.constitutionId, baseline: baseline, profile: try Self.profile(body.profile),
-                seed: body.seed, parameters: body.parameters ?? [:], by: Actor(organiser))
-            return Response.json(try await RunSummary.make(run, services: services), status: .created)
-        }
-        router.get("/api/v1/runs") { request, context in
-            _ = try context.requireOrganiser()
-            let offset = try request.query.integer("offset") ?? 0
-            let limit = try request.query.integer("limit", in: 1...200) ?? 50
-            let page = try await services.store.runs(offset: offset, limit: limit)
-            var items: [RunSummary] = []
-            for run in page.items { items.append(try await RunSummary.make(run, services: services, detail: false)) }
-            struct Body: Encodable {
-                let runs: [RunSummary]
-                let total, offset, limit: Int
-            }
-            return Response.json(Body(runs: items, total: page.total, offset: offset, limit: limit))
-        }
-        router.get("/api/v1/runs/{id}") { _, context in
-            _ = try context.requireOrganiser()
-            return Response.json(try await RunSummary.make(try await run(context), services: services))
-        }
-        router.post("/api/v1/runs/{id}/cancel") { _, context in
-            let organiser = try context.requireOrganiser()
-            let cancelled = try await services.runs.cancel(id: try await run(context).id, by: Actor(organiser))
-            return Response.json(try await RunSummary.make(cancelled, services: services))
-        }
-        router.post("/api/v1/runs/{id}/retry") { _, context in
-            let organiser = try context.requireOrganiser()
-            let again = try await services.runs.retry(id: try await run(context).id, by: Actor(organiser))
-            return Response.json(try await RunSummary.make(again, services: services), status: .created)
-        }
-        router.get("/api/v1/runs/{id}/artefact") { request, context in
-            _ = try context.requireOrganiser()
-            return try await artefact(request, context: context)
-        }
+    /// Any organiser lists runs and starts one (on a constitution they own, checked on the body).
+    var organiserRoutes: RouteCollection<OrganiserContext> {
+        RouteCollection(context: OrganiserContext.self)
+            .post("runs", use: create)
+            .get("runs", use: list)
     }
 
-    func run(_ context: AppRequestContext) async throws -> ComparisonRun {
+    /// Whoever may read the run's conversation follows the run and downloads its artefacts.
+    var readerRoutes: RouteCollection<ConversationContext> {
+        RouteCollection(context: ConversationContext.self)
+            .get("runs/{id}", use: show)
+            .get("runs/{id}/artefact", use: artefact)
+    }
+
+    /// The owners cancel and repeat it.
+    var ownerRoutes: RouteCollection<ConversationContext> {
+        RouteCollection(context: ConversationContext.self)
+            .post("runs/{id}/cancel", use: cancel)
+            .post("runs/{id}/retry", use: retry)
+    }
+
+    @Sendable func create(_ request: Request, context: OrganiserContext) async throws -> Response {
+        let organiser = context.organiser
+        let data = Data(try await services.body.bytes(request).readableBytesView)
+        if request.headers[.contentType] != nil, request.mediaType != "application/json" {
+            throw AppError(
+                .unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json."
+            )
+        }
+        let body: CreateBody
+        do {
+            body = try RequestBodyReader.jsonDecoder.decode(CreateBody.self, from: data)
+        } catch let error as DecodingError {
+            throw AppError.badRequest("The JSON body is malformed: \(RequestBodyReader.describe(error))")
+        }
+        let baseline = try Self.baseline(
+            name: body.baseline, constitutionID: body.baselineConstitutionId,
+            uploaded: try Self.uploadedBaseline(in: data))
+        try await services.requireRunRights(organiser, constitutionID: body.constitutionId, baseline: baseline)
+        let run = try await services.runs.enqueue(
+            constitutionID: body.constitutionId, baseline: baseline, profile: try Self.profile(body.profile),
+            seed: body.seed, parameters: body.parameters ?? [:], by: Actor(organiser))
+        return Response.json(try await RunSummary.make(run, services: services), status: .created)
+    }
+
+    @Sendable func list(_ request: Request, context: OrganiserContext) async throws -> Response {
+        let offset = try request.query.integer("offset") ?? 0
+        let limit = try request.query.integer("limit", in: 1...200) ?? 50
+        let page = try await services.store.runs(offset: offset, limit: limit)
+        var items: [RunSummary] = []
+        for run in page.items { items.append(try await RunSummary.make(run, services: services, detail: false)) }
+        struct Body: Encodable {
+            let runs: [RunSummary]
+            let total, offset, limit: Int
+        }
+        return Response.json(Body(runs: items, total: page.total, offset: offset, limit: limit))
+    }
+
+    @Sendable func show(_ request: Request, context: ConversationContext) async throws -> Response {
+        Response.json(try await RunSummary.make(try await run(context), services: services))
+    }
+
+    @Sendable func cancel(_ request: Request, context: ConversationContext) async throws -> Response {
+        let cancelled = try await services.runs.cancel(id: try await run(context).id, by: Actor(context.organiser))
+        return Response.json(try await RunSummary.make(cancelled, services: services))
+    }
+
+    @Sendable func retry(_ request: Request, context: ConversationContext) async throws -> Response {
+        let again = try await services.runs.retry(id: try await run(context).id, by: Actor(context.organiser))
+        return Response.json(try await RunSummary.make(again, services: services), status: .created)
+    }
+
+    func run(_ context: some RequestContext) async throws -> ComparisonRun {
         guard let id = Int64(try context.parameters.require("id")) else {
             throw AppError.badRequest("A run id must be a number.")
         }
@@ -88,7 +103,7 @@ struct RunRoutes: Sendable {
 
     /// One of the run's artefacts, named by its path in the run folder; only files the folder
     /// listing offers can be asked for, so no path leads outside it.
-    func artefact(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func artefact(_ request: Request, context: some RequestContext) async throws -> Response {
         let run = try await run(context)
         guard let path = request.query["path"], !path.isEmpty else {
             throw AppError.badRequest("Name the artefact with ?path=.")

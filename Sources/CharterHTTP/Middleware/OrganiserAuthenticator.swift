@@ -5,8 +5,8 @@ import HTTPTypes
 import Hummingbird
 
 /// Recognises an organiser by the session cookie of the admin pages or by an API token
-/// (`Authorization: Bearer co_…`). It only identifies; the routes that need an organiser ask
-/// for one with `requireOrganiser()`. A token that is present but wrong is refused at once, so a
+/// (`Authorization: Bearer co_…`). It only identifies; the route groups that need an organiser
+/// turn the context into one that has it (`OrganiserContext`, `AdminContext`). A token that is present but wrong is refused at once, so a
 /// misconfigured client learns why instead of being treated as anonymous.
 struct OrganiserAuthenticator: RouterMiddleware {
     typealias Context = AppRequestContext
@@ -28,7 +28,7 @@ struct OrganiserAuthenticator: RouterMiddleware {
                 sessionHash: SecureToken.digest(cookie.value), at: Date())
         {
             context.organiser = organiser
-            context.organiserSessionToken = cookie.value
+            context.adminSession = AdminSession(token: cookie.value, csrf: services.adminCSRF(session: cookie.value))
         }
         return try await next(request, context)
     }
