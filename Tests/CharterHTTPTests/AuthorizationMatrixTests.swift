@@ -17,6 +17,9 @@ import Testing
         case anonymous, participant, badToken, expiredSession, organiser
         /// A signed-in organiser (not an admin) with no role on the conversation `town`.
         case otherOrganiser
+        /// A moderator of `town`: through wherever the operation's `x-charter-role` is
+        /// moderator or organiser, 403 where it is owner or admin.
+        case moderator
     }
 
     /// Operations on one conversation (by slug, or by its constitutions and runs), and the
@@ -31,6 +34,8 @@ import Testing
         let path: String
         /// "organiser", "participant", "public" or "public-or-organiser".
         let access: String
+        /// The role an organiser operation declares (`x-charter-role`).
+        let role: String?
     }
 
     static func operations(statement: Int64) throws -> [Operation] {
@@ -52,8 +57,14 @@ import Testing
                         ? "organiser"
                         : schemes == ["participantToken"]
                             ? "participant" : schemes.contains("organiserToken") ? "public-or-organiser" : "public"
+                let role = (value as? [String: Any])?["x-charter-role"] as? String
+                if access == "organiser" {
+                    #expect(["organiser", "moderator", "owner", "admin"].contains(role ?? ""), "\(method) \(template)")
+                }
                 operations.append(
-                    Operation(method: HTTPRequest.Method(rawValue: method.uppercased())!, path: path, access: access))
+                    Operation(
+                        method: HTTPRequest.Method(rawValue: method.uppercased())!, path: path, access: access,
+                        role: role))
             }
         }
         return operations.sorted { ($0.path, $0.method.rawValue) < ($1.path, $1.method.rawValue) }
@@ -78,6 +89,12 @@ import Testing
         let other = try await h.store.createOrganiser(email: "other@example.org", passwordHash: "x")
         let otherToken = SecureToken.make(prefix: "co_")
         try await h.store.storeAPIToken(organiserID: other.id, tokenHash: SecureToken.digest(otherToken), label: "o")
+        let moderator = try await h.store.createOrganiser(email: "moderator@example.org", passwordHash: "x")
+        let moderatorToken = SecureToken.make(prefix: "co_")
+        try await h.store.storeAPIToken(
+            organiserID: moderator.id, tokenHash: SecureToken.digest(moderatorToken), label: "m")
+        try await h.store.setMembership(
+            conversationID: h.conversation.id, organiserID: moderator.id, role: .moderator, by: Actor(h.organiser))
         _ = try await h.store.createConversation(
             ConversationSettings(slug: "elsewhere", title: "Elsewhere", question: "?"), by: Actor(other))
         try await h.test { client in
@@ -93,11 +110,21 @@ import Testing
                     case .expiredSession: headers[.cookie] = "charter_admin=\(expired)"
                     case .organiser: headers = h.organiserHeaders
                     case .otherOrganiser: headers[.authorization] = "Bearer \(otherToken)"
+                    case .moderator: headers[.authorization] = "Bearer \(moderatorToken)"
                     }
                     let body: String? = [.post, .put, .patch].contains(operation.method) ? "{}" : nil
                     let response = try await client.json(operation.method, operation.path, body, headers: headers)
                     let denied = response.status == .unauthorized || response.status == .forbidden
                     let label = "\(operation.method) \(operation.path) as \(caller.rawValue): \(response.status.code)"
+                    if caller == .moderator, operation.access == "organiser" {
+                        if operation.role == "owner" || operation.role == "admin" {
+                            #expect(response.status == .forbidden, "\(label)")
+                        } else {
+                            #expect(!denied, "\(label)")
+                        }
+                        #expect(response.status.code < 500, "\(label)")
+                        continue
+                    }
                     if caller == .otherOrganiser, operation.access != "participant" {
                         if operation.access == "organiser", Self.touchesTown(operation) {
                             #expect(response.status == .forbidden, "\(label)")
@@ -109,7 +136,7 @@ import Testing
                     }
                     let allowed: Bool =
                         switch (operation.access, caller) {
-                        case ("organiser", .organiser), ("organiser", .otherOrganiser): true
+                        case ("organiser", .organiser), ("organiser", .otherOrganiser), ("organiser", .moderator): true
                         case ("organiser", _): false
                         case ("participant", .participant): true
                         case ("participant", _): false

@@ -56,8 +56,7 @@ struct ImportRoutes: Sendable {
             let files: [String: Data]
             if request.mediaType == "multipart/form-data" {
                 files = try PolisArchive.files(multipart: data, contentType: request.headers[.contentType] ?? "")
-            } else if request.mediaType == "application/zip" || request.mediaType == "application/x-zip-compressed"
-            {
+            } else if request.mediaType == "application/zip" || request.mediaType == "application/x-zip-compressed" {
                 files = try PolisArchive.unzip(data, limits: limits)
             } else {
                 throw AppError(

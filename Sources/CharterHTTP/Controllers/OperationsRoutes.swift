@@ -16,48 +16,48 @@ struct OperationsRoutes: Sendable {
     }
 
     @Sendable func home(_ request: Request, context: AppRequestContext) async throws -> Response {
-            struct Item {
-                let slug, title, question: String
-            }
-            struct Home: PageTemplate {
-                static let template = "home"
-                let conversations: [Item]
-            }
-            let now = Date()
-            let open = try await services.store.conversations().filter { $0.isOpen(at: now) }.map {
-                Item(slug: $0.slug, title: $0.settings.title, question: $0.settings.question)
-            }
-            return services.views.page(title: "Charter", Home(conversations: open))
+        struct Item {
+            let slug, title, question: String
+        }
+        struct Home: PageTemplate {
+            static let template = "home"
+            let conversations: [Item]
+        }
+        let now = Date()
+        let open = try await services.store.conversations().filter { $0.isOpen(at: now) }.map {
+            Item(slug: $0.slug, title: $0.settings.title, question: $0.settings.question)
+        }
+        return services.views.page(title: "Charter", Home(conversations: open))
     }
 
     @Sendable func health(_ request: Request, context: AppRequestContext) async throws -> Response {
-            struct Health: Encodable {
-                let status: String
-                let conversations: Int
-                let votes: Int
-            }
-            // Reading the database proves it is reachable, not merely that the process is up.
-            let counts = try await services.store.counts()
-            return Response.json(Health(status: "ok", conversations: counts.conversations, votes: counts.votes))
+        struct Health: Encodable {
+            let status: String
+            let conversations: Int
+            let votes: Int
+        }
+        // Reading the database proves it is reachable, not merely that the process is up.
+        let counts = try await services.store.counts()
+        return Response.json(Health(status: "ok", conversations: counts.conversations, votes: counts.votes))
     }
 
     @Sendable func metrics(_ request: Request, context: AppRequestContext) async throws -> Response {
-            let counts = try await services.store.counts()
-            var text: [UInt8] = []
-            services.metrics.registry.emit(into: &text)
-            text += Array(
-                """
-                # HELP charter_stored_votes Current votes stored.
-                # TYPE charter_stored_votes gauge
-                charter_stored_votes \(counts.votes)
-                # HELP charter_stored_participants Participants stored.
-                # TYPE charter_stored_participants gauge
-                charter_stored_participants \(counts.participants)
+        let counts = try await services.store.counts()
+        var text: [UInt8] = []
+        services.metrics.registry.emit(into: &text)
+        text += Array(
+            """
+            # HELP charter_stored_votes Current votes stored.
+            # TYPE charter_stored_votes gauge
+            charter_stored_votes \(counts.votes)
+            # HELP charter_stored_participants Participants stored.
+            # TYPE charter_stored_participants gauge
+            charter_stored_participants \(counts.participants)
 
-                """.utf8)
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: text)))
+            """.utf8)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: text)))
     }
 }
 
@@ -75,13 +75,13 @@ struct StaticFiles: Sendable {
     }
 
     @Sendable func file(_ request: Request, context: AppRequestContext) async throws -> Response {
-            let name = try context.parameters.require("file")
-            let ext = String(name.split(separator: ".").last ?? "")
-            guard !name.hasPrefix("."), !name.contains("/"), let type = Self.types[ext],
-                let data = FileManager.default.contents(atPath: "\(directory)/\(name)")
-            else { throw HTTPError(.notFound) }
-            return Response(
-                status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=3600"],
-                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        let name = try context.parameters.require("file")
+        let ext = String(name.split(separator: ".").last ?? "")
+        guard !name.hasPrefix("."), !name.contains("/"), let type = Self.types[ext],
+            let data = FileManager.default.contents(atPath: "\(directory)/\(name)")
+        else { throw HTTPError(.notFound) }
+        return Response(
+            status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=3600"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -94,7 +94,8 @@ struct OrganiserAPI: Sendable {
         }
         let xids = try body.xids.map { try ParticipantIdentity.validatedXID($0) }
         let conversationID = context.conversation.id
-        try await services.store.setAllowedXIDs(conversationID: conversationID, xids: xids, by: Actor(context.organiser))
+        try await services.store.setAllowedXIDs(
+            conversationID: conversationID, xids: xids, by: Actor(context.organiser))
         let count = try await services.store.allowedXIDCount(conversationID: conversationID)
         return Response.json(["allowed": count])
     }
