@@ -120,3 +120,12 @@ def test_held_out_split_keeps_a_harmful_request():
     for seed in range(20):
         _, held = prompts.split(ps, 6, 4, seed)
         assert any(p.harmful for p in held) and any(not p.harmful for p in held)
+
+
+def test_profiles_evaluation_sizes():
+    from charter_pipeline.profiles import EVAL_SIZES
+
+    gpu, small, smoke = (profiles.defaults(p) for p in ("gpu", "small", "smoke"))
+    assert all(gpu[k] == -1 for k in EVAL_SIZES + ("bbq_per_stratum",))          # gpu: every set whole
+    for p in (small, smoke):                                                     # CPU profiles: a sample
+        assert all(0 < p[k] <= 60 for k in EVAL_SIZES) and p["bbq_per_stratum"] == 1

@@ -359,6 +359,9 @@ def test_two_processes_give_results_of_the_same_shape(aa_run):
     res = json.loads((out / "results.json").read_text())
     assert results_mod.check(res, out) == []
     assert res["distributed"] == {"world_size": 2, "backend": "gloo"}
+    # the spread between replicates: one value per training seed beside the pooled estimate
+    est = res["arms"]["ccai"]["estimates"]["bbq.accuracy.ambig"]
+    assert len(est["replicates"]) == 2 and est["value"] == pytest.approx(sum(est["replicates"]) / 2)
     for arm in ("ccai", "baseline"):
         a = res["arms"][arm]
         assert len(a["replicates"]) == 2

@@ -166,3 +166,18 @@ def test_models_load_in_float32_even_with_bf16():
     # bf16 weights with AdamW round most small updates away: load fp32, let autocast do bf16.
     assert models.torch_dtype({"bf16": True}, "cuda:0") == torch.float32
     assert models.torch_dtype({"bf16": False}, "cpu") == torch.float32
+
+
+def test_a_bf16_checkpoint_is_loaded_in_float32(tiny, tmp_path):
+    # A gpu-profile model usually arrives as a bf16 checkpoint; training and scoring need fp32 weights
+    # (issue 19, error 1, and log-probabilities in fp32).
+    tok, model = tiny
+    import copy
+
+    copy.deepcopy(model).to(torch.bfloat16).save_pretrained(tmp_path)   # the shared fixture stays fp32
+    tok.save_pretrained(tmp_path)
+    assert '"bfloat16"' in (tmp_path / "config.json").read_text()
+    loaded = models.load_model(tmp_path, {"bf16": True}, "cpu")
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+    lp = scoring.choice_logprobs(loaded, tok, ["The answer is: ("], ["A", "B"], batch_size=1)[0]
+    assert all(isinstance(x, float) for x in lp)
