@@ -21,6 +21,8 @@ public actor RunService: Service {
     let logger: Logger
 
     var active: [Int64: Task<ComparisonRun, Never>] = [:]
+    /// Each executing run's control, by which a shutdown lets go of pipelines that outlive it.
+    var controls: [Int64: RunControl] = [:]
     private var cancellations: [Int64: (actor: Actor?, reason: String, state: RunState)] = [:]
     private var stopping = false
     /// Only a running service takes runs from the queue: a command that merely queues one must
@@ -48,7 +50,9 @@ public actor RunService: Service {
                 try await Task.sleep(for: self.configuration.pollInterval)
             }
         }
-        await stopAll(reason: "interrupted: the server shut down before the run finished")
+        await stopAll(
+            reason: "interrupted: the server shut down before the run finished",
+            detaching: executor.pipelinesOutliveServer)
     }
 
     /// Starts queued runs now rather than at the next poll.
@@ -56,11 +60,14 @@ public actor RunService: Service {
         Task { await self.schedule() }
     }
 
-    /// Stops every run this process is executing and waits for them to end.
-    public func stopAll(reason: String) async {
+    /// Stops every run this process is executing and waits for them to end. With `detaching`,
+    /// pipelines that outlive the server (Slurm jobs) are let go instead: their runs stay
+    /// running, and the next server follows them again (`recoverInterrupted`).
+    public func stopAll(reason: String, detaching: Bool = false) async {
         stopping = true
         let running = active
         for (id, task) in running {
+            if detaching { controls[id]?.detach() }
             cancellations[id] = (nil, reason, .failed)
             task.cancel()
         }
@@ -88,7 +95,7 @@ public actor RunService: Service {
         }
     }
 
-    private func finished(_ id: Int64) async {
+    func finished(_ id: Int64) async {
         active[id] = nil
         cancellations[id] = nil
         await schedule()
@@ -159,11 +166,14 @@ public actor RunService: Service {
         }
         let current = try await store.run(id: id) ?? run
         if current.state == .running {
-            // Another live process (`charter run --wait`) executes it: stop its pipeline, and
-            // that process records the end.
-            if let group = current.pipelinePID, let directory = current.directory,
-                Self.processGroup(group, isInDirectory: directory)
+            // Another live process (`charter run --wait`) executes it: stop its pipeline (its
+            // Slurm job, or its local process group), and that process records the end.
+            if let directory = current.directory,
+                await executor.stopElsewhere(directory: URL(fileURLWithPath: directory))
             {
+                return current
+            }
+            if let group = Self.localProcessGroup(of: current) {
                 kill(-group, SIGTERM)
             }
             return current
@@ -264,7 +274,7 @@ public actor RunService: Service {
         let workspace = RunWorkspace(runsDirectory: configuration.runsDirectory, runID: run.id)
         var log = logger
         log[metadataKey: "run"] = "\(run.id)"
-        let end: RunChange
+        let end: RunChange?
         do {
             guard let stored = try await store.constitution(id: run.request.ccaiConstitutionID) else {
                 throw CharterError.notFound("Constitution")
@@ -281,6 +291,15 @@ public actor RunService: Service {
             log.error("run could not start", metadata: ["error": "\(error)"])
             end = RunChange(state: .failed, failure: "The run could not start: \(Self.describe(error))")
         }
+        guard let end else {
+            log.info("run left running: its pipeline goes on, and the next server follows it again")
+            return run
+        }
+        return await record(end, of: run, log: log)
+    }
+
+    /// Writes a run's end to the store, and returns the run as stored.
+    func record(_ end: RunChange, of run: ComparisonRun, log: Logger) async -> ComparisonRun {
         var change = end
         change.finishedAt = Date()
         let cancellation = cancellations[run.id]
@@ -303,27 +322,48 @@ public actor RunService: Service {
         return reread ?? run
     }
 
-    private func follow(
-        _ run: ComparisonRun, in workspace: RunWorkspace, onEvent: (@Sendable (PipelineEvent) -> Void)?, log: Logger
-    ) async throws -> RunChange {
+    /// Executes (or, with `resuming`, follows again after a restart) a run's pipeline and says
+    /// how the run ended; nil when it has not: the pipeline was let go of at a shutdown, or
+    /// there was nothing to resume.
+    func follow(
+        _ run: ComparisonRun, in workspace: RunWorkspace, onEvent: (@Sendable (PipelineEvent) -> Void)?, log: Logger,
+        resuming: ResumeDecision? = nil
+    ) async throws -> RunChange? {
         let recorder = ProgressRecorder(store: store, runID: run.id)
+        let control = RunControl()
+        controls[run.id] = control
+        defer { controls[run.id] = nil }
         let job = RunJob(
             runID: run.id, command: configuration.command, directory: workspace.directory,
             manifest: workspace.manifest, timeout: configuration.timeouts[run.request.profile] ?? .seconds(3600),
-            environment: configuration.environment)
+            environment: configuration.environment, control: control)
         let store = self.store
-        log.info("pipeline starting", metadata: ["command": "\(job.command.joined(separator: " "))"])
-        let exit = try await executor.execute(
-            job,
-            started: { pid in
-                _ = try? await store.updateRun(id: run.id, expecting: [.running], RunChange(pipelinePID: pid), by: nil)
-            },
-            event: { event in
-                onEvent?(event)
-                await recorder.apply(event)
-            })
+        let started: @Sendable (Int32) async -> Void = { pid in
+            resuming?.resolve(true)
+            _ = try? await store.updateRun(id: run.id, expecting: [.running], RunChange(pipelinePID: pid), by: nil)
+        }
+        let event: @Sendable (PipelineEvent) async -> Void = { event in
+            onEvent?(event)
+            await recorder.apply(event)
+        }
+        let exit: RunExit
+        if let resuming {
+            guard let resumed = try await executor.resume(job, started: started, event: event) else {
+                resuming.resolve(false)
+                return nil
+            }
+            exit = resumed
+        } else {
+            log.info("pipeline starting", metadata: ["command": "\(job.command.joined(separator: " "))"])
+            exit = try await executor.execute(job, started: started, event: event)
+        }
         var change = RunChange(progress: await recorder.snapshot())
         switch exit {
+        case .detached:
+            return nil
+        case .failed(let reason):
+            change.state = .failed
+            change.failure = reason + Self.lastLine(workspace)
         case .cancelled:
             let cancellation = cancellations[run.id]
             change.state = cancellation?.state ?? .cancelled

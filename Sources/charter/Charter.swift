@@ -210,8 +210,11 @@ struct Serve: AsyncParsableCommand {
         analysisConfiguration.debounce = .milliseconds(Int64(analysisInterval * 1000))
         let analysis = AnalysisService(
             store: store, configuration: analysisConfiguration, logger: Logger(label: "charter.analysis"))
+        let runConfiguration = try pipeline.configuration()
         let runs = RunService(
-            store: store, configuration: try pipeline.configuration(), logger: Logger(label: "charter.runs"))
+            store: store, configuration: runConfiguration,
+            executor: try pipeline.executor(grace: runConfiguration.grace),
+            logger: Logger(label: "charter.runs"))
         let app = try await buildApplication(
             store: store, configuration: configuration, secret: secret, host: host, port: port, logger: logger,
             analysis: analysis, runs: runs)

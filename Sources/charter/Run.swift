@@ -34,6 +34,70 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "The only folder a run's prompts_path may name a file in (env CHARTER_PROMPTS).")
     var promptsDirectory: String? = ProcessInfo.processInfo.environment["CHARTER_PROMPTS"]
 
+    @Option(
+        help:
+            "Where pipelines run: 'local' (a subprocess) or 'slurm' (a batch job submitted with sbatch) (env CHARTER_RUN_EXECUTOR)."
+    )
+    var runExecutor: String = ProcessInfo.processInfo.environment["CHARTER_RUN_EXECUTOR"] ?? "local"
+
+    @Option(help: "Slurm: the partition jobs are submitted to; default: the cluster's (env CHARTER_SLURM_PARTITION).")
+    var slurmPartition: String = ProcessInfo.processInfo.environment["CHARTER_SLURM_PARTITION"] ?? ""
+
+    @Option(help: "Slurm: generic resources per job, e.g. gpu:1 (env CHARTER_SLURM_GRES).")
+    var slurmGres: String = ProcessInfo.processInfo.environment["CHARTER_SLURM_GRES"] ?? ""
+
+    @Option(
+        help:
+            "Slurm: the job time limit, as sbatch --time takes it (e.g. 2:00:00); default: the run profile's limit (env CHARTER_SLURM_TIME)."
+    )
+    var slurmTime: String = ProcessInfo.processInfo.environment["CHARTER_SLURM_TIME"] ?? ""
+
+    @Option(
+        name: .customLong("slurm-sbatch-arg"),
+        help: "Slurm: one more sbatch option for the job script, e.g. --mem=16G; repeatable.")
+    var slurmSbatchArguments: [String] = []
+
+    @Option(help: "Slurm: seconds between looks at a job's state and output (env CHARTER_SLURM_POLL).")
+    var slurmPollInterval: Double = ProcessInfo.processInfo.environment["CHARTER_SLURM_POLL"].flatMap(Double.init) ?? 2
+
+    @Option(
+        help: "Slurm: the folder holding sbatch, squeue, scontrol and scancel; default: PATH (env CHARTER_SLURM_BIN).")
+    var slurmBin: String = ProcessInfo.processInfo.environment["CHARTER_SLURM_BIN"] ?? ""
+
+    @Option(help: "Slurm: the slurm.conf the commands use (sets SLURM_CONF for them; env CHARTER_SLURM_CONF).")
+    var slurmConf: String = ProcessInfo.processInfo.environment["CHARTER_SLURM_CONF"] ?? ""
+
+    /// The executor the options name.
+    func executor(grace: Duration) throws -> any RunExecutor {
+        switch runExecutor {
+        case "local":
+            return LocalProcessExecutor(grace: grace)
+        case "slurm":
+            guard slurmPollInterval > 0, slurmPollInterval.isFinite else {
+                throw ValidationError("--slurm-poll-interval must be a positive number of seconds.")
+            }
+            func given(_ value: String) -> String? { value.isEmpty ? nil : value }
+            let values = [slurmPartition, slurmGres, slurmTime] + slurmSbatchArguments
+            for value in values where value.contains(where: \.isNewline) {
+                throw ValidationError("Slurm options are single lines; \(value.debugDescription) is not.")
+            }
+            for argument in slurmSbatchArguments where !argument.hasPrefix("-") {
+                throw ValidationError("--slurm-sbatch-arg takes an sbatch option such as --mem=16G, not \(argument).")
+            }
+            var commands = SlurmCommands(binDirectory: given(slurmBin))
+            if let slurmConf = given(slurmConf) {
+                commands.environment["SLURM_CONF"] = URL(fileURLWithPath: slurmConf).standardizedFileURL.path
+            }
+            return SlurmExecutor(
+                settings: SlurmExecutor.Settings(
+                    partition: given(slurmPartition), gres: given(slurmGres), time: given(slurmTime),
+                    extraArguments: slurmSbatchArguments, pollInterval: .milliseconds(Int64(slurmPollInterval * 1000)),
+                    commands: commands))
+        default:
+            throw ValidationError("--run-executor must be local or slurm.")
+        }
+    }
+
     func configuration() throws -> RunConfiguration {
         var configuration = RunConfiguration()
         configuration.runsDirectory = URL(fileURLWithPath: runsDirectory, isDirectory: true).standardizedFileURL
@@ -112,7 +176,10 @@ struct RunCommand: AsyncParsableCommand {
         let store = try database.open()
         var logger = Logger(label: "charter.runs")
         logger.logLevel = .warning
-        let service = RunService(store: store, configuration: try pipeline.configuration(), logger: logger)
+        let configuration = try pipeline.configuration()
+        let service = RunService(
+            store: store, configuration: configuration, executor: try pipeline.executor(grace: configuration.grace),
+            logger: logger)
         let queued: ComparisonRun
         do {
             queued = try await service.enqueue(
