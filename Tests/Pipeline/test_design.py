@@ -129,3 +129,7 @@ def test_profiles_evaluation_sizes():
     assert all(gpu[k] == -1 for k in EVAL_SIZES + ("bbq_per_stratum",))          # gpu: every set whole
     for p in (small, smoke):                                                     # CPU profiles: a sample
         assert all(0 < p[k] <= 60 for k in EVAL_SIZES) and p["bbq_per_stratum"] == 1
+    # small: enough items in every evaluation for its rows to be tested (MMLU: 1 x 57 subjects)
+    from charter_pipeline.report import MIN_TEST_N
+
+    assert all(small[k] >= MIN_TEST_N for k in EVAL_SIZES if k != "mmlu_per_subject")

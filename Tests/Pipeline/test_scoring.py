@@ -181,3 +181,40 @@ def test_a_bf16_checkpoint_is_loaded_in_float32(tiny, tmp_path):
     assert {p.dtype for p in loaded.parameters()} == {torch.float32}
     lp = scoring.choice_logprobs(loaded, tok, ["The answer is: ("], ["A", "B"], batch_size=1)[0]
     assert all(isinstance(x, float) for x in lp)
+
+
+def test_option_batches_respect_the_item_cap_and_the_token_budget():
+    # 2 options each; cost of a batch = items x 2 x (longest prefix + longest option)
+    pre = [10, 10, 10, 50, 10]
+    opts = [[5, 3], [5, 5], [2, 2], [5, 5], [100, 1]]
+    assert scoring.option_batches(pre, opts, batch_size=8, token_budget=10_000) == [(0, 5)]
+    assert scoring.option_batches(pre, opts, batch_size=2, token_budget=10_000) == [(0, 2), (2, 4), (4, 5)]
+    # 3 x 2 x 15 = 90 fits 100; adding item 3 makes 4 x 2 x 55 = 440
+    assert scoring.option_batches(pre, opts, batch_size=8, token_budget=100) == [(0, 3), (3, 4), (4, 5)]
+    # an item over the budget on its own is still scored, alone
+    assert scoring.option_batches([500], [[500, 1]], batch_size=8, token_budget=100) == [(0, 1)]
+    assert scoring.option_batches([], [], batch_size=8) == []
+
+
+def test_option_logprobs_do_not_depend_on_the_batching(tiny):
+    tok, model = tiny
+    prefixes = [scoring.render(tok, [{"role": "user", "content": q}])
+                for q in ("Who?", "A much longer question about the two people at the party, and why?", "Hm?")]
+    options = [["The grandfather", "Can't be determined"], ["Yes", "No, not at all, never"], ["a", "b"]]
+    calls = []
+    orig = model.forward
+
+    def counting(*a, **kw):
+        calls.append(1)
+        return orig(*a, **kw)
+
+    whole = scoring.option_logprobs(model, tok, prefixes, options, batch_size=8)
+    model.forward = counting
+    try:
+        alone = scoring.option_logprobs(model, tok, prefixes, options, batch_size=8, token_budget=1)
+    finally:
+        del model.forward
+    assert len(calls) == 2 * 3              # one item per batch: a prefix pass and an option pass each
+    for w, a in zip(whole, alone):
+        assert [n for _, n in w] == [n for _, n in a]
+        assert [x for x, _ in w] == pytest.approx([x for x, _ in a], abs=1e-4)

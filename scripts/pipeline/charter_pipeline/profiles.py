@@ -121,16 +121,18 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "sft_lr": 2e-5,
         "dpo_batch_size": 4,
         "dpo_lr": 5e-6,
-        # Sizes for about 15 minutes on two CPU cores (each model answers ~450 items).
+        # Sizes for about 15 minutes on two CPU cores (each model answers ~480 items). Every
+        # evaluation of the battery has 10 or more items, so each of its rows is tested
+        # (report.MIN_TEST_N); the held-out prompts' few harmful requests are not.
         "bbq_per_stratum": 1,
         "bbq_scoring": "loglik",
         "opinion_questions": 20,
         "mmlu_per_subject": 1,
-        "gsm8k_items": 6,
+        "gsm8k_items": 10,
         "gsm8k_max_new_tokens": 96,
         "hhh_items": 60,
         "hh_rlhf_items": 12,
-        "discrim_scenarios": 6,
+        "discrim_scenarios": 10,
         "persona_items": 12,
         "winogender_occupations": 30,
     },

@@ -182,61 +182,97 @@ def choice_logprobs(model, tok, texts: Sequence[str], symbols: Sequence[str], *,
                                    batch_size=batch_size, on_batch=on_batch)
 
 
+OPTION_TOKEN_BUDGET = 4096   # rows x (prefix + option width) of one option_logprobs forward pass
+
+
+def option_batches(prefix_lens: Sequence[int], option_lens: Sequence[Sequence[int]], batch_size: int,
+                   token_budget: int = OPTION_TOKEN_BUDGET) -> list[tuple[int, int]]:
+    """[start, end) ranges of consecutive items for option_logprobs: at most `batch_size` items, and
+    no more than `token_budget` padded tokens in the second pass (items x options x (longest
+    prefix + longest option)), whose full-vocabulary logits dominate memory. An item over the
+    budget on its own is a batch of one."""
+    out, i, n = [], 0, len(prefix_lens)
+    while i < n:
+        k = len(option_lens[i])
+        p, w, j = prefix_lens[i], max(option_lens[i]), i + 1
+        while j < n and j - i < batch_size:
+            p2, w2 = max(p, prefix_lens[j]), max(w, max(option_lens[j]))
+            if (j + 1 - i) * k * (p2 + w2) > token_budget:
+                break
+            p, w, j = p2, w2, j + 1
+        out.append((i, j))
+        i = j
+    return out
+
+
+def _continuation_logprob(logits, targets, n: int) -> float:
+    """Sum over the first n positions of log softmax(logits)[target], in fp32, without a second
+    full-vocabulary tensor (one row's logsumexp at a time)."""
+    lg = logits[:n].float()
+    return float((lg.gather(-1, targets[:n].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(lg, dim=-1)).sum())
+
+
 @torch.no_grad()
 def option_logprobs(model, tok, prefixes: Sequence[str], options: Sequence[Sequence[str]], *, batch_size: int,
-                    on_batch: Callable[[int], None] | None = None) -> list[list[tuple[float, int]]]:
+                    on_batch: Callable[[int], None] | None = None,
+                    token_budget: int = OPTION_TOKEN_BUDGET) -> list[list[tuple[float, int]]]:
     """(sum of log-probs, token count) of each option text as the continuation of its prefix.
 
     The prefix is run once and its KV cache is shared by all options (3 answers of a BBQ question
     cost about one forward pass, not three). Options are tokenised on their own, i.e. the
     boundary is a token boundary; prefixes here end in a newline (the assistant header), where
-    byte-level BPE splits anyway.
+    byte-level BPE splits anyway. Batches are bounded by `batch_size` items and by `token_budget`
+    tokens (`option_batches`): HHH's long dialogues and replies in batches of 8 took 7 GB of
+    logits on SmolLM2's 49k vocabulary.
     """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    k = len(options[0]) if len(options) else 0
+    if any(len(o) != k for o in options):
+        raise ValueError("every prefix needs the same number of options")
+    pre_ids = [tok.encode(p, add_special_tokens=False) for p in prefixes]
+    opt_ids_all = [[tok.encode(o, add_special_tokens=False) or [pad] for o in row] for row in options]
     out: list[list[tuple[float, int]]] = []
     try:
-        for start in range(0, len(prefixes), batch_size):
-            pre = list(prefixes[start:start + batch_size])
-            opts = [list(o) for o in options[start:start + batch_size]]
-            k = len(opts[0])
-            if any(len(o) != k for o in opts):
-                raise ValueError("every prefix needs the same number of options")
-            enc = _encode(tok, pre, "left").to(device)
-            first = model(**enc, position_ids=_positions(enc["attention_mask"]), use_cache=True,
+        for start, end in option_batches([len(x) for x in pre_ids], [[len(x) for x in row] for row in opt_ids_all],
+                                         batch_size, token_budget):
+            ids_p, mask_p = _pad_left(pre_ids[start:end], pad, device)
+            first = model(input_ids=ids_p, attention_mask=mask_p, position_ids=_positions(mask_p), use_cache=True,
                           logits_to_keep=1)
             first_logp = torch.log_softmax(first.logits[:, -1, :].float(), dim=-1)   # predicts token 0
             cache = first.past_key_values
             cache.batch_repeat_interleave(k)
-            opt_ids = [tok.encode(o, add_special_tokens=False) or [pad] for row in opts for o in row]
+            opt_ids = [x for row in opt_ids_all[start:end] for x in row]
             width = max(len(x) for x in opt_ids)
             ids = torch.full((len(opt_ids), width), pad, dtype=torch.long)
             cmask = torch.zeros((len(opt_ids), width), dtype=torch.long)
             for i, x in enumerate(opt_ids):
                 ids[i, :len(x)] = torch.tensor(x)
                 cmask[i, :len(x)] = 1
-            pmask = enc["attention_mask"].repeat_interleave(k, dim=0)
+            ids = ids.to(device)
+            pmask = mask_p.repeat_interleave(k, dim=0)
             # Positions continue from each prefix's real length (left padding is not counted).
             plen = pmask.sum(dim=1, keepdim=True)
             pos = plen + torch.arange(width, device=device).unsqueeze(0)
-            rest = model(input_ids=ids.to(device), attention_mask=torch.cat([pmask, cmask.to(device)], dim=1),
+            rest = model(input_ids=ids, attention_mask=torch.cat([pmask, cmask.to(device)], dim=1),
                          position_ids=pos, past_key_values=cache, use_cache=False)
-            rest_logp = torch.log_softmax(rest.logits.float(), dim=-1)   # row j predicts token j + 1
-            for r in range(len(pre)):
+            logits = rest.logits                                   # row j predicts option token j + 1
+            del cache, first
+            for r in range(end - start):
                 scores = []
                 for j in range(k):
                     row = r * k + j
                     x = opt_ids[row]
                     total = float(first_logp[r, x[0]])
                     if len(x) > 1:
-                        tgt = torch.tensor(x[1:], device=device)
-                        total += float(rest_logp[row, :len(x) - 1].gather(-1, tgt.unsqueeze(-1)).sum())
+                        total += _continuation_logprob(logits[row], ids[row, 1:], len(x) - 1)
                     scores.append((total, len(x)))
                 out.append(scores)
+            del rest, logits
             if on_batch:
-                on_batch(len(pre))
+                on_batch(end - start)
     finally:
         model.train(was_training)
     return out

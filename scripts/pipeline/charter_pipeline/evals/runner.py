@@ -39,7 +39,8 @@ class Runner:
                 groups.setdefault(len(o), []).append(i)
             for k, idx in sorted(groups.items()):
                 # Every option is a row of the second forward pass (with full-vocabulary logits):
-                # keep batch x options near score_batch_size x 4 (GlobalOpinionQA has up to 18 options).
+                # keep batch x options near score_batch_size x 4 (GlobalOpinionQA has up to 18 options);
+                # option_logprobs also bounds each pass's tokens (long HHH dialogues).
                 res = option_logprobs(self.model, self.tok, [items[i][0] for i in idx], [items[i][1] for i in idx],
                                       batch_size=max(1, min(bs, (4 * bs) // k)), on_batch=self._tick)
                 for i, r in zip(idx, res):
