@@ -122,27 +122,33 @@ public actor SlurmTestCluster {
         }
     }
 
-    /// Runs a command to its end; its status and what it printed on both streams.
+    /// Runs a command to its end; its status and what it printed on both streams. The output
+    /// goes through a file, not a pipe: a daemon the command starts must not keep the reader
+    /// waiting for the end of it.
     static func run(_ executable: String, _ arguments: [String]) async -> (Int32, String) {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
+                let log = FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "charter-slurm-cluster-\(UUID().uuidString).log")
+                defer { try? FileManager.default.removeItem(at: log) }
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: executable)
                 process.arguments = arguments
                 process.standardInput = FileHandle.nullDevice
-                let pipe = Pipe()
-                process.standardOutput = pipe
-                process.standardError = pipe
                 do {
+                    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+                    let output = try FileHandle(forWritingTo: log)
+                    defer { try? output.close() }
+                    process.standardOutput = output
+                    process.standardError = output
                     try process.run()
                 } catch {
                     continuation.resume(returning: (-1, "\(executable) could not be started: \(error)"))
                     return
                 }
-                try? pipe.fileHandleForWriting.close()
-                let data = (try? pipe.fileHandleForReading.readToEnd()) ?? Data()
                 process.waitUntilExit()
-                continuation.resume(returning: (process.terminationStatus, String(decoding: data, as: UTF8.self)))
+                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                continuation.resume(returning: (process.terminationStatus, text))
             }
         }
     }
