@@ -248,4 +248,3 @@ public enum PrincipleGrouping: Sendable, Equatable {
     case split
     case automatic
 }
-
