@@ -13,18 +13,21 @@ import Testing
 
 /// Comparison runs through the API on a live loopback server whose run service submits to a
 /// real single-node Slurm (`scripts/slurm/cluster`): one completes as a Slurm job, one is
-/// cancelled through the API and leaves the queue. The pipeline is the orchestration tests'
-/// stand-in; the whole `smoke` pipeline through Slurm is `scripts/slurm/smoke-run`.
+/// cancelled through the API and leaves the queue, both with the orchestration tests' stand-in
+/// pipeline; and one short real job, the reference pipeline's `smoke` run with a few steps and
+/// evaluation items. The whole `smoke` run through Slurm is `scripts/slurm/smoke-run`.
 @Suite(.serialized, .slurmCluster) struct SlurmRunTests {
     /// A live server whose runs are Slurm jobs of the stand-in `pipeline`.
     static func serve(
         _ pipeline: String, cluster: SlurmTestCluster.Running,
+        configure: (inout RunConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void
     ) async throws {
         let h = try await Harness.make()
         var configuration = Fixtures.runConfiguration(
             pipeline: pipeline, runsDirectory: h.database.folder.appendingPathComponent("runs"))
         configuration.pollInterval = .milliseconds(200)
+        configure(&configuration)
         let executor = SlurmExecutor(
             settings: SlurmExecutor.Settings(pollInterval: .milliseconds(100), commands: cluster.commands))
         let runs = RunService(
@@ -111,6 +114,43 @@ import Testing
                 #expect(!queued)
                 let info = try #require(try await cluster.commands.job(job))
                 #expect(info.state.rawValue == "CANCELLED")
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(10))) func aShortRealPipelineRunCompletesAsASlurmJob() async throws {
+        try await SlurmTestCluster.shared.use { cluster in
+            try await Self.serve(
+                "ok-pipeline", cluster: cluster,
+                configure: { configuration in
+                    configuration.pipelineCommand =
+                        Fixtures.repository.appendingPathComponent("scripts/pipeline/run").path
+                    configuration.baselinePath = Fixtures.baselinePath
+                    configuration.bbqDirectory =
+                        Fixtures.repository.deletingLastPathComponent()
+                        .appendingPathComponent("shared/evals/bbq/data").path
+                    configuration.timeouts[.smoke] = .seconds(8 * 60)
+                }
+            ) { h, client in
+                let constitution = try await Fixtures.publishConstitution(
+                    in: h.store, conversationID: h.conversation.id)
+                let created = try await client.json(
+                    .post, "/api/v1/runs", #"{"constitution_id": \#(constitution), "profile": "smoke", "seed": 5}"#,
+                    headers: h.organiserHeaders)
+                #expect(created.status == .created)
+                let id = try #require(try created.decoded()["id"] as? Int)
+                let body = try await Self.poll(client, h, run: id, seconds: 480) { body in
+                    !["queued", "running"].contains(body["state"] as? String ?? "")
+                }
+                let run = try #require(try await h.store.run(id: Int64(id)))
+                #expect(body["state"] as? String == "succeeded", "\(run.failure ?? "")")
+                let results = try RunResults.parse(try #require(run.results))
+                #expect(results.schema == "charter.run-results/2")
+                #expect(!results.comparison.isEmpty)
+                let folder = URL(fileURLWithPath: try #require(run.directory))
+                let job = try #require(SlurmExecutor.jobID(inRunFolder: folder))
+                let info = try #require(try await cluster.commands.job(job))
+                #expect(info.state.rawValue == "COMPLETED")
             }
         }
     }
