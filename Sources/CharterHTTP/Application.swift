@@ -187,8 +187,12 @@ public func buildRouter(
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ErrorMiddleware(views: views))
     router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodyBytes))
+    let openAPIDocument = try OpenAPIDocument.load()
+    router.add(
+        middleware: MethodNotAllowedMiddleware(
+            declared: try DeclaredMethods(openAPIDocument: openAPIDocument), prefix: "/api/v1/"))
     router.add(middleware: OrganiserAuthenticator(services: services))
-    addRoutes(to: router, services: services, openAPIDocument: try OpenAPIDocument.load())
+    addRoutes(to: router, services: services, openAPIDocument: openAPIDocument)
     return router
 }
 

@@ -1,0 +1,47 @@
+import CharterTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import CharterHTTP
+
+/// The API answers as its OpenAPI document says it will.
+@Suite struct APIContractTests {
+    @Test func anUndeclaredMethodOnADeclaredPathIs405WithAllow() async throws {
+        let h = try await Harness.make()
+        try await h.test { client in
+            let cases: [(HTTPRequest.Method, String, String)] = [
+                (.init("TRACE")!, "/api/v1/conversations", "GET, POST"),
+                (.delete, "/api/v1/runs", "GET, POST"),
+                (.put, "/api/v1/audit", "GET"),
+                (.delete, "/api/v1/conversations/town/votes", "POST"),
+                // `import` is both a literal path and a slug: the methods of both are allowed.
+                (.delete, "/api/v1/conversations/import", "GET, PATCH, POST"),
+            ]
+            for (method, path, allow) in cases {
+                let response = try await client.json(method, path, headers: h.organiserHeaders)
+                #expect(response.status == .methodNotAllowed, "\(method) \(path)")
+                #expect(response.headers[.allow] == allow, "\(method) \(path)")
+                let body = try response.decoded()
+                #expect((body["error"] as? [String: Any])?["code"] as? String == "method_not_allowed")
+            }
+            // An address the document does not have stays 404, and declared methods still work.
+            let missing = try await client.json(.get, "/api/v1/nothing-here", headers: h.organiserHeaders)
+            #expect(missing.status == .notFound)
+            let listed = try await client.json(.get, "/api/v1/conversations", headers: h.organiserHeaders)
+            #expect(listed.status == .ok)
+        }
+    }
+
+    @Test func declaredMethodsMatchTemplatesSegmentBySegment() throws {
+        let declared = try DeclaredMethods(openAPIDocument: try OpenAPIDocument.load())
+        let conversation = declared.methods(forPath: "/api/v1/conversations/town")
+        #expect(conversation == ["GET", "PATCH"])
+        let empty = declared.methods(forPath: "/api/v1/conversations/town/nothing")
+        #expect(empty.isEmpty)
+        let trailing = declared.methods(forPath: "/api/v1/runs/")
+        #expect(trailing == ["GET", "POST"])
+    }
+}
