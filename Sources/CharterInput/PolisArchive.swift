@@ -87,7 +87,15 @@ public enum PolisArchive {
     /// The export's files from a multipart body (one part per file, named by file name).
     public static func files(multipart body: Data, contentType: String) throws(ImportReadError) -> [String: Data] {
         do {
-            return try Multipart.files(body, contentType: contentType).filter { fileNames.contains($0.key) }
+            // A part is named by its field name or its file name, whichever is one of the export's
+            // files: clients name the field, browsers send the file's own name.
+            var files: [String: Data] = [:]
+            for part in try Multipart.parts(body, contentType: contentType) where part.fileName?.isEmpty != true {
+                if let name = [part.name, part.fileName].compactMap({ $0 }).first(where: fileNames.contains) {
+                    files[name] = part.data
+                }
+            }
+            return files
         } catch {
             throw .malformed(error.description)
         }

@@ -1,3 +1,4 @@
+import CharterInput
 import CharterTestSupport
 import Foundation
 import HTTPTypes
@@ -17,8 +18,8 @@ import Testing
                 (.delete, "/api/v1/runs", "GET, POST"),
                 (.put, "/api/v1/audit", "GET"),
                 (.delete, "/api/v1/conversations/town/votes", "POST"),
-                // `import` is both a literal path and a slug: the methods of both are allowed.
-                (.delete, "/api/v1/conversations/import", "GET, PATCH, POST"),
+                // A literal segment wins over a parameter, as in the router.
+                (.delete, "/api/v1/conversations/import", "POST"),
             ]
             for (method, path, allow) in cases {
                 let response = try await client.json(method, path, headers: h.organiserHeaders)
@@ -43,5 +44,25 @@ import Testing
         #expect(empty.isEmpty)
         let trailing = declared.methods(forPath: "/api/v1/runs/")
         #expect(trailing == ["GET", "POST"])
+    }
+}
+
+@Suite struct ImportPartNamingTests {
+    /// A client names the multipart field after the export's file; a browser sends the file's own
+    /// name. Either is read, and a part that is neither is ignored.
+    @Test func aPartIsNamedByItsFieldOrItsFileName() throws {
+        let boundary = "b0undary"
+        func part(name: String, fileName: String, _ text: String) -> String {
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; filename=\"\(fileName)\"\r\n\r\n\(text)\r\n"
+        }
+        let body =
+            part(name: "participants-votes.csv", fileName: "upload.bin", "by field")
+            + part(name: "file", fileName: "comments.csv", "by file name")
+            + part(name: "other", fileName: "notes.txt", "neither") + "--\(boundary)--\r\n"
+        let files = try PolisArchive.files(
+            multipart: Data(body.utf8), contentType: "multipart/form-data; boundary=\(boundary)")
+        #expect(files.keys.sorted() == ["comments.csv", "participants-votes.csv"])
+        #expect(files["participants-votes.csv"].map { String(decoding: $0, as: UTF8.self) } == "by field")
+        #expect(files["comments.csv"].map { String(decoding: $0, as: UTF8.self) } == "by file name")
     }
 }

@@ -138,6 +138,26 @@ parameters = {{ "body.statement" = {{ dictionary = "statements", probability = 0
 include-path-regex = "^/api/v1/constitutions/"
 parameters = {{ "path.id" = {{ dictionary = "constitutions", probability = 0.8 }}, "path.other" = {{ dictionary = "constitutions", probability = 0.8 }} }}
 
+# Operations whose outcome depends on the server's state or on a file's contents, not only on
+# the request's shape: a vote on a statement moderated out, a seed that duplicates one, a
+# principle merged into itself, an export whose CSV is not one. Their 409/422 answers are
+# declared in the document, so they count as accepting schema-valid data.
+[[operations]]
+include-operation-id = "castVote"
+checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "403", "404", "409", "422"]
+
+[[operations]]
+include-operation-id = "addSeedStatements"
+checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "403", "404", "409", "422"]
+
+[[operations]]
+include-operation-id = "setPrincipleGrouping"
+checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "403", "404", "409", "422"]
+
+[[operations]]
+include-operation-id = "importPolis"
+checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "401", "403", "404", "409", "413", "415", "422"]
+
 [[operations]]
 include-path-regex = "^/api/v1/runs/"
 parameters = {{ "path.id" = {{ dictionary = "runs", probability = 0.8 }} }}

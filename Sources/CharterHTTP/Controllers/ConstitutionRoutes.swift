@@ -38,7 +38,9 @@ struct ConstitutionRoutes: Sendable {
                 ("min_votes_per_group", minVotesPerGroup), ("min_participant_votes", minParticipantVotes),
                 ("straight_lining", straightLining),
             ] {
-                if let value, value < 0 { throw CharterError.invalid(field: name, message: "\(name) must be ≥ 0") }
+                if let value, !(0...1_000_000).contains(value) {
+                    throw CharterError.invalid(field: name, message: "\(name) must be from 0 to 1000000")
+                }
             }
             return CompileParameters(
                 rule: rule, threshold: threshold, minimumVotesPerGroup: minVotesPerGroup ?? 5,
@@ -50,7 +52,7 @@ struct ConstitutionRoutes: Sendable {
 
         init(query: Form) throws {
             rule = query["rule"]
-            threshold = try query["threshold"].map {
+            threshold = try query["threshold"].flatMap { $0.isEmpty ? nil : $0 }.map {
                 guard let value = Double($0) else { throw AppError.badRequest("threshold must be a number.") }
                 return value
             }
@@ -58,7 +60,7 @@ struct ConstitutionRoutes: Sendable {
             minParticipantVotes = try query.integer("min_participant_votes")
             straightLining = try query.integer("straight_lining")
             excludeFlagged = try query.boolean("exclude_flagged")
-            mergeSimilarity = try query["merge_similarity"].map {
+            mergeSimilarity = try query["merge_similarity"].flatMap { $0.isEmpty ? nil : $0 }.map {
                 guard let value = Double($0) else { throw AppError.badRequest("merge_similarity must be a number.") }
                 return value
             }

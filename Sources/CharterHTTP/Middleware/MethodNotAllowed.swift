@@ -32,14 +32,22 @@ struct DeclaredMethods: Sendable {
     /// The methods declared for a request path; empty when no declared path matches it.
     func methods(forPath path: String) -> Set<String> {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
-        var methods: Set<String> = []
+        // A literal segment wins over a parameter, as in the router: `/conversations/import` is
+        // the import, not a conversation called "import".
+        var best: (literals: Int, methods: Set<String>) = (-1, [])
         for template in templates where template.segments.count == segments.count {
             let matches = zip(template.segments, segments).allSatisfy { literal, segment in
                 literal.map { $0 == segment } ?? !segment.isEmpty
             }
-            if matches { methods.formUnion(template.methods) }
+            guard matches else { continue }
+            let literals = template.segments.count { $0 != nil }
+            if literals > best.literals {
+                best = (literals, template.methods)
+            } else if literals == best.literals {
+                best.methods.formUnion(template.methods)
+            }
         }
-        return methods
+        return best.methods
     }
 }
 
