@@ -283,12 +283,29 @@ extension SQLiteStore: CharterStore {
         guard !statementIDs.isEmpty else {
             throw CharterError.invalid(field: "statements", message: "Select at least one statement.")
         }
+        guard statementIDs.count <= 1000 else {
+            throw CharterError.invalid(field: "statements", message: "Moderate at most 1000 statements at once.")
+        }
         if case .reject(let reason) = action, reason.count > 500 {
             throw CharterError.invalid(field: "reason", message: "The reason must be at most 500 characters.")
         }
         return try await write { db in
+            let ids = Array(Set(statementIDs)).sorted()
+            let placeholders = ids.map { _ in "?" }.joined(separator: ",")
+            let known = try Set(
+                Int64.fetchAll(
+                    db, sql: "SELECT id FROM statement WHERE conversation_id = ? AND id IN (\(placeholders))",
+                    arguments: StatementArguments([conversationID] + ids)))
+            let unknown = ids.filter { !known.contains($0) }
+            guard unknown.isEmpty else {
+                let named = unknown.prefix(20).map(String.init).joined(separator: ", ")
+                let more = unknown.count > 20 ? " (and \(unknown.count - 20) more)" : ""
+                throw CharterError.invalid(
+                    field: "statements",
+                    message: "This conversation has no statement \(named)\(more); nothing was changed.")
+            }
             var result: [Statement] = []
-            for id in Array(Set(statementIDs)).sorted() {
+            for id in ids {
                 guard
                     let before = try Row.fetchOne(
                         db, sql: "SELECT * FROM statement WHERE id = ? AND conversation_id = ?",

@@ -36,6 +36,25 @@ import Testing
         }
     }
 
+    /// An id the conversation does not have is a mistake in the body, not a missing
+    /// conversation: 422 naming the ids, and no statement of the request is moderated.
+    @Test func moderatingUnknownStatementsNamesThemAndChangesNothing() async throws {
+        let h = try await Harness.make()
+        let known = try #require(h.statements.first)
+        try await h.test { client in
+            let response = try await client.json(
+                .post, "/api/v1/conversations/town/moderation",
+                #"{"statements": [\#(known.id), 9998, 9999], "action": "reject"}"#, headers: h.organiserHeaders)
+            #expect(response.status == .unprocessableContent)
+            let error = try response.decoded()["error"] as? [String: Any]
+            let message = try #require(error?["message"] as? String)
+            #expect(message.contains("9998, 9999"))
+            #expect(!message.contains("\(known.id),"))
+        }
+        let after = try await h.store.statement(id: known.id)
+        #expect(after?.moderation == known.moderation)
+    }
+
     @Test func declaredMethodsMatchTemplatesSegmentBySegment() throws {
         let declared = try DeclaredMethods(openAPIDocument: try OpenAPIDocument.load())
         let conversation = declared.methods(forPath: "/api/v1/conversations/town")

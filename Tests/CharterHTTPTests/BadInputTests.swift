@@ -155,7 +155,11 @@ import Testing
             auth: .organiser, expect: 422, "invalid"),
         Case(
             "moderation: unknown statement", .post, "/api/v1/conversations/town/moderation",
-            #"{"statements": [1, 9999], "action": "reject"}"#, auth: .organiser, expect: 404, "not_found"),
+            #"{"statements": [1, 9999], "action": "reject"}"#, auth: .organiser, expect: 422, "invalid"),
+        Case(
+            "moderation: too many statements", .post, "/api/v1/conversations/town/moderation",
+            #"{"statements": [\#((1...1001).map(String.init).joined(separator: ","))], "action": "accept"}"#,
+            auth: .organiser, expect: 422, "invalid"),
         Case(
             "moderation: no statements", .post, "/api/v1/conversations/town/moderation",
             #"{"statements": [], "action": "accept"}"#,
@@ -184,7 +188,7 @@ import Testing
             }
             if let type = c.contentType, c.body != nil { headers[.contentType] = type }
             let response = try await client.json(c.method, c.path, c.body, headers: headers)
-            #expect(response.status.code == c.status)
+            #expect(response.status.code == c.status, "\(response.text.prefix(300))")
             if let code = c.code { #expect(response.errorCode == code) }
             let message = (try? response.decoded()["error"] as? [String: Any])?["message"] as? String
             if c.code != nil { #expect(message?.isEmpty == false) }
@@ -314,7 +318,7 @@ import Testing
                 ),
                 (
                     "/admin/conversations/town/moderation",
-                    [("csrf", csrf), ("statement", "9999"), ("action", "accept")], 404
+                    [("csrf", csrf), ("statement", "9999"), ("action", "accept")], 422
                 ),
                 (
                     "/admin/conversations/town/moderation", [("csrf", csrf), ("statement", "1"), ("action", "burn")],

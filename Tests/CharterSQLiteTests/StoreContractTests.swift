@@ -266,7 +266,10 @@ import Testing
         let f = try Fixture(backEnd)
         let c = try await f.conversation()
         let s = try await f.seed(c, ["A", "B"])
-        await #expect(throws: CharterError.notFound("Statement 999")) {
+        await #expect(
+            throws: CharterError.invalid(
+                field: "statements", message: "This conversation has no statement 999; nothing was changed.")
+        ) {
             try await f.store.moderate(
                 statementIDs: [s[0].id, 999], conversationID: c.id, action: .reject(reason: "x"), by: f.organiser)
         }
