@@ -55,6 +55,47 @@ import Testing
         #expect(after?.moderation == known.moderation)
     }
 
+    /// Schemathesis' examples phase sends the document's examples, and its stateful phase follows
+    /// its links: an operation added without them would be tested less than the others.
+    @Test func everyOperationHasExamplesAndEveryCreationLinksOn() throws {
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(try OpenAPIDocument.load().utf8)) as? [String: Any])
+        func resolved(_ object: [String: Any]) -> [String: Any] {
+            guard let ref = object["$ref"] as? String else { return object }
+            let parts = ref.split(separator: "/").dropFirst().map(String.init)
+            var node: Any? = document
+            for part in parts { node = (node as? [String: Any])?[part] }
+            return node as? [String: Any] ?? [:]
+        }
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        var missing: [String] = []
+        for (path, item) in paths {
+            let shared = (item["parameters"] as? [[String: Any]]) ?? []
+            for (method, value) in item {
+                guard let operation = value as? [String: Any], operation["responses"] != nil else { continue }
+                let name = "\(method.uppercased()) \(path)"
+                for parameter in (shared + ((operation["parameters"] as? [[String: Any]]) ?? [])).map(resolved)
+                where parameter["example"] == nil && parameter["examples"] == nil {
+                    missing.append("\(name): parameter \(parameter["name"] ?? "?") has no example")
+                }
+                let content = ((operation["requestBody"] as? [String: Any])?["content"] as? [String: Any]) ?? [:]
+                if let json = content["application/json"] as? [String: Any] {
+                    let schema = resolved(json["schema"] as? [String: Any] ?? [:])
+                    if schema["examples"] == nil && json["examples"] == nil && json["example"] == nil {
+                        missing.append("\(name): the JSON body has no example")
+                    }
+                }
+                let responses = operation["responses"] as? [String: Any] ?? [:]
+                if method == "post", let created = responses["201"] as? [String: Any],
+                    (created["links"] as? [String: Any])?.isEmpty ?? true
+                {
+                    missing.append("\(name): 201 has no links")
+                }
+            }
+        }
+        #expect(missing.sorted() == [], "\(missing.sorted().joined(separator: "\n"))")
+    }
+
     @Test func declaredMethodsMatchTemplatesSegmentBySegment() throws {
         let declared = try DeclaredMethods(openAPIDocument: try OpenAPIDocument.load())
         let conversation = declared.methods(forPath: "/api/v1/conversations/town")
