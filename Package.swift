@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "CharterInput", targets: ["CharterInput"]),
         .library(name: "CharterSQLite", targets: ["CharterSQLite"]),
         .library(name: "CharterPipeline", targets: ["CharterPipeline"]),
+        .library(name: "CharterServices", targets: ["CharterServices"]),
         .library(name: "CharterHTTP", targets: ["CharterHTTP"]),
     ],
     dependencies: [
@@ -66,10 +67,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The use cases (analysis, constitution building, export, participant flags) over the
+        // storage interface, shared by the web layer and the command line.
+        .target(
+            name: "CharterServices",
+            dependencies: [
+                "CharterDomain", "CharterStore", "CharterMath", "CharterCompiler",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "CharterHTTP",
             dependencies: [
                 "CharterDomain", "CharterStore", "CharterMath", "CharterCompiler", "CharterPipeline", "CharterInput",
+                "CharterServices",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -88,7 +101,7 @@ let package = Package(
             name: "charter",
             dependencies: [
                 "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterMath", "CharterCompiler",
-                "CharterPipeline", "CharterInput",
+                "CharterPipeline", "CharterInput", "CharterServices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -119,7 +132,7 @@ let package = Package(
             name: "CharterTestSupport",
             dependencies: [
                 "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterPipeline", "CharterCompiler",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "CharterServices", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -152,7 +165,7 @@ let package = Package(
             name: "CharterHTTPTests",
             dependencies: [
                 "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterTestSupport", "CharterMath",
-                "CharterInput",
+                "CharterInput", "CharterServices",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -164,6 +177,7 @@ let package = Package(
             name: "CharterEndToEndTests",
             dependencies: [
                 "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterTestSupport",
+                "CharterServices",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

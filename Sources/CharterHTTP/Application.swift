@@ -1,6 +1,7 @@
 import CharterDomain
 import CharterMath
 public import CharterPipeline
+public import CharterServices
 public import CharterStore
 import Foundation
 public import Hummingbird

@@ -1,4 +1,4 @@
-import CharterDomain
+public import CharterDomain
 import CharterStore
 import Foundation
 public import GRDB

@@ -51,7 +51,7 @@ extension SQLiteStore {
                     """, arguments: [conversationID, xid])
             let released = db.changesCount > 0
             if released {
-                try Self.audit(db, actor, "participant.release", conversationID: conversationID, detail: xid)
+                try Self.audit(db, actor, .participantRelease, conversationID: conversationID, detail: xid)
             }
             return released
         }
@@ -71,7 +71,7 @@ extension SQLiteStore {
                     db, sql: "SELECT COUNT(*) FROM xid_allowed WHERE conversation_id = ?", arguments: [conversationID])
                 ?? 0
             try Self.audit(
-                db, actor, "conversation.allow-list", conversationID: conversationID, detail: "\(count) panel ids")
+                db, actor, .conversationAllowList, conversationID: conversationID, detail: "\(count) panel ids")
         }
     }
 
@@ -156,7 +156,7 @@ extension SQLiteStore {
                     arguments: [conversationID, organiserID])
             }
             try Self.audit(
-                db, actor, "conversation.member", conversationID: conversationID,
+                db, actor, .conversationMember, conversationID: conversationID,
                 detail: "\(email): \(role?.rawValue ?? "removed")")
         }
     }
@@ -205,7 +205,7 @@ extension SQLiteStore {
             }
             try db.execute(
                 sql: "UPDATE organiser SET is_admin = ? WHERE id = ?", arguments: [isAdmin, organiserID])
-            try Self.audit(db, actor, "organiser.admin", detail: "\(email): \(isAdmin ? "admin" : "not admin")")
+            try Self.audit(db, actor, .organiserAdmin, detail: "\(email): \(isAdmin ? "admin" : "not admin")")
         }
     }
 }

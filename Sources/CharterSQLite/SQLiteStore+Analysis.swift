@@ -228,7 +228,7 @@ extension SQLiteStore {
             }
             if created || statementsAdded + participantsAdded + votesAdded > 0 {
                 try Self.audit(
-                    db, actor, "conversation.import", conversationID: conversation.id,
+                    db, actor, .conversationImport, conversationID: conversation.id,
                     detail:
                         "Polis export: \(statementsAdded) statements, \(participantsAdded) participants, \(votesAdded) votes added"
                 )

@@ -31,7 +31,7 @@ extension SQLiteStore: CharterStore {
                     sql: "INSERT INTO conversation_member (conversation_id, organiser_id, role) VALUES (?, ?, 'owner')",
                     arguments: [id, organiserID])
             }
-            try Self.audit(db, actor, "conversation.create", conversationID: id, detail: settings.slug)
+            try Self.audit(db, actor, .conversationCreate, conversationID: id, detail: settings.slug)
             return try Self.fetchConversation(db, id: id)!
         }
     }
@@ -55,7 +55,7 @@ extension SQLiteStore: CharterStore {
                 sql: "UPDATE conversation SET \(assignments) WHERE id = ?",
                 arguments: StatementArguments(settings.columnValues + [id]))
             try Self.audit(
-                db, actor, "conversation.edit", conversationID: id,
+                db, actor, .conversationEdit, conversationID: id,
                 detail: Self.describeChanges(from: before.settings, to: settings))
             return try Self.fetchConversation(db, id: id)!
         }
@@ -158,7 +158,7 @@ extension SQLiteStore: CharterStore {
                         db, conversationID: conversationID, authorID: nil, text: text, isSeed: true,
                         moderation: .accepted, at: Date())
                     try Self.audit(
-                        db, actor, "statement.seed", conversationID: conversationID, statementID: statement.id,
+                        db, actor, .statementSeed, conversationID: conversationID, statementID: statement.id,
                         detail: text)
                     added.append(statement)
                 } catch let error as CharterError {
@@ -176,21 +176,14 @@ extension SQLiteStore: CharterStore {
             guard let conversation = try Self.fetchConversation(db, id: conversationID) else {
                 throw CharterError.notFound("Conversation")
             }
-            guard conversation.isOpen(at: now) else { throw CharterError.conversationClosed }
-            guard conversation.settings.participantStatementsAllowed else {
-                throw CharterError.statementsNotAllowed
-            }
+            try SubmissionRules.checkConversation(conversation, at: now)
             let existing = try Self.fetchParticipant(db, conversationID: conversationID, identity: identity)
             if case .id = identity, existing == nil { throw CharterError.notFound("Participant") }
-            let needed = conversation.settings.minVotesBeforeSubmit
-            if needed > 0 {
-                let cast =
-                    try Int.fetchOne(
-                        db, sql: "SELECT COUNT(*) FROM vote WHERE participant_id = ?", arguments: [existing?.id ?? -1])
-                    ?? 0
-                guard cast >= needed else { throw CharterError.notEnoughVotesToSubmit(needed: needed) }
-            }
-            let text = try StatementText.validated(text, maxLength: conversation.settings.maxStatementLength)
+            let cast =
+                try existing.flatMap {
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM vote WHERE participant_id = ?", arguments: [$0.id])
+                } ?? 0
+            let text = try SubmissionRules.validatedText(text, in: conversation, votesCast: cast)
             try Self.rejectDuplicate(db, conversationID: conversationID, text: text)
             let participantID =
                 try existing?.id
@@ -312,24 +305,24 @@ extension SQLiteStore: CharterStore {
                         arguments: [id, conversationID]
                     ).map(Statement.init(row:))
                 else { throw CharterError.notFound("Statement \(id)") }
-                let (sql, arguments, auditAction, detail): (String, StatementArguments, String, String)
+                let (sql, arguments, auditAction, detail): (String, StatementArguments, AuditAction, String)
                 switch action {
                 case .accept:
                     (sql, arguments, auditAction, detail) = (
                         "UPDATE statement SET moderation = 'accepted', reason = NULL WHERE id = ?", [id],
-                        "statement.accept", "\(before.moderation.rawValue) → accepted"
+                        .statementAccept, "\(before.moderation.rawValue) → accepted"
                     )
                 case .reject(let reason):
                     let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
                     (sql, arguments, auditAction, detail) = (
                         "UPDATE statement SET moderation = 'rejected', reason = ? WHERE id = ?",
-                        [reason.isEmpty ? nil : reason, id], "statement.reject",
+                        [reason.isEmpty ? nil : reason, id], .statementReject,
                         "\(before.moderation.rawValue) → rejected" + (reason.isEmpty ? "" : ": \(reason)")
                     )
                 case .markMeta(let isMeta):
                     (sql, arguments, auditAction, detail) = (
                         "UPDATE statement SET is_meta = ? WHERE id = ?", [isMeta, id],
-                        isMeta ? "statement.meta" : "statement.unmeta", "meta: \(before.isMeta) → \(isMeta)"
+                        isMeta ? .statementMeta : .statementUnmeta, "meta: \(before.isMeta) → \(isMeta)"
                     )
                 }
                 try db.execute(sql: sql, arguments: arguments)

@@ -26,7 +26,7 @@ extension SQLiteStore {
                 arguments: [conversationID, version, sha256, body, now, actor.name])
             let id = db.lastInsertedRowID
             try Self.audit(
-                db, actor, "constitution.publish", conversationID: conversationID,
+                db, actor, .constitutionPublish, conversationID: conversationID,
                 detail: "version \(version), sha256 \(sha256)")
             return StoredConstitution(
                 id: id, conversationID: conversationID, version: version, sha256: sha256, body: body, createdAt: now,
@@ -96,7 +96,7 @@ extension SQLiteStore {
                     arguments: [conversationID, statementID])
             }
             try Self.audit(
-                db, actor, text == nil ? "principle.reword.reset" : "principle.reword", conversationID: conversationID,
+                db, actor, text == nil ? .principleRewordReset : .principleReword, conversationID: conversationID,
                 statementID: statementID, detail: text ?? "back to the rule-based wording")
         }
     }
@@ -154,7 +154,7 @@ extension SQLiteStore {
                 detail = lead.map { "merged into statement \($0)" } ?? "kept apart"
             }
             try Self.audit(
-                db, actor, "principle.group", conversationID: conversationID, statementID: statementID, detail: detail)
+                db, actor, .principleGroup, conversationID: conversationID, statementID: statementID, detail: detail)
         }
     }
 }

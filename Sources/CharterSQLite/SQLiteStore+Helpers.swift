@@ -114,7 +114,7 @@ extension SQLiteStore {
     }
 
     static func audit(
-        _ db: Database, _ actor: Actor, _ action: String, conversationID: Int64? = nil, statementID: Int64? = nil,
+        _ db: Database, _ actor: Actor, _ action: AuditAction, conversationID: Int64? = nil, statementID: Int64? = nil,
         detail: String
     ) throws {
         try db.execute(
@@ -122,7 +122,7 @@ extension SQLiteStore {
                 INSERT INTO audit_log (organiser_id, actor, action, conversation_id, statement_id, detail, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [actor.organiserID, actor.name, action, conversationID, statementID, detail, Date()])
+            arguments: [actor.organiserID, actor.name, action.rawValue, conversationID, statementID, detail, Date()])
     }
 
     static func describeChanges(from old: ConversationSettings, to new: ConversationSettings) -> String {

@@ -20,7 +20,7 @@ extension SQLiteStore {
             let organiser = try Row.fetchOne(
                 db, sql: "SELECT * FROM organiser WHERE id = ?", arguments: [db.lastInsertedRowID]
             ).map(Organiser.init(row:))!
-            try Self.audit(db, .system, "organiser.create", detail: email)
+            try Self.audit(db, .system, .organiserCreate, detail: email)
             return organiser
         }
     }
@@ -47,7 +47,7 @@ extension SQLiteStore {
             try db.execute(
                 sql: "INSERT INTO api_token (organiser_id, token_hash, label, created_at) VALUES (?, ?, ?, ?)",
                 arguments: [organiserID, tokenHash, label, Date()])
-            try Self.audit(db, Actor(organiserID: organiserID, name: "system"), "token.create", detail: label)
+            try Self.audit(db, Actor(organiserID: organiserID, name: "system"), .tokenCreate, detail: label)
         }
     }
 

@@ -28,7 +28,7 @@ extension SQLiteStore {
                 ])
             let id = db.lastInsertedRowID
             try Self.audit(
-                db, actor, "run.create", conversationID: constitution["conversation_id"],
+                db, actor, .runCreate, conversationID: constitution["conversation_id"],
                 detail:
                     "run \(id): constitution \(request.ccaiConstitutionID) against \(request.baselineSource), profile \(request.profile.rawValue)"
                     + (request.retryOf.map { ", retry of run \($0)" } ?? ""))
@@ -98,7 +98,7 @@ extension SQLiteStore {
                     db, sql: "SELECT conversation_id FROM constitution WHERE id = ?",
                     arguments: [current.request.ccaiConstitutionID])
                 try Self.audit(
-                    db, actor, "run.\(state.rawValue)", conversationID: conversationID,
+                    db, actor, .runState(state), conversationID: conversationID,
                     detail: "run \(id): \(current.state.rawValue) → \(state.rawValue)"
                         + (change.failure.map { " (\($0))" } ?? ""))
             }

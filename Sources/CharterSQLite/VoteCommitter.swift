@@ -172,16 +172,15 @@ final class VoteCommitter: Sendable {
         let current = try cache.current[request.conversationID] ?? conversation(db, id: request.conversationID)
         cache.current[request.conversationID] = current
         let (conversation, votable) = (current.conversation, current.votable)
-        if let slug = request.slug, slug != conversation.slug { throw CharterError.notFound("Conversation") }
         let shown = votable.contains(request.statementID)
-        if !shown {
-            let exists = try Bool.fetchOne(
+        let exists =
+            try shown
+            || Bool.fetchOne(
                 db.cachedStatement(sql: "SELECT 1 FROM statement WHERE id = ? AND conversation_id = ?"),
-                arguments: [request.statementID, request.conversationID])
-            guard exists != nil else { throw CharterError.notFound("Statement") }
-        }
-        guard conversation.isOpen(at: request.at) else { throw CharterError.conversationClosed }
-        guard shown else { throw CharterError.statementNotVotable }
+                arguments: [request.statementID, request.conversationID]) != nil
+        try VoteRules.checkTarget(
+            conversation: conversation, addressedSlug: request.slug, statementExists: exists, shown: shown,
+            at: request.at)
         let existing = try SQLiteStore.fetchParticipant(
             db, conversationID: request.conversationID, identity: request.identity)
         if case .id = request.identity, existing == nil { throw CharterError.notFound("Participant") }
@@ -210,16 +209,13 @@ final class VoteCommitter: Sendable {
                 if event > lastEvent { (lastEvent, lastStatement, lastAt) = (event, statementID, row[3]) }
             }
         }
-        if let previous {
-            guard previous != request.value else { throw CharterError.duplicateVote }
-            guard lastStatement == request.statementID else { throw CharterError.voteNotChangeable }
-        } else {
-            voted += 1
-        }
+        let outcome = try VoteRules.outcome(
+            of: request.value, on: request.statementID, previous: previous, latestVotedStatementID: lastStatement)
+        if previous == nil { voted += 1 }
         try SQLiteStore.recordVote(
             db, conversationID: conversation.id, participantID: participant.id, statementID: request.statementID,
             value: request.value, previous: previous, at: request.at)
-        if let lastAt = Date.fromDatabaseValue(lastAt), request.at.timeIntervalSince(lastAt) < fastVoting.interval {
+        if fastVoting.isFast(previousVoteAt: Date.fromDatabaseValue(lastAt), now: request.at) {
             try db.cachedStatement(
                 sql: """
                     UPDATE participant SET fast_votes = fast_votes + 1,
@@ -233,7 +229,7 @@ final class VoteCommitter: Sendable {
             vote: Vote(
                 participantID: participant.id, statementID: request.statementID, value: request.value,
                 createdAt: request.at),
-            outcome: previous.map { .changed(from: $0) } ?? .recorded,
+            outcome: outcome,
             progress: VotingProgress(voted: voted, total: votable.count))
     }
 }
@@ -246,16 +242,4 @@ public struct VoteCommitStatistics: Sendable, Equatable {
     public var votes = 0
     public var largestBatch = 0
     public var failedTransactions = 0
-}
-
-/// When a participant is voting faster than a person can read: `votes` votes each within
-/// `interval` seconds of the one before flag them for organisers.
-public struct FastVoting: Sendable, Equatable {
-    public var interval: Double
-    public var votes: Int
-
-    public init(interval: Double = 0.5, votes: Int = 10) {
-        self.interval = interval
-        self.votes = votes
-    }
 }

@@ -4,6 +4,7 @@ import CharterHTTP
 import CharterInput
 import CharterPipeline
 import CharterSQLite
+import CharterServices
 import CharterStore
 import Foundation
 import Hummingbird

@@ -5,6 +5,7 @@ import CharterHTTP
 import CharterInput
 import CharterMath
 import CharterSQLite
+import CharterServices
 import CharterStore
 import Foundation
 

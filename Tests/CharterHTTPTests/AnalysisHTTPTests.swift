@@ -1,6 +1,7 @@
 import CharterDomain
 import CharterHTTP
 import CharterMath
+import CharterServices
 import CharterStore
 import CharterTestSupport
 import Foundation

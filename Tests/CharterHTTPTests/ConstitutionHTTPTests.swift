@@ -1,6 +1,7 @@
 import CharterCompiler
 import CharterDomain
 import CharterHTTP
+import CharterServices
 import CharterStore
 import CharterTestSupport
 import Foundation

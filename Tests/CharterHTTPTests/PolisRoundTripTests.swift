@@ -1,6 +1,7 @@
 import CharterDomain
 import CharterHTTP
 import CharterSQLite
+import CharterServices
 import CharterStore
 import CharterTestSupport
 import Foundation

@@ -2,6 +2,7 @@ public import CharterDomain
 public import CharterHTTP
 public import CharterPipeline
 public import CharterSQLite
+public import CharterServices
 import CharterStore
 import Foundation
 public import HTTPTypes

@@ -1,5 +1,6 @@
 import CharterDomain
 import CharterMath
+import CharterServices
 import CharterStore
 import Foundation
 import HTTPTypes

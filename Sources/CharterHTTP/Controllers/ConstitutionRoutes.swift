@@ -1,5 +1,6 @@
 import CharterCompiler
 import CharterDomain
+import CharterServices
 import CharterStore
 import Foundation
 import HTTPTypes

@@ -1,5 +1,6 @@
 import CharterDomain
 import CharterInput
+import CharterServices
 import CharterStore
 import Foundation
 import HTTPTypes

@@ -1,4 +1,5 @@
 import CharterDomain
+import CharterServices
 import CharterStore
 import Foundation
 import HTTPTypes
