@@ -140,6 +140,13 @@ let package = Package(
             path: "Tests/CharterTestSupport",
             swiftSettings: strict
         ),
+        // The behaviour every storage back end must have, as a library each back end's tests run.
+        .target(
+            name: "CharterStoreContract",
+            dependencies: ["CharterDomain", "CharterStore"],
+            path: "Tests/CharterStoreContract",
+            swiftSettings: strict
+        ),
         .testTarget(name: "CharterMathTests", dependencies: ["CharterMath", "CharterDomain"], swiftSettings: strict),
         .testTarget(
             name: "CharterCompilerTests", dependencies: ["CharterCompiler", "CharterMath"], swiftSettings: strict),
@@ -156,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "CharterSQLiteTests",
             dependencies: [
-                "CharterDomain", "CharterStore", "CharterSQLite", "CharterTestSupport",
+                "CharterDomain", "CharterStore", "CharterSQLite", "CharterTestSupport", "CharterStoreContract",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict
