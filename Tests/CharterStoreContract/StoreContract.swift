@@ -53,6 +53,10 @@ public enum StoreContract {
             let c = try await f.conversation("first")
             let bySlug = try await f.store.conversation(slug: "first")
             #expect(bySlug == c)
+            let byID = try await f.store.conversation(id: c.id)
+            #expect(byID == c)
+            let missing = try await f.store.conversation(id: c.id + 1000)
+            #expect(missing == nil)
             await #expect(throws: CharterError.self) { try await f.conversation("first") }
             let all = try await f.store.conversations()
             #expect(all.map(\.slug) == ["first"])
