@@ -144,7 +144,7 @@ final class ResumeDecision: Sendable {
 /// a chatty pipeline does not become a write load. An event that arrives within the half second
 /// is written at its end, so the stored progress never lags a pipeline that went quiet.
 actor ProgressRecorder {
-    let store: any CharterStore
+    let store: any RunStore
     let runID: Int64
     var progress = RunProgress()
     var lastSaved = ContinuousClock.now - .seconds(60)
@@ -152,7 +152,7 @@ actor ProgressRecorder {
     var flushScheduled = false
     static let interval = Duration.milliseconds(500)
 
-    init(store: any CharterStore, runID: Int64) {
+    init(store: any RunStore, runID: Int64) {
         self.store = store
         self.runID = runID
     }

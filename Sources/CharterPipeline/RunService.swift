@@ -15,7 +15,7 @@ import Synchronization
 /// every run in a final state with its reason. Runs a previous process left running are failed
 /// when it starts.
 public actor RunService: Service {
-    public let store: any CharterStore
+    public let store: any RunStore & ConstitutionStore & ConversationStore
     public let configuration: RunConfiguration
     let executor: any RunExecutor
     let logger: Logger
@@ -30,7 +30,8 @@ public actor RunService: Service {
     private var serving = false
 
     public init(
-        store: any CharterStore, configuration: RunConfiguration = RunConfiguration(),
+        store: any RunStore & ConstitutionStore & ConversationStore,
+        configuration: RunConfiguration = RunConfiguration(),
         executor: (any RunExecutor)? = nil, logger: Logger = Logger(label: "charter.runs")
     ) {
         self.store = store

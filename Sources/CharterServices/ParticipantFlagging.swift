@@ -13,7 +13,9 @@ public enum ParticipantFlagging {
         public var flaggedAt: Date?
     }
 
-    public static func flags(conversationID: Int64, store: any CharterStore, rules: BallotStuffing.Rules = .init())
+    public static func flags(
+        conversationID: Int64, store: any IdentityStore & VoteStore, rules: BallotStuffing.Rules = .init()
+    )
         async throws -> [Flag]
     {
         let fast = try await store.flaggedParticipants(conversationID: conversationID)

@@ -1,7 +1,7 @@
 public import CharterDomain
 public import Foundation
 
-extension CharterStore {
+extension ConversationStore {
     /// Every statement of a conversation, oldest first, read page by page.
     public func allStatements(conversationID: Int64) async throws -> [Statement] {
         var all: [Statement] = []
@@ -14,28 +14,25 @@ extension CharterStore {
     }
 }
 
-/// Charter's storage interface. Every operation that changes data is one transaction: it
-/// either happens whole, with its audit entry, or not at all, and it returns only after the
-/// transaction is durable. Rules that need the stored state to be checked atomically (an open
-/// conversation, a visible statement, a duplicate text) are enforced here; a back end must
-/// throw the `CharterError` the contract tests expect.
-public protocol CharterStore: Sendable {
+/// Charter's storage interface: the focused stores below, composed. A use case that needs only
+/// some of them takes those (`any RunStore & ConstitutionStore`). Every operation that changes
+/// data is one transaction: it happens whole, with its audit entry, or not at all, and returns
+/// only once the transaction is durable. The rules a write must meet are `CharterDomain`'s
+/// (`VoteRules`, `SubmissionRules`, `Conversation.shows`, `AuditAction`); a back end reads the
+/// state they need inside its transaction, asks them, and throws the `CharterError` they give,
+/// as `CharterStoreContract` checks.
+public protocol CharterStore: ConversationStore, VoteStore, IdentityStore, AnalysisStore, ConstitutionStore, RunStore,
+    AuditStore
+{}
+
+/// Conversations, their statements and moderation.
+public protocol ConversationStore: Sendable {
     // MARK: Conversations
     func createConversation(_ settings: ConversationSettings, by actor: Actor) async throws -> Conversation
     func updateConversation(id: Int64, _ settings: ConversationSettings, by actor: Actor) async throws -> Conversation
     func conversation(id: Int64) async throws -> Conversation?
     func conversation(slug: String) async throws -> Conversation?
     func conversations() async throws -> [Conversation]
-
-    // MARK: Participants
-    /// Returns the participant with this identity in the conversation, creating it if absent.
-    func participant(conversationID: Int64, identity: ParticipantIdentity) async throws -> Participant
-    /// Returns the participant with this identity if it exists; never creates one.
-    func existingParticipant(conversationID: Int64, identity: ParticipantIdentity) async throws -> Participant?
-    func participant(id: Int64) async throws -> Participant?
-    func participants(conversationID: Int64) async throws -> [Participant]
-    /// Participants who voted faster than a person can read, most recently flagged first.
-    func flaggedParticipants(conversationID: Int64) async throws -> [FlaggedParticipant]
 
     // MARK: Statements
     /// Adds organiser-written statements, accepted at once. Invalid or duplicate lines are
@@ -53,7 +50,10 @@ public protocol CharterStore: Sendable {
     func unvotedStatements(conversationID: Int64, participantID: Int64?) async throws -> [Statement]
     func moderate(statementIDs: [Int64], conversationID: Int64, action: ModerationAction, by actor: Actor)
         async throws -> [Statement]
+}
 
+/// Votes: recorded by group commit, read back for progress and the analysis.
+public protocol VoteStore: Sendable {
     // MARK: Votes
     /// Records a vote; returns once it is committed durably. Creates the participant first if
     /// `participant` names one not yet seen. With a `slug`, the conversation must still have it
@@ -69,17 +69,19 @@ public protocol CharterStore: Sendable {
     func votes(conversationID: Int64) async throws -> [Vote]
     /// Every vote event ever recorded for a conversation, oldest first.
     func voteEvents(conversationID: Int64) async throws -> [Vote]
+}
 
-    // MARK: Organisers and credentials
-    /// The first organiser of an instance is its admin, whatever `isAdmin` says.
-    func createOrganiser(email: String, passwordHash: String, isAdmin: Bool) async throws -> Organiser
-    func organiserCredentials(email: String) async throws -> (Organiser, passwordHash: String)?
-    func organiser(id: Int64) async throws -> Organiser?
-    func storeAPIToken(organiserID: Int64, tokenHash: String, label: String) async throws
-    func organiser(apiTokenHash: String) async throws -> Organiser?
-    func storeSession(organiserID: Int64, tokenHash: String, expiresAt: Date) async throws
-    func organiser(sessionHash: String, at now: Date) async throws -> Organiser?
-    func deleteSession(tokenHash: String) async throws
+/// Who takes part: participants and their panel ids, organisers, their credentials and roles.
+public protocol IdentityStore: Sendable {
+    // MARK: Participants
+    /// Returns the participant with this identity in the conversation, creating it if absent.
+    func participant(conversationID: Int64, identity: ParticipantIdentity) async throws -> Participant
+    /// Returns the participant with this identity if it exists; never creates one.
+    func existingParticipant(conversationID: Int64, identity: ParticipantIdentity) async throws -> Participant?
+    func participant(id: Int64) async throws -> Participant?
+    func participants(conversationID: Int64) async throws -> [Participant]
+    /// Participants who voted faster than a person can read, most recently flagged first.
+    func flaggedParticipants(conversationID: Int64) async throws -> [FlaggedParticipant]
 
     // MARK: Panel ids (the conversation's `xid_policy`)
     /// The participant with this xid, created if absent, bound to `binder` (a browser or an API
@@ -100,6 +102,17 @@ public protocol CharterStore: Sendable {
     /// Who joined when and from where (keyed), for the ballot-stuffing flags.
     func joiners(conversationID: Int64) async throws -> [BallotStuffing.Joiner]
 
+    // MARK: Organisers and credentials
+    /// The first organiser of an instance is its admin, whatever `isAdmin` says.
+    func createOrganiser(email: String, passwordHash: String, isAdmin: Bool) async throws -> Organiser
+    func organiserCredentials(email: String) async throws -> (Organiser, passwordHash: String)?
+    func organiser(id: Int64) async throws -> Organiser?
+    func storeAPIToken(organiserID: Int64, tokenHash: String, label: String) async throws
+    func organiser(apiTokenHash: String) async throws -> Organiser?
+    func storeSession(organiserID: Int64, tokenHash: String, expiresAt: Date) async throws
+    func organiser(sessionHash: String, at now: Date) async throws -> Organiser?
+    func deleteSession(tokenHash: String) async throws
+
     // MARK: Organisers' roles
     /// The organiser's own membership of a conversation (admins' implicit rights not included).
     func membership(conversationID: Int64, organiserID: Int64) async throws -> ConversationRole?
@@ -112,7 +125,10 @@ public protocol CharterStore: Sendable {
     func memberConversationIDs(organiserID: Int64) async throws -> Set<Int64>
     func organisers() async throws -> [Organiser]
     func setAdmin(organiserID: Int64, isAdmin: Bool, by actor: Actor) async throws
+}
 
+/// What the analysis reads and writes, and Polis imports.
+public protocol AnalysisStore: Sendable {
     // MARK: Analysis and imports
     /// The current votes and moderation of a conversation, for the analysis.
     func analysisSnapshot(conversationID: Int64) async throws -> AnalysisSnapshot
@@ -126,7 +142,10 @@ public protocol CharterStore: Sendable {
     /// the export's participant and comment ids as source ids. Idempotent.
     func importPolis(_ export: PolisExport, settings: ConversationSettings, by actor: Actor) async throws
         -> ImportSummary
+}
 
+/// Published constitutions and organisers' changes to their principles.
+public protocol ConstitutionStore: Sendable {
     // MARK: Constitutions
     /// Stores a new version; `makeBody` gets the version number and returns the body and its hash.
     func publishConstitution(
@@ -146,7 +165,10 @@ public protocol CharterStore: Sendable {
     /// automatic merging (`.automatic`).
     func setPrincipleGrouping(conversationID: Int64, statementID: Int64, grouping: PrincipleGrouping, by actor: Actor)
         async throws
+}
 
+/// Comparison runs and their state.
+public protocol RunStore: Sendable {
     // MARK: Comparison runs
     /// Queues a run of the collective constitution `request.ccaiConstitutionID` (which must
     /// exist) against its baseline.
@@ -161,7 +183,10 @@ public protocol CharterStore: Sendable {
     /// Returns the changed run, or nil when its state was another. An actor's change is audited.
     func updateRun(id: Int64, expecting: Set<RunState>, _ change: RunChange, by actor: Actor?) async throws
         -> ComparisonRun?
+}
 
+/// The audit log, instance settings and counts.
+public protocol AuditStore: Sendable {
     // MARK: Audit and settings
     func auditLog(conversationID: Int64?, offset: Int, limit: Int) async throws -> Page<AuditEntry>
     func setting(_ key: String) async throws -> String?
@@ -173,7 +198,7 @@ public protocol CharterStore: Sendable {
     func counts() async throws -> StoreCounts
 }
 
-extension CharterStore {
+extension IdentityStore {
     public func createOrganiser(email: String, passwordHash: String) async throws -> Organiser {
         try await createOrganiser(email: email, passwordHash: passwordHash, isAdmin: false)
     }
@@ -183,7 +208,9 @@ extension CharterStore {
         if organiser.isAdmin { return .owner }
         return try await membership(conversationID: conversationID, organiserID: organiser.id)
     }
+}
 
+extension VoteStore {
     public func castVote(
         conversationID: Int64, participant: ParticipantIdentity, statementID: Int64, value: VoteValue, at now: Date
     ) async throws -> VoteReceipt {

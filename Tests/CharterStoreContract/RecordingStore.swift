@@ -21,11 +21,6 @@ public final class RecordingStore: CharterStore {
         "conversation(id:)",
         "conversation(slug:)",
         "conversations()",
-        "participant(conversationID:identity:)",
-        "existingParticipant(conversationID:identity:)",
-        "participant(id:)",
-        "participants(conversationID:)",
-        "flaggedParticipants(conversationID:)",
         "addSeedStatements(conversationID:texts:by:)",
         "submitStatement(conversationID:participant:text:at:)",
         "statement(id:)",
@@ -38,14 +33,11 @@ public final class RecordingStore: CharterStore {
         "lastVote(participantID:)",
         "votes(conversationID:)",
         "voteEvents(conversationID:)",
-        "createOrganiser(email:passwordHash:isAdmin:)",
-        "organiserCredentials(email:)",
-        "organiser(id:)",
-        "storeAPIToken(organiserID:tokenHash:label:)",
-        "organiser(apiTokenHash:)",
-        "storeSession(organiserID:tokenHash:expiresAt:)",
-        "organiser(sessionHash:at:)",
-        "deleteSession(tokenHash:)",
+        "participant(conversationID:identity:)",
+        "existingParticipant(conversationID:identity:)",
+        "participant(id:)",
+        "participants(conversationID:)",
+        "flaggedParticipants(conversationID:)",
         "bindXID(conversationID:xid:binder:)",
         "xidBinder(conversationID:xid:)",
         "releaseXID(conversationID:xid:by:)",
@@ -54,6 +46,14 @@ public final class RecordingStore: CharterStore {
         "allowedXIDCount(conversationID:)",
         "recordParticipantOrigin(participantID:addressKey:)",
         "joiners(conversationID:)",
+        "createOrganiser(email:passwordHash:isAdmin:)",
+        "organiserCredentials(email:)",
+        "organiser(id:)",
+        "storeAPIToken(organiserID:tokenHash:label:)",
+        "organiser(apiTokenHash:)",
+        "storeSession(organiserID:tokenHash:expiresAt:)",
+        "organiser(sessionHash:at:)",
+        "deleteSession(tokenHash:)",
         "membership(conversationID:organiserID:)",
         "setMembership(conversationID:organiserID:role:by:)",
         "members(conversationID:)",
@@ -110,31 +110,6 @@ public final class RecordingStore: CharterStore {
     public func conversations() async throws -> [Conversation] {
         calls.withLock { _ = $0.insert("conversations()") }
         return try await base.conversations()
-    }
-
-    public func participant(conversationID: Int64, identity: ParticipantIdentity) async throws -> Participant {
-        calls.withLock { _ = $0.insert("participant(conversationID:identity:)") }
-        return try await base.participant(conversationID: conversationID, identity: identity)
-    }
-
-    public func existingParticipant(conversationID: Int64, identity: ParticipantIdentity) async throws -> Participant? {
-        calls.withLock { _ = $0.insert("existingParticipant(conversationID:identity:)") }
-        return try await base.existingParticipant(conversationID: conversationID, identity: identity)
-    }
-
-    public func participant(id: Int64) async throws -> Participant? {
-        calls.withLock { _ = $0.insert("participant(id:)") }
-        return try await base.participant(id: id)
-    }
-
-    public func participants(conversationID: Int64) async throws -> [Participant] {
-        calls.withLock { _ = $0.insert("participants(conversationID:)") }
-        return try await base.participants(conversationID: conversationID)
-    }
-
-    public func flaggedParticipants(conversationID: Int64) async throws -> [FlaggedParticipant] {
-        calls.withLock { _ = $0.insert("flaggedParticipants(conversationID:)") }
-        return try await base.flaggedParticipants(conversationID: conversationID)
     }
 
     public func addSeedStatements(conversationID: Int64, texts: [String], by actor: Actor) async throws -> SeedResult {
@@ -208,44 +183,29 @@ public final class RecordingStore: CharterStore {
         return try await base.voteEvents(conversationID: conversationID)
     }
 
-    public func createOrganiser(email: String, passwordHash: String, isAdmin: Bool) async throws -> Organiser {
-        calls.withLock { _ = $0.insert("createOrganiser(email:passwordHash:isAdmin:)") }
-        return try await base.createOrganiser(email: email, passwordHash: passwordHash, isAdmin: isAdmin)
+    public func participant(conversationID: Int64, identity: ParticipantIdentity) async throws -> Participant {
+        calls.withLock { _ = $0.insert("participant(conversationID:identity:)") }
+        return try await base.participant(conversationID: conversationID, identity: identity)
     }
 
-    public func organiserCredentials(email: String) async throws -> (Organiser, passwordHash: String)? {
-        calls.withLock { _ = $0.insert("organiserCredentials(email:)") }
-        return try await base.organiserCredentials(email: email)
+    public func existingParticipant(conversationID: Int64, identity: ParticipantIdentity) async throws -> Participant? {
+        calls.withLock { _ = $0.insert("existingParticipant(conversationID:identity:)") }
+        return try await base.existingParticipant(conversationID: conversationID, identity: identity)
     }
 
-    public func organiser(id: Int64) async throws -> Organiser? {
-        calls.withLock { _ = $0.insert("organiser(id:)") }
-        return try await base.organiser(id: id)
+    public func participant(id: Int64) async throws -> Participant? {
+        calls.withLock { _ = $0.insert("participant(id:)") }
+        return try await base.participant(id: id)
     }
 
-    public func storeAPIToken(organiserID: Int64, tokenHash: String, label: String) async throws {
-        calls.withLock { _ = $0.insert("storeAPIToken(organiserID:tokenHash:label:)") }
-        return try await base.storeAPIToken(organiserID: organiserID, tokenHash: tokenHash, label: label)
+    public func participants(conversationID: Int64) async throws -> [Participant] {
+        calls.withLock { _ = $0.insert("participants(conversationID:)") }
+        return try await base.participants(conversationID: conversationID)
     }
 
-    public func organiser(apiTokenHash: String) async throws -> Organiser? {
-        calls.withLock { _ = $0.insert("organiser(apiTokenHash:)") }
-        return try await base.organiser(apiTokenHash: apiTokenHash)
-    }
-
-    public func storeSession(organiserID: Int64, tokenHash: String, expiresAt: Date) async throws {
-        calls.withLock { _ = $0.insert("storeSession(organiserID:tokenHash:expiresAt:)") }
-        return try await base.storeSession(organiserID: organiserID, tokenHash: tokenHash, expiresAt: expiresAt)
-    }
-
-    public func organiser(sessionHash: String, at now: Date) async throws -> Organiser? {
-        calls.withLock { _ = $0.insert("organiser(sessionHash:at:)") }
-        return try await base.organiser(sessionHash: sessionHash, at: now)
-    }
-
-    public func deleteSession(tokenHash: String) async throws {
-        calls.withLock { _ = $0.insert("deleteSession(tokenHash:)") }
-        return try await base.deleteSession(tokenHash: tokenHash)
+    public func flaggedParticipants(conversationID: Int64) async throws -> [FlaggedParticipant] {
+        calls.withLock { _ = $0.insert("flaggedParticipants(conversationID:)") }
+        return try await base.flaggedParticipants(conversationID: conversationID)
     }
 
     public func bindXID(conversationID: Int64, xid: String, binder: String) async throws -> XIDBinding {
@@ -286,6 +246,46 @@ public final class RecordingStore: CharterStore {
     public func joiners(conversationID: Int64) async throws -> [BallotStuffing.Joiner] {
         calls.withLock { _ = $0.insert("joiners(conversationID:)") }
         return try await base.joiners(conversationID: conversationID)
+    }
+
+    public func createOrganiser(email: String, passwordHash: String, isAdmin: Bool) async throws -> Organiser {
+        calls.withLock { _ = $0.insert("createOrganiser(email:passwordHash:isAdmin:)") }
+        return try await base.createOrganiser(email: email, passwordHash: passwordHash, isAdmin: isAdmin)
+    }
+
+    public func organiserCredentials(email: String) async throws -> (Organiser, passwordHash: String)? {
+        calls.withLock { _ = $0.insert("organiserCredentials(email:)") }
+        return try await base.organiserCredentials(email: email)
+    }
+
+    public func organiser(id: Int64) async throws -> Organiser? {
+        calls.withLock { _ = $0.insert("organiser(id:)") }
+        return try await base.organiser(id: id)
+    }
+
+    public func storeAPIToken(organiserID: Int64, tokenHash: String, label: String) async throws {
+        calls.withLock { _ = $0.insert("storeAPIToken(organiserID:tokenHash:label:)") }
+        return try await base.storeAPIToken(organiserID: organiserID, tokenHash: tokenHash, label: label)
+    }
+
+    public func organiser(apiTokenHash: String) async throws -> Organiser? {
+        calls.withLock { _ = $0.insert("organiser(apiTokenHash:)") }
+        return try await base.organiser(apiTokenHash: apiTokenHash)
+    }
+
+    public func storeSession(organiserID: Int64, tokenHash: String, expiresAt: Date) async throws {
+        calls.withLock { _ = $0.insert("storeSession(organiserID:tokenHash:expiresAt:)") }
+        return try await base.storeSession(organiserID: organiserID, tokenHash: tokenHash, expiresAt: expiresAt)
+    }
+
+    public func organiser(sessionHash: String, at now: Date) async throws -> Organiser? {
+        calls.withLock { _ = $0.insert("organiser(sessionHash:at:)") }
+        return try await base.organiser(sessionHash: sessionHash, at: now)
+    }
+
+    public func deleteSession(tokenHash: String) async throws {
+        calls.withLock { _ = $0.insert("deleteSession(tokenHash:)") }
+        return try await base.deleteSession(tokenHash: tokenHash)
     }
 
     public func membership(conversationID: Int64, organiserID: Int64) async throws -> ConversationRole? {

@@ -14,7 +14,7 @@ struct ParticipantIdentityResolver: Sendable {
     static let browserCookie = "charter_browser"
     let signer: Signer
     let secureCookies: Bool
-    let store: any CharterStore
+    let store: any IdentityStore
 
     struct Resolved {
         var identity: ParticipantIdentity

@@ -9,7 +9,7 @@ import Foundation
 public enum InstanceSecret {
     static let legacySetting = "cookie_secret"
 
-    public static func load(environment: String?, secretFile: String?, databasePath: String, store: any CharterStore)
+    public static func load(environment: String?, secretFile: String?, databasePath: String, store: any AuditStore)
         async throws -> String
     {
         let legacy = try await store.setting(legacySetting)
