@@ -38,8 +38,29 @@ struct Charter: AsyncParsableCommand {
 
 /// Options every command that opens the database shares.
 struct DatabaseOptions: ParsableArguments {
-    @Option(help: "The SQLite database file (env CHARTER_DATABASE).")
+    @Option(
+        help: "The database: a SQLite file (the default) or a postgres://user@host:port/db URL (env CHARTER_DATABASE).")
     var database: String = ProcessInfo.processInfo.environment["CHARTER_DATABASE"] ?? "./charter.sqlite"
+
+    func location() throws -> DatabaseLocation {
+        do { return try DatabaseLocation(database) } catch { throw ValidationError(error.message) }
+    }
+
+    /// The SQLite file a command that works on files (backup, restore) is given, or a clear
+    /// refusal naming what to use instead.
+    func sqlitePath(for purpose: String) throws -> String {
+        switch try location() {
+        case .sqlite(let path): return path
+        case .postgres(let url):
+            throw ValidationError(
+                """
+                \(purpose) works on a SQLite file; \(DatabaseLocation.postgres(url: url)) is a PostgreSQL database. \
+                Use PostgreSQL's own tools: `pg_dump --format=custom --file=charter.dump URL` for a consistent \
+                snapshot while servers run (`pg_restore --clean --dbname=URL charter.dump` to restore it into a \
+                database no server is using), or `pg_basebackup` with WAL archiving for point-in-time recovery.
+                """)
+        }
+    }
 
     /// The store and the conversation a command names.
     func conversation(_ slug: String) async throws -> (SQLiteStore, Conversation) {
@@ -51,10 +72,18 @@ struct DatabaseOptions: ParsableArguments {
     }
 
     func open() throws -> SQLiteStore {
+        let path: String
+        switch try location() {
+        case .sqlite(let file): path = file
+        case .postgres(let url):
+            throw ValidationError(
+                "\(DatabaseLocation.postgres(url: url)) is a PostgreSQL database, and this build of Charter has "
+                    + "no PostgreSQL back end yet: use a SQLite file.")
+        }
         do {
-            return try SQLiteStore(path: database)
+            return try SQLiteStore(path: path)
         } catch {
-            throw ValidationError("Cannot open the database \(database): \(error)")
+            throw ValidationError("Cannot open the database \(path): \(error)")
         }
     }
 }
@@ -196,7 +225,8 @@ struct Serve: AsyncParsableCommand {
             csv: CSV.Limits(rows: importMaxRows, columns: importMaxColumns))
 
         let store = try database.open()
-        logger.info("database open", metadata: ["path": "\(database.database)"])
+        let location = try database.location()
+        logger.info("database open", metadata: ["database": "\(location)"])
         if seedDemo {
             let created = try await DemoSeed.ensure(in: store, seedsDirectory: seeds)
             logger.info(created ? "demo conversation created" : "demo conversation already present")
@@ -381,6 +411,7 @@ struct Backup: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
+        _ = try database.sqlitePath(for: "charter backup")
         let store = try database.open()
         do {
             try store.backup(to: file)
@@ -402,7 +433,7 @@ struct Restore: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            try SQLiteStore.restore(from: file, to: database.database)
+            try SQLiteStore.restore(from: file, to: try database.sqlitePath(for: "charter restore"))
         } catch let error as SQLiteStore.BackupError {
             throw ValidationError(error.description)
         }
