@@ -123,3 +123,51 @@ public enum AuditAction: Sendable, Hashable, CaseIterable {
         self = match
     }
 }
+
+/// How a Polis export becomes Charter rows, the same on every back end: the back end looks up
+/// what an earlier import already stored and writes what this says.
+public enum PolisImportMapping {
+    /// Every person the export mentions (listed participants, authors, voters), by Polis id,
+    /// with the xid the export gives them.
+    public static func people(in export: PolisExport) -> [(source: Int64, xid: String?)] {
+        var xidOf: [Int64: String] = [:]
+        for participant in export.participants { if let xid = participant.xid { xidOf[participant.id] = xid } }
+        let ids = Set(export.participants.map(\.id)).union(export.comments.compactMap(\.authorID))
+            .union(export.votes.map(\.participant))
+        return ids.sorted().map { ($0, xidOf[$0]) }
+    }
+
+    /// A person without an xid is known by this anonymous id, so a second import finds them.
+    public static func anonymousID(source: Int64) -> String { "polis:\(source)" }
+
+    /// The comments to store, by id: the export's own, and a placeholder for a comment that
+    /// votes name but comments.csv lacks, so no vote is dropped.
+    public static func comments(in export: PolisExport) -> [PolisExport.Comment] {
+        var comments = export.comments
+        let known = Set(comments.map(\.id))
+        for id in Set(export.votes.map(\.comment)).subtracting(known).sorted() {
+            comments.append(
+                .init(
+                    id: id, authorID: nil, text: "(comment \(id))", moderated: 0, isMeta: false, isSeed: false,
+                    groupInformedConsensus: nil, timestamp: nil))
+        }
+        return comments.sorted { $0.id < $1.id }
+    }
+
+    /// Polis' `moderated`: 1 accepted, -1 rejected, 0 not yet.
+    public static func moderation(of comment: PolisExport.Comment) -> ModerationState {
+        comment.moderated > 0 ? .accepted : comment.moderated < 0 ? .rejected : .pending
+    }
+
+    /// Polis writes milliseconds since 1970; a comment without a time gets the import's.
+    public static func createdAt(of comment: PolisExport.Comment, importedAt now: Date) -> Date {
+        comment.timestamp.map { Date(timeIntervalSince1970: Double($0) / 1000) } ?? now
+    }
+
+    /// The duplicate key to store: Polis keeps exact duplicates apart, so a text that is already
+    /// taken gets the comment id appended, which no participant can type.
+    public static func duplicateKey(of comment: PolisExport.Comment, taken: Bool) -> String {
+        let key = StatementText.duplicateKey(comment.text)
+        return taken ? key + "\u{1}#\(comment.id)" : key
+    }
+}

@@ -136,20 +136,16 @@ extension SQLiteStore {
             {
                 if let source = Int64(row[1] as String) { participantRow[source] = row[0] }
             }
-            var xidOf: [Int64: String] = [:]
-            for p in export.participants { if let xid = p.xid { xidOf[p.id] = xid } }
-            let people = Set(export.participants.map(\.id)).union(export.comments.compactMap(\.authorID))
-                .union(export.votes.map(\.participant))
             var participantsAdded = 0
             let insertParticipant = try db.cachedStatement(
                 sql: """
                     INSERT INTO participant (conversation_id, xid, anonymous_id, source_id, created_at)
                     VALUES (?, ?, ?, ?, ?)
                     """)
-            for source in people.sorted() where participantRow[source] == nil {
-                let xid = xidOf[source]
+            for (source, xid) in PolisImportMapping.people(in: export) where participantRow[source] == nil {
                 try insertParticipant.execute(arguments: [
-                    conversation.id, xid, xid == nil ? "polis:\(source)" : nil, String(source), now,
+                    conversation.id, xid, xid == nil ? PolisImportMapping.anonymousID(source: source) : nil,
+                    String(source), now,
                 ])
                 participantRow[source] = db.lastInsertedRowID
                 participantsAdded += 1
@@ -164,24 +160,13 @@ extension SQLiteStore {
                 if let source = Int64(row[1] as String) { statementRow[source] = row[0] }
             }
             var statementsAdded = 0
-            var comments = export.comments
-            let known = Set(comments.map(\.id))
-            for id in Set(export.votes.map(\.comment)).subtracting(known).sorted() {
-                comments.append(
-                    .init(
-                        id: id, authorID: nil, text: "(comment \(id))", moderated: 0, isMeta: false, isSeed: false,
-                        groupInformedConsensus: nil, timestamp: nil))
-            }
-            for comment in comments.sorted(by: { $0.id < $1.id }) where statementRow[comment.id] == nil {
-                var key = StatementText.duplicateKey(comment.text)
-                if try Bool.fetchOne(
-                    db, sql: "SELECT 1 FROM statement WHERE conversation_id = ? AND duplicate_key = ?",
-                    arguments: [conversation.id, key]) == true
-                {
-                    key += "\u{1}#\(comment.id)"
-                }
-                let moderation: ModerationState =
-                    comment.moderated > 0 ? .accepted : comment.moderated < 0 ? .rejected : .pending
+            for comment in PolisImportMapping.comments(in: export) where statementRow[comment.id] == nil {
+                let taken =
+                    try Bool.fetchOne(
+                        db, sql: "SELECT 1 FROM statement WHERE conversation_id = ? AND duplicate_key = ?",
+                        arguments: [conversation.id, StatementText.duplicateKey(comment.text)]) == true
+                let key = PolisImportMapping.duplicateKey(of: comment, taken: taken)
+                let moderation = PolisImportMapping.moderation(of: comment)
                 try db.execute(
                     sql: """
                         INSERT INTO statement (conversation_id, author_id, text, duplicate_key, is_seed, is_meta, moderation,
@@ -192,7 +177,7 @@ extension SQLiteStore {
                         conversation.id, comment.authorID.flatMap { participantRow[$0] }, comment.text, key,
                         comment.isSeed,
                         comment.isMeta, moderation.rawValue, String(comment.id),
-                        comment.timestamp.map { Date(timeIntervalSince1970: Double($0) / 1000) } ?? now,
+                        PolisImportMapping.createdAt(of: comment, importedAt: now),
                     ])
                 statementRow[comment.id] = db.lastInsertedRowID
                 statementsAdded += 1

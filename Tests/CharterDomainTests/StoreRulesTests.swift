@@ -92,3 +92,38 @@ import Testing
         #expect(AuditAction(rawValue: "nothing.like.this") == nil)
     }
 }
+
+@Suite struct PolisImportMappingTests {
+    static let export = PolisExport(
+        topic: nil, description: nil,
+        comments: [
+            .init(
+                id: 4, authorID: 9, text: "Later", moderated: -1, isMeta: false, isSeed: false,
+                groupInformedConsensus: nil, timestamp: 1_700_000_000_500),
+            .init(
+                id: 1, authorID: nil, text: "Earlier", moderated: 1, isMeta: true, isSeed: true,
+                groupInformedConsensus: nil, timestamp: nil),
+        ],
+        participants: [.init(id: 3, xid: "panel-3", groupID: nil)],
+        votes: [.init(participant: 5, comment: 4, value: 1), .init(participant: 3, comment: 7, value: -1)])
+
+    @Test func everyoneMentionedIsAParticipantAndEveryVotedCommentAStatement() {
+        let people = PolisImportMapping.people(in: Self.export)
+        #expect(people.map(\.source) == [3, 5, 9])
+        #expect(people.map(\.xid) == ["panel-3", nil, nil])
+        let comments = PolisImportMapping.comments(in: Self.export)
+        #expect(comments.map(\.id) == [1, 4, 7])
+        #expect(comments.last?.text == "(comment 7)")
+        #expect(comments.map(PolisImportMapping.moderation) == [.accepted, .rejected, .pending])
+    }
+
+    @Test func timesAreMillisecondsAndTakenTextsKeepTheirOwnKey() throws {
+        let later = try #require(Self.export.comments.first)
+        let now = Date()
+        #expect(PolisImportMapping.createdAt(of: later, importedAt: now).timeIntervalSince1970 == 1_700_000_000.5)
+        #expect(PolisImportMapping.createdAt(of: Self.export.comments[1], importedAt: now) == now)
+        #expect(PolisImportMapping.duplicateKey(of: later, taken: false) == "later")
+        #expect(PolisImportMapping.duplicateKey(of: later, taken: true) != "later")
+        #expect(PolisImportMapping.anonymousID(source: 5) == "polis:5")
+    }
+}

@@ -7,6 +7,37 @@ extension StoreContract {
     static let extended: [StoreRequirement] = participants + access + analysis + constitutions + runs + races
 
     static let participants: [StoreRequirement] = [
+        // The back end's query for what participants see must say what `Conversation.shows` says,
+        // for every moderation state, meta or not, strict or not.
+        StoreRequirement("theVisibleStatementsAreExactlyTheOnesTheConversationShows") { f in
+            for strict in [false, true] {
+                let c = try await f.conversation(strict ? "strict" : "open", strict: strict)
+                let seeded = try await f.seed(c, ["Accepted", "Rejected", "Meta", "Meta rejected"])
+                var pending: [Statement] = []
+                for text in ["Pending", "Pending meta", "Pending accepted"] {
+                    pending.append(
+                        try await f.store.submitStatement(
+                            conversationID: c.id, participant: .anonymous("author-\(text)"), text: text, at: Date()))
+                }
+                for (ids, action) in [
+                    ([seeded[1].id, seeded[3].id], ModerationAction.reject(reason: "")),
+                    ([seeded[2].id, seeded[3].id, pending[1].id], .markMeta(true)),
+                    ([pending[2].id], .accept),
+                ] {
+                    _ = try await f.store.moderate(
+                        statementIDs: ids, conversationID: c.id, action: action, by: f.organiser)
+                }
+                let conversation = try #require(try await f.store.conversation(id: c.id))
+                let all = try await f.store.allStatements(conversationID: c.id)
+                let visible = try await f.store.visibleStatements(conversationID: c.id)
+                #expect(visible.map(\.id) == all.filter(conversation.shows).map(\.id), "strict: \(strict)")
+                let unvoted = try await f.store.unvotedStatements(conversationID: c.id, participantID: nil)
+                #expect(Set(unvoted.map(\.id)) == Set(visible.map(\.id)))
+                let progress = try await f.store.progress(conversationID: c.id, participantID: nil)
+                #expect(progress.total == visible.count)
+            }
+        },
+
         StoreRequirement("participantsAreListedFoundAndFlaggedForFastVoting") { f in
             let c = try await f.conversation()
             let s = try await f.seed(c, (1...12).map { "Statement \($0)" })
