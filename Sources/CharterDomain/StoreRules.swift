@@ -48,10 +48,6 @@ public struct FastVoting: Sendable, Equatable {
         guard let previous else { return false }
         return now.timeIntervalSince(previous) < interval
     }
-
-    /// Whether the participant, with `fastVotes` fast votes counted including this one, is now
-    /// to be flagged.
-    public func flags(afterFastVotes fastVotes: Int) -> Bool { fastVotes >= votes }
 }
 
 /// The rules for a participant's own statement.

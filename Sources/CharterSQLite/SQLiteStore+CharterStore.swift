@@ -179,8 +179,11 @@ extension SQLiteStore: CharterStore {
             try SubmissionRules.checkConversation(conversation, at: now)
             let existing = try Self.fetchParticipant(db, conversationID: conversationID, identity: identity)
             if case .id = identity, existing == nil { throw CharterError.notFound("Participant") }
+            // The count matters only to a conversation that asks for votes before statements.
             let cast =
-                try existing.flatMap {
+                conversation.settings.minVotesBeforeSubmit == 0
+                ? 0
+                : try existing.flatMap {
                     try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM vote WHERE participant_id = ?", arguments: [$0.id])
                 } ?? 0
             let text = try SubmissionRules.validatedText(text, in: conversation, votesCast: cast)
@@ -285,10 +288,11 @@ extension SQLiteStore: CharterStore {
         return try await write { db in
             let ids = Array(Set(statementIDs)).sorted()
             let placeholders = ids.map { _ in "?" }.joined(separator: ",")
-            let known = try Set(
-                Int64.fetchAll(
-                    db, sql: "SELECT id FROM statement WHERE conversation_id = ? AND id IN (\(placeholders))",
-                    arguments: StatementArguments([conversationID] + ids)))
+            let found = try Row.fetchAll(
+                db, sql: "SELECT * FROM statement WHERE conversation_id = ? AND id IN (\(placeholders))",
+                arguments: StatementArguments([conversationID] + ids)
+            ).map(Statement.init(row:))
+            let known = Set(found.map(\.id))
             let unknown = ids.filter { !known.contains($0) }
             guard unknown.isEmpty else {
                 let named = unknown.prefix(20).map(String.init).joined(separator: ", ")
@@ -298,13 +302,8 @@ extension SQLiteStore: CharterStore {
                     message: "This conversation has no statement \(named)\(more); nothing was changed.")
             }
             var result: [Statement] = []
-            for id in ids {
-                guard
-                    let before = try Row.fetchOne(
-                        db, sql: "SELECT * FROM statement WHERE id = ? AND conversation_id = ?",
-                        arguments: [id, conversationID]
-                    ).map(Statement.init(row:))
-                else { throw CharterError.notFound("Statement \(id)") }
+            for before in found.sorted(by: { $0.id < $1.id }) {
+                let id = before.id
                 let (sql, arguments, auditAction, detail): (String, StatementArguments, AuditAction, String)
                 switch action {
                 case .accept:

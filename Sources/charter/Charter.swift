@@ -46,8 +46,8 @@ struct DatabaseOptions: ParsableArguments {
         do { return try DatabaseLocation(database) } catch { throw ValidationError(error.message) }
     }
 
-    /// The SQLite file a command that works on files (backup, restore) is given, or a clear
-    /// refusal naming what to use instead.
+    /// The SQLite file a command that works on files (backup, restore) is given, or a refusal
+    /// naming PostgreSQL's own tools for the same job.
     func sqlitePath(for purpose: String) throws -> String {
         switch try location() {
         case .sqlite(let path): return path
@@ -72,13 +72,10 @@ struct DatabaseOptions: ParsableArguments {
     }
 
     func open() throws -> SQLiteStore {
-        let path: String
-        switch try location() {
-        case .sqlite(let file): path = file
-        case .postgres(let url):
+        guard case .sqlite(let path) = try location() else {
             throw ValidationError(
-                "\(DatabaseLocation.postgres(url: url)) is a PostgreSQL database, and this build of Charter has "
-                    + "no PostgreSQL back end yet: use a SQLite file.")
+                "\(try location()) is a PostgreSQL database, and this build of Charter has no PostgreSQL back end "
+                    + "yet: use a SQLite file.")
         }
         do {
             return try SQLiteStore(path: path)
