@@ -159,7 +159,7 @@ class Bench:
         self.log_file = open(self.workdir / "server.log", "ab")
         command = [str(self.binary), "serve", "--host", "127.0.0.1", "--port", str(self.port),
                    "--database", str(self.database), "--vote-limit", "off", "--vote-ip-limit", "off",
-                   "--statement-limit", "off", "--statement-ip-limit", "off", "--log-level", "warning"]
+                   "--statement-limit", "off", "--statement-ip-limit", "off", "--participant-ip-limit", "off", "--log-level", "warning"]
         if self.args.analysis_interval is not None:
             command += ["--analysis-interval", str(self.args.analysis_interval)]
         self.proc = subprocess.Popen(command, cwd=REPO, stdout=self.log_file, stderr=subprocess.STDOUT)
