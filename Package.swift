@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "CharterStore", targets: ["CharterStore"]),
         .library(name: "CharterInput", targets: ["CharterInput"]),
         .library(name: "CharterSQLite", targets: ["CharterSQLite"]),
+        .library(name: "CharterPostgres", targets: ["CharterPostgres"]),
         .library(name: "CharterPipeline", targets: ["CharterPipeline"]),
         .library(name: "CharterServices", targets: ["CharterServices"]),
         .library(name: "CharterHTTP", targets: ["CharterHTTP"]),
@@ -33,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .target(name: "CharterDomain", swiftSettings: strict),
@@ -55,6 +58,16 @@ let package = Package(
             dependencies: [
                 "CharterDomain", "CharterStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CharterPostgres",
+            dependencies: [
+                "CharterDomain", "CharterStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -100,8 +113,8 @@ let package = Package(
         .executableTarget(
             name: "charter",
             dependencies: [
-                "CharterDomain", "CharterStore", "CharterSQLite", "CharterHTTP", "CharterMath", "CharterCompiler",
-                "CharterPipeline", "CharterInput", "CharterServices",
+                "CharterDomain", "CharterStore", "CharterSQLite", "CharterPostgres", "CharterHTTP", "CharterMath",
+                "CharterCompiler", "CharterPipeline", "CharterInput", "CharterServices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -166,6 +179,11 @@ let package = Package(
                 "CharterDomain", "CharterStore", "CharterSQLite", "CharterTestSupport", "CharterStoreContract",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CharterPostgresTests",
+            dependencies: ["CharterDomain", "CharterStore", "CharterPostgres", "CharterStoreContract"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -127,13 +127,20 @@ public struct ComparisonRun: Sendable, Equatable {
     /// The pipeline's `results.json`, once it succeeded.
     public var results: Data?
     public var pipelineVersion: String?
+    /// The server executing the run (`host:pid:nonce`), when servers share a database.
+    public var owner: String?
+    /// Until when the owner holds the run; it renews the lease while it lives, and only once
+    /// the lease has run out may another server take the run over.
+    public var leaseExpiresAt: Date?
 
     public init(
         id: Int64, state: RunState, request: NewComparisonRun, ccaiSHA256: String, createdAt: Date, createdBy: String,
         startedAt: Date? = nil, finishedAt: Date? = nil, failure: String? = nil, directory: String? = nil,
         ownerPID: Int32? = nil, pipelinePID: Int32? = nil, progress: Data? = nil, results: Data? = nil,
-        pipelineVersion: String? = nil
+        pipelineVersion: String? = nil, owner: String? = nil, leaseExpiresAt: Date? = nil
     ) {
+        self.owner = owner
+        self.leaseExpiresAt = leaseExpiresAt
         self.id = id
         self.state = state
         self.request = request
@@ -164,12 +171,16 @@ public struct RunChange: Sendable, Equatable {
     public var progress: Data?
     public var results: Data?
     public var pipelineVersion: String?
+    public var owner: String?
+    public var leaseExpiresAt: Date?
 
     public init(
         state: RunState? = nil, startedAt: Date? = nil, finishedAt: Date? = nil, failure: String? = nil,
         directory: String? = nil, ownerPID: Int32? = nil, pipelinePID: Int32? = nil, progress: Data? = nil,
-        results: Data? = nil, pipelineVersion: String? = nil
+        results: Data? = nil, pipelineVersion: String? = nil, owner: String? = nil, leaseExpiresAt: Date? = nil
     ) {
+        self.owner = owner
+        self.leaseExpiresAt = leaseExpiresAt
         self.state = state
         self.startedAt = startedAt
         self.finishedAt = finishedAt

@@ -21,6 +21,9 @@ public struct RunConfiguration: Sendable {
     public var baselinePath = "seeds/baseline-constitution.json"
     /// How often the queue is looked at for runs other processes queued.
     public var pollInterval: Duration = .seconds(2)
+    /// How long a server holds a running run without renewing its lease (it renews every third
+    /// of it); after that another server sharing the database may take the run over.
+    public var lease: Duration = .seconds(30)
     /// Extra environment for the pipeline.
     public var environment: [String: String] = [:]
     /// The only folder `model_path` may name something in (`--models-directory`); none: no

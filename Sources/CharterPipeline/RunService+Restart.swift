@@ -13,16 +13,40 @@ import Synchronization
 extension RunService {
     // MARK: Restart
 
-    /// Deals with the runs a previous process left running: a run whose pipeline outlived it
-    /// (a Slurm job the cluster still has, or one that left its exit status) is followed
-    /// again to its end; the others are failed, and their pipelines killed if they outlived
-    /// it. A run that another live process is executing is left alone.
+    /// Deals with the runs a stopped server left running: a run whose pipeline outlived it (a
+    /// Slurm job the cluster still has, or one that left its exit status) is followed again to
+    /// its end; the others are failed, and their pipelines killed if they outlived it. A run is
+    /// taken over only when its server is gone: a process of this machine that no longer
+    /// lives, or a server elsewhere whose lease has run out. A run another live server or
+    /// process is executing is left alone.
     public func recoverInterrupted() async throws {
         let me = getpid()
-        for run in try await store.runs(in: [.running]) where active[run.id] == nil {
-            if let owner = run.ownerPID, owner != me, Self.isAlive(owner) { continue }
+        let host = serverID.split(separator: ":").first.map(String.init) ?? ""
+        for run in try await store.runs(in: [.running]) where active[run.id] == nil && run.owner != serverID {
+            let onThisHost = run.owner.map { $0.split(separator: ":").first.map(String.init) == host } ?? true
+            if onThisHost, let owner = run.ownerPID, owner != me, Self.isAlive(owner) { continue }
+            // A dead process of this machine is known gone at once; elsewhere, its lease tells.
+            let expiredBy = onThisHost ? Date.distantFuture : Date()
+            guard
+                let run = try await store.takeOverRun(
+                    id: run.id, owner: serverID, ownerPID: me, leaseExpiresAt: leaseEnd(), expiredBy: expiredBy)
+            else { continue }
+            if let directory = run.directory, !FileManager.default.fileExists(atPath: directory) {
+                logger.error(
+                    "a run's folder is not on this server: servers sharing a database must share the runs folder",
+                    metadata: ["run": "\(run.id)", "folder": "\(directory)"])
+                _ = try await store.updateRun(
+                    id: run.id, expecting: [.running],
+                    RunChange(
+                        state: .failed, finishedAt: Date(),
+                        failure:
+                            "its server stopped, and the server taking it over has no folder \(directory): "
+                            + "servers sharing a database must share the runs folder"),
+                    by: nil)
+                continue
+            }
             if let directory = run.directory, await resumeFollowing(run, directory: directory) {
-                logger.info("run whose pipeline outlived the server is followed again", metadata: ["run": "\(run.id)"])
+                logger.info("run whose pipeline outlived its server is followed again", metadata: ["run": "\(run.id)"])
                 continue
             }
             if let group = Self.localProcessGroup(of: run) {
@@ -45,12 +69,32 @@ extension RunService {
         }
     }
 
+    /// Servers sharing a database must share the runs folder: a run another server started
+    /// whose folder is not here means this server's `--runs-directory` is another folder.
+    func checkRunsFolderIsShared() {
+        Task {
+            guard let runs = try? await store.runs(in: [.running, .succeeded, .failed]) else { return }
+            let missing = runs.filter { run in
+                run.owner != serverID && run.directory.map { !FileManager.default.fileExists(atPath: $0) } ?? false
+            }
+            if let first = missing.first {
+                logger.error(
+                    "the runs folder does not hold runs other servers started: servers sharing a database must share it",
+                    metadata: [
+                        "runs": "\(missing.count)", "example": "\(first.id)",
+                        "folder": "\(first.directory ?? "")",
+                    ])
+            }
+        }
+    }
+
     /// Asks the executor to follow a run's pipeline again, in a task of the queue's; returns
     /// once it is known whether there is one to follow.
     func resumeFollowing(_ run: ComparisonRun, directory: String) async -> Bool {
         guard
             let claimed = try? await store.updateRun(
-                id: run.id, expecting: [.running], RunChange(ownerPID: getpid()), by: nil)
+                id: run.id, expecting: [.running],
+                RunChange(ownerPID: getpid(), owner: serverID, leaseExpiresAt: leaseEnd()), by: nil)
         else { return false }
         let decision = ResumeDecision()
         let task = Task { () -> ComparisonRun in

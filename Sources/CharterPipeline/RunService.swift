@@ -28,6 +28,10 @@ public actor RunService: Service {
     /// Only a running service takes runs from the queue: a command that merely queues one must
     /// not start its pipeline and then exit under it.
     private var serving = false
+    /// This process among the servers sharing the database: `host:pid:nonce`.
+    public nonisolated let serverID = RunService.makeServerID()
+    private var leaseRenewed = ContinuousClock.now
+    private var recovered = ContinuousClock.now
 
     public init(
         store: any RunStore & ConstitutionStore & ConversationStore,
@@ -44,9 +48,11 @@ public actor RunService: Service {
 
     public func run() async throws {
         try await recoverInterrupted()
+        checkRunsFolderIsShared()
         serving = true
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                await self.keepLeases()
                 await self.schedule()
                 try await Task.sleep(for: self.configuration.pollInterval)
             }
@@ -79,15 +85,18 @@ public actor RunService: Service {
         guard serving, !stopping else { return }
         let free = configuration.concurrency - active.count
         guard free > 0 else { return }
-        let queued: [ComparisonRun]
-        do {
-            queued = try await store.runs(in: [.queued])
-        } catch {
-            logger.error("cannot read the run queue", metadata: ["error": "\(error)"])
-            return
-        }
-        for run in queued.prefix(free) where active[run.id] == nil && !stopping {
-            guard let claimed = try? await claim(run.id) else { continue }
+        for _ in 0..<free where !stopping {
+            let claimed: ComparisonRun
+            do {
+                guard
+                    let next = try await store.claimNextRun(
+                        owner: serverID, ownerPID: getpid(), leaseExpiresAt: leaseEnd(), at: Date())
+                else { return }
+                claimed = next
+            } catch {
+                logger.error("cannot take a run from the queue", metadata: ["error": "\(error)"])
+                return
+            }
             active[claimed.id] = Task {
                 let ended = await self.execute(claimed, onEvent: nil)
                 await self.finished(claimed.id)
@@ -105,7 +114,45 @@ public actor RunService: Service {
     /// Takes a queued run for this process; nil when another process or request took it first.
     func claim(_ id: Int64) async throws -> ComparisonRun? {
         try await store.updateRun(
-            id: id, expecting: [.queued], RunChange(state: .running, startedAt: Date(), ownerPID: getpid()), by: nil)
+            id: id, expecting: [.queued],
+            RunChange(
+                state: .running, startedAt: Date(), ownerPID: getpid(), owner: serverID, leaseExpiresAt: leaseEnd()),
+            by: nil)
+    }
+
+    func leaseEnd() -> Date {
+        Date().addingTimeInterval(Double(configuration.lease.components.seconds))
+    }
+
+    /// Renews the leases of the runs this server executes (every third of the lease), and
+    /// looks for runs whose server died (every half lease), so that another server's death
+    /// does not leave its runs running for ever.
+    func keepLeases() async {
+        let now = ContinuousClock.now
+        if now - leaseRenewed >= configuration.lease / 3 {
+            do {
+                _ = try await store.renewRunLeases(owner: serverID, until: leaseEnd())
+                leaseRenewed = now
+            } catch {
+                logger.error("cannot renew the runs' leases", metadata: ["error": "\(error)"])
+            }
+        }
+        if now - recovered >= configuration.lease / 2 {
+            recovered = now
+            do {
+                try await recoverInterrupted()
+            } catch {
+                logger.error("cannot look for runs whose server stopped", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    static func makeServerID() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        let host =
+            gethostname(&name, name.count) == 0
+            ? String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "localhost"
+        return "\(host):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
     }
 
     // MARK: Requests

@@ -1,5 +1,5 @@
 public import CharterDomain
-import CharterStore
+public import CharterStore
 import Foundation
 public import GRDB
 
@@ -337,6 +337,15 @@ public final class SQLiteStore: Sendable {
                         participant_id INTEGER PRIMARY KEY REFERENCES participant(id) ON DELETE CASCADE,
                         address_key TEXT NOT NULL
                     );
+                    """)
+        }
+        // Several servers: a running run belongs to one server, which renews its lease; another
+        // may take it over only once the lease has run out.
+        migrator.registerMigration("v9 run leases") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE comparison_run ADD COLUMN owner_server TEXT;
+                    ALTER TABLE comparison_run ADD COLUMN lease_expires_at DATETIME;
                     """)
         }
         return migrator

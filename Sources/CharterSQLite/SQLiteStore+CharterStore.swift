@@ -56,7 +56,7 @@ extension SQLiteStore: CharterStore {
                 arguments: StatementArguments(settings.columnValues + [id]))
             try Self.audit(
                 db, actor, .conversationEdit, conversationID: id,
-                detail: Self.describeChanges(from: before.settings, to: settings))
+                detail: AuditText.describeChanges(from: before.settings, to: settings))
             return try Self.fetchConversation(db, id: id)!
         }
     }

@@ -1,6 +1,6 @@
-public import CharterDomain
-public import CharterStore
-public import Foundation
+import CharterDomain
+import CharterStore
+import Foundation
 import GRDB
 
 // MARK: - Helpers used inside transactions
@@ -123,32 +123,5 @@ extension SQLiteStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [actor.organiserID, actor.name, action.rawValue, conversationID, statementID, detail, Date()])
-    }
-
-    static func describeChanges(from old: ConversationSettings, to new: ConversationSettings) -> String {
-        let before = Mirror(reflecting: old).children
-        let after = Mirror(reflecting: new).children
-        let changes = zip(before, after).compactMap { old, new -> String? in
-            let o = Self.auditText(old.value)
-            let n = Self.auditText(new.value)
-            return o == n ? nil : "\(old.label ?? "?"): \(o) → \(n)"
-        }
-        return changes.isEmpty ? "no changes" : changes.joined(separator: "; ")
-    }
-
-    /// A setting's value as an organiser reads it in the audit log: "none" for an absent one,
-    /// the value itself (not Swift's `Optional(…)` or its escapes) otherwise.
-    static func auditText(_ value: Any) -> String {
-        let mirror = Mirror(reflecting: value)
-        if mirror.displayStyle == .optional {
-            guard let wrapped = mirror.children.first?.value else { return "none" }
-            return auditText(wrapped)
-        }
-        switch value {
-        case let text as String: return "\"\(text)\""
-        case let date as Date: return ISO8601DateFormatter().string(from: date)
-        case let raw as any RawRepresentable: return "\(raw.rawValue)"
-        default: return "\(value)"
-        }
     }
 }

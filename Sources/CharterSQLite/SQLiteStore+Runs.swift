@@ -1,6 +1,6 @@
 public import CharterDomain
 public import CharterStore
-import Foundation
+public import Foundation
 import GRDB
 
 extension SQLiteStore {
@@ -88,6 +88,8 @@ extension SQLiteStore {
             set("progress", change.progress)
             set("results", change.results)
             set("pipeline_version", change.pipelineVersion)
+            set("owner_server", change.owner)
+            set("lease_expires_at", change.leaseExpiresAt)
             guard !assignments.isEmpty else { return current }
             arguments.append(id)
             try db.execute(
@@ -130,6 +132,47 @@ extension SQLiteStore {
             ccaiSHA256: row["ccai_sha256"], createdAt: row["created_at"], createdBy: row["created_by"],
             startedAt: row["started_at"], finishedAt: row["finished_at"], failure: row["failure"],
             directory: row["directory"], ownerPID: row["owner_pid"], pipelinePID: row["pipeline_pid"],
-            progress: row["progress"], results: row["results"], pipelineVersion: row["pipeline_version"])
+            progress: row["progress"], results: row["results"], pipelineVersion: row["pipeline_version"],
+            owner: row["owner_server"], leaseExpiresAt: row["lease_expires_at"])
+    }
+
+    public func claimNextRun(owner: String, ownerPID: Int32, leaseExpiresAt: Date, at now: Date) async throws
+        -> ComparisonRun?
+    {
+        try await write { db in
+            guard
+                let id = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM comparison_run WHERE state = 'queued' ORDER BY id LIMIT 1")
+            else { return nil }
+            try db.execute(
+                sql: """
+                    UPDATE comparison_run SET state = 'running', started_at = ?, owner_server = ?, owner_pid = ?,
+                        lease_expires_at = ?
+                    WHERE id = ?
+                    """, arguments: [now, owner, ownerPID, leaseExpiresAt, id])
+            return try Self.fetchRun(db, id: id)
+        }
+    }
+
+    public func renewRunLeases(owner: String, until: Date) async throws -> Int {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE comparison_run SET lease_expires_at = ? WHERE state = 'running' AND owner_server = ?",
+                arguments: [until, owner])
+            return db.changesCount
+        }
+    }
+
+    public func takeOverRun(id: Int64, owner: String, ownerPID: Int32, leaseExpiresAt: Date, expiredBy: Date)
+        async throws -> ComparisonRun?
+    {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE comparison_run SET owner_server = ?, owner_pid = ?, lease_expires_at = ?
+                    WHERE id = ? AND state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < ?)
+                    """, arguments: [owner, ownerPID, leaseExpiresAt, id, expiredBy])
+            return db.changesCount == 0 ? nil : try Self.fetchRun(db, id: id)
+        }
     }
 }

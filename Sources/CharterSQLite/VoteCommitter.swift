@@ -233,13 +233,3 @@ final class VoteCommitter: Sendable {
             progress: VotingProgress(voted: voted, total: votable.count))
     }
 }
-
-/// What group commit has done since the store opened.
-public struct VoteCommitStatistics: Sendable, Equatable {
-    /// Committed vote transactions.
-    public var transactions = 0
-    /// Votes in them, accepted or refused by a rule.
-    public var votes = 0
-    public var largestBatch = 0
-    public var failedTransactions = 0
-}

@@ -26,6 +26,12 @@ public final class AnalysisService: Service, Sendable {
         var dirty: [Int64: ContinuousClock.Instant] = [:]
         var notBefore: [Int64: ContinuousClock.Instant] = [:]
         var priorities: [Int64: [Int64: Double]] = [:]
+        /// Whether this server runs the analysis. Always on SQLite; on a shared database, only
+        /// the one server holding the leadership (`ServerCoordination`).
+        var leading = true
+        /// Set on becoming the leader: the analyses the last leader left undone are found anew.
+        var scanForStale = false
+        var computed = 0
     }
 
     let store: any CharterStore
@@ -53,18 +59,50 @@ public final class AnalysisService: Service, Sendable {
     }
 
     /// Runs until cancelled or a graceful shutdown, then returns normally: stopping is not a
-    /// failure of the service group.
+    /// failure of the service group. Computes only while this server leads.
     public func run() async throws {
-        try await markStaleConversations()
+        state.withLock { $0.scanForStale = $0.leading }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                if let conversationID = self.dueConversation() {
+                let (leading, scan) = self.state.withLock { state in
+                    defer { state.scanForStale = false }
+                    return (state.leading, state.scanForStale)
+                }
+                if leading, scan {
+                    do {
+                        try await self.markStaleConversations()
+                    } catch {
+                        self.state.withLock { $0.scanForStale = true }
+                        self.logger.error("cannot look for stale analyses", metadata: ["error": "\(error)"])
+                    }
+                }
+                if leading, let conversationID = self.dueConversation() {
                     await self.analyze(conversationID)
                 } else {
                     try? await Task.sleep(for: self.configuration.poll)
                 }
             }
         }
+    }
+
+    /// Whether this server is to run the analysis (servers sharing a database take turns: see
+    /// `ServerCoordination`).
+    public func setLeading(_ leading: Bool) {
+        state.withLock { state in
+            if leading, !state.leading { state.scanForStale = true }
+            state.leading = leading
+        }
+    }
+
+    /// Another server (or this one) stored a new analysis of the conversation: what this server
+    /// kept of the old one is dropped, so its next reader gets the new one.
+    public func analysisStored(_ conversationID: Int64) {
+        state.withLock { _ = $0.priorities.removeValue(forKey: conversationID) }
+    }
+
+    /// Whether this server runs the analysis, and how many it has computed since it started.
+    public var statistics: (leading: Bool, computed: Int) {
+        state.withLock { ($0.leading, $0.computed) }
     }
 
     /// Conversations whose stored analysis is older than their newest vote.
@@ -100,6 +138,7 @@ public final class AnalysisService: Service, Sendable {
             state.withLock { state in
                 state.notBefore[conversationID] = clock.now + max(configuration.debounce, took * 2)
                 state.priorities[conversationID] = Self.priorities(of: result)
+                state.computed += 1
             }
             analysedContinuation.yield(conversationID)
             logger.debug(

@@ -183,6 +183,17 @@ public protocol RunStore: Sendable {
     /// Returns the changed run, or nil when its state was another. An actor's change is audited.
     func updateRun(id: Int64, expecting: Set<RunState>, _ change: RunChange, by actor: Actor?) async throws
         -> ComparisonRun?
+    /// Takes the oldest queued run for `owner`: it becomes running, started `now`, held until
+    /// `leaseExpiresAt`. Servers claiming at once each get a different run (or nil): none waits
+    /// for another's claim, and no run is claimed twice.
+    func claimNextRun(owner: String, ownerPID: Int32, leaseExpiresAt: Date, at now: Date) async throws
+        -> ComparisonRun?
+    /// Extends the lease of every running run `owner` holds; returns how many it holds.
+    func renewRunLeases(owner: String, until: Date) async throws -> Int
+    /// Makes `owner` the holder of a running run whose lease ran out before `expiredBy` (or
+    /// that has none); nil when the run is not running or its holder's lease is still good.
+    func takeOverRun(id: Int64, owner: String, ownerPID: Int32, leaseExpiresAt: Date, expiredBy: Date) async throws
+        -> ComparisonRun?
 }
 
 /// The audit log, instance settings and counts.

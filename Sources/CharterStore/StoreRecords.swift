@@ -248,3 +248,15 @@ public enum PrincipleGrouping: Sendable, Equatable {
     case split
     case automatic
 }
+
+/// What group commit has done since the store opened.
+public struct VoteCommitStatistics: Sendable, Equatable {
+    public init() {}
+
+    /// Committed vote transactions.
+    public var transactions = 0
+    /// Votes in them, accepted or refused by a rule.
+    public var votes = 0
+    public var largestBatch = 0
+    public var failedTransactions = 0
+}

@@ -3,6 +3,7 @@ import CharterDomain
 import CharterHTTP
 import CharterInput
 import CharterPipeline
+import CharterPostgres
 import CharterSQLite
 import CharterServices
 import CharterStore
@@ -18,7 +19,7 @@ struct Charter: AsyncParsableCommand {
         abstract: "Charter: the public writes the constitution an AI model is trained on.",
         subcommands: [
             Serve.self, Import.self, Export.self, Analyze.self, Compile.self, Render.self, RunCommand.self, Backup.self,
-            Restore.self, Admin.self,
+            Restore.self, MigrateStore.self, Admin.self,
         ])
 
     static func main() async {
@@ -63,25 +64,40 @@ struct DatabaseOptions: ParsableArguments {
     }
 
     /// The store and the conversation a command names.
-    func conversation(_ slug: String) async throws -> (SQLiteStore, Conversation) {
-        let store = try open()
+    func conversation(_ slug: String) async throws -> (any CharterStore, Conversation) {
+        let store = try await open()
         guard let conversation = try await store.conversation(slug: slug) else {
             throw ValidationError("No conversation with the slug \(slug).")
         }
         return (store, conversation)
     }
 
-    func open() throws -> SQLiteStore {
-        guard case .sqlite(let path) = try location() else {
-            throw ValidationError(
-                "\(try location()) is a PostgreSQL database, and this build of Charter has no PostgreSQL back end "
-                    + "yet: use a SQLite file.")
+    /// The store the location names: a SQLite file, or a PostgreSQL database.
+    func open() async throws -> any CharterStore {
+        switch try location() {
+        case .sqlite: return try openSQLite()
+        case .postgres(let url):
+            do {
+                return try await PostgresStore(url: url)
+            } catch {
+                throw ValidationError("Cannot open the database \(try location()): \(error)")
+            }
         }
+    }
+
+    func openSQLite() throws -> SQLiteStore {
+        let path = try sqlitePath(for: "This command")
         do {
             return try SQLiteStore(path: path)
         } catch {
             throw ValidationError("Cannot open the database \(path): \(error)")
         }
+    }
+
+    /// The file beside a SQLite database that holds the instance secret by default; PostgreSQL
+    /// has none (every server must be given the same secret).
+    var defaultSecretBase: String? {
+        if case .sqlite(let path) = try? location() { path } else { nil }
     }
 }
 
@@ -221,8 +237,8 @@ struct Serve: AsyncParsableCommand {
             maxUncompressedBytes: importMaxBytes, maxCompressionRatio: importMaxRatio,
             csv: CSV.Limits(rows: importMaxRows, columns: importMaxColumns))
 
-        let store = try database.open()
         let location = try database.location()
+        let store = try await database.open()
         logger.info("database open", metadata: ["database": "\(location)"])
         if seedDemo {
             let created = try await DemoSeed.ensure(in: store, seedsDirectory: seeds)
@@ -230,7 +246,7 @@ struct Serve: AsyncParsableCommand {
         }
         let secret = try await InstanceSecret.load(
             environment: ProcessInfo.processInfo.environment["CHARTER_SECRET"], secretFile: secretFile,
-            databasePath: database.database, store: store)
+            databasePath: database.defaultSecretBase, store: store)
         guard analysisInterval > 0, analysisInterval.isFinite else {
             throw ValidationError("--analysis-interval must be a positive number of seconds.")
         }
@@ -246,9 +262,15 @@ struct Serve: AsyncParsableCommand {
         let app = try await buildApplication(
             store: store, configuration: configuration, secret: secret, host: host, port: port, logger: logger,
             analysis: analysis, runs: runs)
+        var background: [any Service] = [app, analysis, runs]
+        if let coordination = store as? any ServerCoordination {
+            background.append(
+                CoordinationService(
+                    coordination: coordination, analysis: analysis, logger: Logger(label: "charter.coordination")))
+        }
         let services = ServiceGroup(
             configuration: .init(
-                services: [app, analysis, runs], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: background, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         logger.info("stopped")
     }
@@ -313,7 +335,7 @@ struct CreateOrganiser: AsyncParsableCommand {
             raw = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
         }
         guard raw.count >= 12 else { throw ValidationError("The password must be at least 12 characters.") }
-        let store = try database.open()
+        let store = try await database.open()
         do {
             let organiser = try await store.createOrganiser(
                 email: email, passwordHash: try PasswordHasher().hash(raw), isAdmin: admin)
@@ -339,7 +361,7 @@ struct CreateToken: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
-        let store = try database.open()
+        let store = try await database.open()
         guard let (organiser, _) = try await store.organiserCredentials(email: email) else {
             throw ValidationError("No organiser with the email \(email).")
         }
@@ -374,7 +396,7 @@ struct SignXIDs: AsyncParsableCommand {
         let (store, conversation) = try await database.conversation(slug)
         let secret = try await InstanceSecret.load(
             environment: ProcessInfo.processInfo.environment["CHARTER_SECRET"], secretFile: secretFile,
-            databasePath: database.database, store: store)
+            databasePath: database.defaultSecretBase, store: store)
         if conversation.settings.xidPolicy != .signed {
             FileHandle.standardError.write(
                 Data("note: \(slug)'s xid_policy is \(conversation.settings.xidPolicy.rawValue), not signed.\n".utf8))
@@ -409,7 +431,7 @@ struct Backup: AsyncParsableCommand {
 
     func run() async throws {
         _ = try database.sqlitePath(for: "charter backup")
-        let store = try database.open()
+        let store = try database.openSQLite()
         do {
             try store.backup(to: file)
         } catch let error as SQLiteStore.BackupError {

@@ -36,7 +36,7 @@ struct ImportPolis: AsyncParsableCommand {
         let name = URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
         let slug = slug ?? Slug.derived(from: name)
         let settings = export.conversationSettings(slug: slug, fallbackTitle: name)
-        let store = try database.open()
+        let store = try await database.open()
         do {
             let summary = try await store.importPolis(export, settings: settings, by: .system)
             FileHandle.standardError.write(

@@ -173,7 +173,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             baseline = .uploaded(data, name: URL(fileURLWithPath: against).lastPathComponent)
         }
-        let store = try database.open()
+        let store = try await database.open()
         var logger = Logger(label: "charter.runs")
         logger.logLevel = .warning
         let configuration = try pipeline.configuration()

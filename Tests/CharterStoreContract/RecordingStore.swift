@@ -78,6 +78,9 @@ public final class RecordingStore: CharterStore {
         "runs(offset:limit:)",
         "runs(in:)",
         "updateRun(id:expecting:_:by:)",
+        "claimNextRun(owner:ownerPID:leaseExpiresAt:at:)",
+        "renewRunLeases(owner:until:)",
+        "takeOverRun(id:owner:ownerPID:leaseExpiresAt:expiredBy:)",
         "auditLog(conversationID:offset:limit:)",
         "setting(_:)",
         "settingInsertingIfAbsent(_:value:)",
@@ -423,6 +426,26 @@ public final class RecordingStore: CharterStore {
     {
         calls.withLock { _ = $0.insert("updateRun(id:expecting:_:by:)") }
         return try await base.updateRun(id: id, expecting: expecting, change, by: actor)
+    }
+
+    public func claimNextRun(owner: String, ownerPID: Int32, leaseExpiresAt: Date, at now: Date) async throws
+        -> ComparisonRun?
+    {
+        calls.withLock { _ = $0.insert("claimNextRun(owner:ownerPID:leaseExpiresAt:at:)") }
+        return try await base.claimNextRun(owner: owner, ownerPID: ownerPID, leaseExpiresAt: leaseExpiresAt, at: now)
+    }
+
+    public func renewRunLeases(owner: String, until: Date) async throws -> Int {
+        calls.withLock { _ = $0.insert("renewRunLeases(owner:until:)") }
+        return try await base.renewRunLeases(owner: owner, until: until)
+    }
+
+    public func takeOverRun(id: Int64, owner: String, ownerPID: Int32, leaseExpiresAt: Date, expiredBy: Date)
+        async throws -> ComparisonRun?
+    {
+        calls.withLock { _ = $0.insert("takeOverRun(id:owner:ownerPID:leaseExpiresAt:expiredBy:)") }
+        return try await base.takeOverRun(
+            id: id, owner: owner, ownerPID: ownerPID, leaseExpiresAt: leaseExpiresAt, expiredBy: expiredBy)
     }
 
     public func auditLog(conversationID: Int64?, offset: Int, limit: Int) async throws -> Page<AuditEntry> {

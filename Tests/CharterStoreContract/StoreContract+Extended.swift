@@ -372,6 +372,76 @@ extension StoreContract {
             #expect(outcomes.successes.compactMap { $0 }.count == 1)
         },
 
+        StoreRequirement("racingServersClaimEachQueuedRunOnceOldestFirst") { f in
+            let request = try await newRun(f)
+            var queued: [Int64] = []
+            for _ in 0..<3 { queued.append(try await f.store.createRun(request, by: f.organiser).id) }
+            let now = Date()
+            let lease = now.addingTimeInterval(30)
+            let outcomes = await racing(8) { i in
+                try await f.store.claimNextRun(
+                    owner: "server-\(i)", ownerPID: Int32(100 + i), leaseExpiresAt: lease, at: now)
+            }
+            #expect(outcomes.failures.isEmpty)
+            let claimed = outcomes.successes.compactMap { $0 }
+            #expect(claimed.map(\.id).sorted() == queued)
+            #expect(claimed.allSatisfy { $0.state == .running && $0.owner?.hasPrefix("server-") == true })
+            #expect(Set(claimed.compactMap(\.owner)).count == 3)
+            let again = try await f.store.claimNextRun(owner: "late", ownerPID: 1, leaseExpiresAt: lease, at: now)
+            #expect(again == nil)
+            // The oldest goes first to a lone claimer.
+            let fourth = try await f.store.createRun(request, by: f.organiser)
+            let fifth = try await f.store.createRun(request, by: f.organiser)
+            let first = try await f.store.claimNextRun(owner: "solo", ownerPID: 1, leaseExpiresAt: lease, at: now)
+            #expect(first?.id == fourth.id)
+            #expect(first?.startedAt != nil && first?.leaseExpiresAt != nil && first?.ownerPID == 1)
+            _ = fifth
+        },
+
+        StoreRequirement("leasesAreRenewedByTheirOwnerAndTakenOverOnlyOnceExpired") { f in
+            let request = try await newRun(f)
+            let now = Date()
+            let run = try await f.store.createRun(request, by: f.organiser)
+            _ = try await f.store.claimNextRun(
+                owner: "a", ownerPID: 1, leaseExpiresAt: now.addingTimeInterval(10), at: now)
+            // Not while the lease runs.
+            let early = try await f.store.takeOverRun(
+                id: run.id, owner: "b", ownerPID: 2, leaseExpiresAt: now.addingTimeInterval(40), expiredBy: now)
+            #expect(early == nil)
+            let renewed = try await f.store.renewRunLeases(owner: "a", until: now.addingTimeInterval(60))
+            #expect(renewed == 1)
+            let none = try await f.store.renewRunLeases(owner: "nobody", until: now.addingTimeInterval(60))
+            #expect(none == 0)
+            let held = try await f.store.run(id: run.id)
+            #expect(held?.owner == "a")
+            #expect(abs((held?.leaseExpiresAt ?? .distantPast).timeIntervalSince(now.addingTimeInterval(60))) < 1)
+            let stillEarly = try await f.store.takeOverRun(
+                id: run.id, owner: "b", ownerPID: 2, leaseExpiresAt: now.addingTimeInterval(90),
+                expiredBy: now.addingTimeInterval(30))
+            #expect(stillEarly == nil)
+            // Once it has run out, exactly one of several servers takes the run.
+            let later = now.addingTimeInterval(61)
+            let outcomes = await racing(8) { i in
+                try await f.store.takeOverRun(
+                    id: run.id, owner: "taker-\(i)", ownerPID: Int32(10 + i),
+                    leaseExpiresAt: later.addingTimeInterval(30),
+                    expiredBy: later)
+            }
+            #expect(outcomes.failures.isEmpty)
+            let winners = outcomes.successes.compactMap { $0 }
+            #expect(winners.count == 1)
+            #expect(winners.first?.state == .running && winners.first?.owner?.hasPrefix("taker-") == true)
+            // A run that is not running is never taken over.
+            let queued = try await f.store.createRun(request, by: f.organiser)
+            let notRunning = try await f.store.takeOverRun(
+                id: queued.id, owner: "b", ownerPID: 2, leaseExpiresAt: later, expiredBy: .distantFuture)
+            #expect(notRunning == nil)
+            // The owner and lease can be set by an update too.
+            let updated = try await f.store.updateRun(
+                id: run.id, expecting: [.running], RunChange(owner: "c", leaseExpiresAt: later), by: nil)
+            #expect(updated?.owner == "c")
+        },
+
         StoreRequirement("racingFirstSettingsAgreeOnOneValue") { f in
             let outcomes = await racing(8) { i in
                 try await f.store.settingInsertingIfAbsent("instance-secret", value: "value-\(i)")

@@ -1,11 +1,15 @@
-"""Fixtures for the fault tests: the real `charter` binary on a loopback port and a temp database.
+"""Fixtures for the fault tests: the real `charter` binary on a loopback port and a temp database
+(a SQLite file, or a new PostgreSQL database from the `postgres_database` fixture).
 
-What it shares with Tests/Fuzz (ports, logs, the binary copy) is in Tests/charter_process.py.
+What it shares with Tests/Fuzz (ports, logs, the binary copy) is in Tests/charter_process.py;
+what PostgreSQL needs (the server, a database per test, psql) in Tests/charter_postgres.py.
 
 Environment:
     CHARTER_BIN   the charter executable (default: .build/debug/charter). It is copied, with
                   the SwiftPM resource bundles beside it, into a temp folder once per session,
                   so a rebuild during the run does not swap the binary under the test.
+    CHARTER_TEST_POSTGRES_URL   the PostgreSQL server (postgres://user@host:port/db); unset, one
+                  is started with scripts/postgres/cluster in /tmp/charter-test-postgres-$UID.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import http.client
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -27,6 +32,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from charter_process import NO_LIMITS, REPO_ROOT, copy_binary, free_port, log_tail, stop_process  # noqa: E402
+import charter_postgres  # noqa: E402
 
 READY_TIMEOUT = 60.0
 PASSWORD = "crash-test passphrase"
@@ -44,13 +50,16 @@ def pytest_terminal_summary(terminalreporter):
 
 
 class Server:
-    """One `charter serve` process. A new port on every start (a killed server's port may linger)."""
+    """One `charter serve` process. A new port on every start (a killed server's port may linger).
+    `database` is a SQLite path or a postgres:// URL; `env` is added to the environment."""
 
-    def __init__(self, binary: Path, database: Path, log_path: Path, extra: list[str] | None = None):
+    def __init__(self, binary: Path, database: Path | str, log_path: Path, extra: list[str] | None = None,
+                 env: dict | None = None):
         self.binary = binary
         self.database = database
         self.log_path = log_path
         self.extra = list(NO_LIMITS if extra is None else extra)
+        self.env = dict(env or {})
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.starts = 0
@@ -69,7 +78,7 @@ class Server:
         self.proc = subprocess.Popen(
             [str(self.binary), "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--database", str(self.database), *self.extra],
-            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
         )
         log.close()
         self.wait_until_ready()
@@ -131,7 +140,7 @@ def request(port: int, method: str, path: str, body: bytes | dict | None = None,
             c.close()
 
 
-def create_organiser_token(binary: Path, database: Path, workdir: Path, email: str = "crash@example.org") -> str:
+def create_organiser_token(binary: Path, database: Path | str, workdir: Path, email: str = "crash@example.org") -> str:
     password_file = workdir / "password"
     password_file.write_text(PASSWORD + "\n")
     subprocess.run([str(binary), "admin", "create-organiser", "--email", email,
@@ -160,20 +169,31 @@ def workdir():
 
 @pytest.fixture
 def charter(charter_binary, workdir):
-    """A factory: `charter.server(db)` and `charter.organiser_token(db)`; every server started is
-    stopped at the end of the test."""
+    """A factory: `charter.server(db)` and `charter.organiser_token(db)`, `db` a SQLite path or a
+    postgres:// URL; every server started is stopped at the end of the test. Servers on
+    PostgreSQL get CHARTER_SECRET = `charter.secret` (one per test: all of a database's servers
+    must sign alike); give several servers on one database each a `name` for its own log."""
 
     class Factory:
         binary = charter_binary
         servers: list[Server] = []
+        secret = secrets.token_hex(32)
 
-        def server(self, database: Path, extra: list[str] | None = None) -> Server:
-            srv = Server(charter_binary, database, workdir / f"{database.stem}.log", extra)
+        def server(self, database: Path | str, extra: list[str] | None = None, name: str | None = None,
+                   env: dict | None = None) -> Server:
+            environment = {"CHARTER_SECRET": self.secret} if charter_postgres.is_postgres(database) else {}
+            environment.update(env or {})
+            log = workdir / f"{name or charter_postgres.log_path_name(database)}.log"
+            srv = Server(charter_binary, database, log, extra, environment)
             self.servers.append(srv)
             return srv
 
-        def organiser_token(self, database: Path) -> str:
+        def organiser_token(self, database: Path | str) -> str:
             return create_organiser_token(charter_binary, database, workdir)
+
+        def stop_all(self) -> None:
+            for srv in self.servers:
+                srv.stop()
 
         request = staticmethod(request)
         summary = SUMMARY
@@ -182,5 +202,29 @@ def charter(charter_binary, workdir):
     try:
         yield factory
     finally:
-        for srv in factory.servers:
-            srv.stop()
+        factory.stop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The URL of the tests' PostgreSQL server (CHARTER_TEST_POSTGRES_URL, else the cluster in
+    /tmp/charter-test-postgres-$UID, started if need be and left running). Skips where
+    PostgreSQL cannot be installed."""
+    try:
+        return charter_postgres.server_url()
+    except charter_postgres.PostgresUnavailable as error:
+        pytest.skip(str(error))
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:
+        pytest.fail(f"no PostgreSQL server for the tests: {error}")
+
+
+@pytest.fixture
+def postgres_database(postgres_server, charter):
+    """A new, empty PostgreSQL database for this test: its URL. At the end every server the test
+    started is stopped first, then the database is dropped."""
+    url = charter_postgres.create_database(postgres_server)
+    try:
+        yield url
+    finally:
+        charter.stop_all()
+        charter_postgres.drop_database(postgres_server, url)

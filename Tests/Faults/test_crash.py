@@ -28,6 +28,15 @@ A run:
      the file holds, and a new participant casts one new vote (201), acknowledged in turn.
 After the last run the server is stopped with SIGTERM (must exit 0) and the file is checked again.
 
+On PostgreSQL (test_kill9_on_postgres_with_two_servers; a new database per test, see
+Tests/charter_postgres.py), two servers share the database and the load goes through both;
+each run kills ONE of them (they take turns) while the other keeps serving: its clients go on
+voting, and must not see a single failure, until it has acknowledged SURVIVOR_ACKS more votes
+after the kill. Then its clients stop, the database is read with psql in one snapshot and
+checked as above (PostgreSQL has no integrity_check; instead every reference of `vote` and
+`vote_event` must find its row, and no foreign key may be left unvalidated), the killed server
+restarts, and both report the same vote count in /healthz.
+
 Environment: CHARTER_BIN (binary), CHARTER_CRASH_RUNS (runs per test, default 5),
 CHARTER_CRASH_SEED (base seed; random by default and printed, so a failure can be re-run).
 """
@@ -40,11 +49,15 @@ import os
 import random
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from charter_postgres import as_int, is_postgres, psql_snapshot  # noqa: E402
 
 VALUES = {"agree": 1, "disagree": -1, "pass": 0}
 STATEMENTS = 50
@@ -52,6 +65,8 @@ STEADY_THREADS = 4
 BURST_CONNECTIONS = 16
 BURST_DEPTH = 12
 CHANGE_SHARE = 0.15
+# With two servers: the votes the survivor must acknowledge after the other one's kill.
+SURVIVOR_ACKS = 40
 
 RUNS = int(os.environ.get("CHARTER_CRASH_RUNS", "5"))
 BASE_SEED = int(os.environ.get("CHARTER_CRASH_SEED", str(random.SystemRandom().randrange(1, 10**9))))
@@ -72,6 +87,7 @@ class Ledger:
         self.maybe: dict[tuple[int, int], set[int]] = {}  # values sent, never acknowledged
         self.participants: set[int] = set()
         self.acked_requests = 0
+        self.acked_by_port: dict[int, int] = {}  # acknowledged requests by the server port that answered
         self.unacked_requests = 0
         self.errors: list[str] = []
 
@@ -79,15 +95,25 @@ class Ledger:
         with self.lock:
             self.participants.add(pid)
 
-    def ack(self, pair: tuple[int, int], value: int) -> None:
+    def ack(self, pair: tuple[int, int], value: int, port: int | None = None) -> None:
         with self.lock:
             self.acked[pair] = value
             self.acked_requests += 1
+            if port is not None:
+                self.acked_by_port[port] = self.acked_by_port.get(port, 0) + 1
             self.lock.notify_all()
 
     def wait_acked(self, count: int, timeout: float) -> bool:
         with self.lock:
             return self.lock.wait_for(lambda: self.acked_requests >= count, timeout)
+
+    def acked_by(self, port: int) -> int:
+        with self.lock:
+            return self.acked_by_port.get(port, 0)
+
+    def wait_acked_by(self, port: int, count: int, timeout: float) -> bool:
+        with self.lock:
+            return self.lock.wait_for(lambda: self.acked_by_port.get(port, 0) >= count or bool(self.errors), timeout)
 
     def unacked(self, pair: tuple[int, int], value: int) -> None:
         with self.lock:
@@ -144,23 +170,75 @@ def check_vote_response(status: int, body: bytes, statement: int, value: int, ex
 # The database after the crash
 
 
-def check_database(path: Path, ledger: Ledger) -> dict:
-    """Reads the file read-only; returns the findings (every list must be empty) and counts."""
+def read_sqlite(path: Path) -> dict:
+    """The rows the checks need, from the file opened read-only."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
         integrity = [row[0] for row in db.execute("PRAGMA integrity_check")]
-        foreign = db.execute("PRAGMA foreign_key_check").fetchall()
-        votes = {(p, s): (v, e) for p, s, v, e in
-                 db.execute("SELECT participant_id, statement_id, value, event_id FROM vote")}
-        events = {i: (p, s, v, c) for i, p, s, v, c in
-                  db.execute("SELECT id, participant_id, statement_id, value, conversation_id FROM vote_event")}
-        vote_conversation = dict(((p, s), c) for p, s, c in
-                                 db.execute("SELECT participant_id, statement_id, conversation_id FROM vote"))
-        latest = {(p, s): m for p, s, m in
-                  db.execute("SELECT participant_id, statement_id, MAX(id) FROM vote_event GROUP BY 1, 2")}
-        participants = {row[0] for row in db.execute("SELECT id FROM participant")}
+        return {
+            "integrity": [] if integrity == ["ok"] else integrity,
+            "foreign_keys": db.execute("PRAGMA foreign_key_check").fetchall(),
+            "votes": [tuple(row) for row in
+                      db.execute("SELECT participant_id, statement_id, value, event_id, conversation_id FROM vote")],
+            "events": [tuple(row) for row in
+                       db.execute("SELECT id, participant_id, statement_id, value, conversation_id FROM vote_event")],
+            "participants": {row[0] for row in db.execute("SELECT id FROM participant")},
+        }
     finally:
         db.close()
+
+
+# PostgreSQL enforces its foreign keys, so this finds nothing unless a constraint is missing or
+# was never validated: what `PRAGMA foreign_key_check` proves on SQLite, asked in SQL.
+POSTGRES_ORPHANS = " UNION ALL ".join(
+    f"SELECT 'orphan', '{table}.{column}', t.{key} FROM {table} t "
+    f"WHERE NOT EXISTS (SELECT 1 FROM {target} r WHERE r.id = t.{column})"
+    for table, key, column, target in [
+        ("vote", "participant_id || '/' || t.statement_id", "participant_id", "participant"),
+        ("vote", "participant_id || '/' || t.statement_id", "statement_id", "statement"),
+        ("vote", "participant_id || '/' || t.statement_id", "conversation_id", "conversation"),
+        ("vote", "participant_id || '/' || t.statement_id", "event_id", "vote_event"),
+        ("vote_event", "id::text", "participant_id", "participant"),
+        ("vote_event", "id::text", "statement_id", "statement"),
+        ("vote_event", "id::text", "conversation_id", "conversation"),
+    ])
+
+
+def read_postgres(url: str) -> dict:
+    """The rows the checks need, read with psql in one snapshot (every row tagged by its query)."""
+    rows = psql_snapshot(
+        url,
+        "SELECT 'vote', participant_id, statement_id, value, event_id, conversation_id FROM vote",
+        "SELECT 'event', id, participant_id, statement_id, value, conversation_id FROM vote_event",
+        "SELECT 'participant', id FROM participant",
+        POSTGRES_ORPHANS,
+        "SELECT 'unvalidated', conrelid::regclass::text, conname FROM pg_constraint "
+        "WHERE contype = 'f' AND NOT convalidated AND connamespace = current_schema()::regnamespace",
+    )
+    tagged: dict[str, list[list[str]]] = {}
+    for row in rows:
+        tagged.setdefault(row[0], []).append(row[1:])
+    return {
+        "integrity": [],  # PostgreSQL has no integrity_check; its WAL replay is what recovers it
+        "foreign_keys": [tuple(r) for r in tagged.get("orphan", []) + tagged.get("unvalidated", [])],
+        "votes": [tuple(as_int(f) for f in r) for r in tagged.get("vote", [])],
+        "events": [tuple(as_int(f) for f in r) for r in tagged.get("event", [])],
+        "participants": {as_int(r[0]) for r in tagged.get("participant", [])},
+    }
+
+
+def check_database(database: Path | str, ledger: Ledger) -> dict:
+    """Reads the database (a SQLite file, read-only, or PostgreSQL through psql); returns the
+    findings (every list must be empty) and counts."""
+    rows = read_postgres(database) if is_postgres(database) else read_sqlite(database)
+    integrity, foreign = rows["integrity"], rows["foreign_keys"]
+    votes = {(p, s): (v, e) for p, s, v, e, _ in rows["votes"]}
+    events = {i: (p, s, v, c) for i, p, s, v, c in rows["events"]}
+    vote_conversation = {(p, s): c for p, s, _, _, c in rows["votes"]}
+    latest: dict[tuple[int, int], int] = {}
+    for i, p, s, _, _ in rows["events"]:
+        latest[(p, s)] = max(i, latest.get((p, s), i))
+    participants = rows["participants"]
 
     with ledger.lock:
         acked = dict(ledger.acked)
@@ -192,7 +270,7 @@ def check_database(path: Path, ledger: Ledger) -> dict:
     logged_without_row = sorted(set(latest) - set(votes))
 
     return {
-        "integrity": [] if integrity == ["ok"] else integrity,
+        "integrity": integrity,
         "foreign_keys": foreign,
         "lost": lost,
         "wrong_value": wrong,
@@ -233,14 +311,21 @@ def setup_conversation(charter, server, token: str) -> tuple[str, list[int]]:
     return slug, [int(s["id"]) for s in added]
 
 
-def restart_and_prove_it_serves(charter, server, slug, statements, ledger, findings, rng) -> None:
-    server.start()
+def healthz_votes(charter, server) -> int | None:
     status, _, body = charter.request(server.port, "GET", "/healthz")
-    assert status == 200, f"/healthz after restart: HTTP {status} {body[:300]!r}"
-    health = json.loads(body)
-    assert health.get("votes") == findings["_votes"], (
-        f"/healthz after restart reports {health.get('votes')} votes; the file held {findings['_votes']} "
-        f"when read after the crash")
+    assert status == 200, f"/healthz of the server on port {server.port}: HTTP {status} {body[:300]!r}"
+    return json.loads(body).get("votes")
+
+
+def restart_and_prove_it_serves(charter, server, slug, statements, ledger, findings, rng, others=()) -> None:
+    """Restarts the killed `server`; it (and every server in `others`, which share its database)
+    reports the vote count the database held, and takes a new vote."""
+    server.start()
+    for srv in (server, *others):
+        votes = healthz_votes(charter, srv)
+        assert votes == findings["_votes"], (
+            f"/healthz after restart reports {votes} votes on port {srv.port}; the database held "
+            f"{findings['_votes']} when read after the crash")
     p = register(server.port, slug, request=charter.request)
     ledger.participant(p.pid)
     statement, value = rng.choice(statements), rng.choice(list(VALUES.values()))
@@ -249,18 +334,25 @@ def restart_and_prove_it_serves(charter, server, slug, statements, ledger, findi
     problem = check_vote_response(status, body, statement, value, 201)
     assert problem is None, f"the first vote after restart failed: {problem}"
     ledger.ack((p.pid, statement), value)
+    for srv in others:
+        votes = healthz_votes(charter, srv)
+        assert votes == findings["_votes"] + 1, (
+            f"/healthz on port {srv.port} reports {votes} votes after a new vote through the restarted server on "
+            f"port {server.port}; expected {findings['_votes'] + 1}")
 
 
 # ---------------------------------------------------------------------------
 # Load: steady voting
 
 
-def steady_worker(charter, port, slug, statements, rng, ledger, killed, stop_at):
+def steady_worker(charter, port, slug, statements, rng, ledger, killed, stop_at, stop=None):
+    """Votes on the server at `port` until `stop_at` (or `stop` is set, or the connection fails).
+    A connection failure is an error unless `killed` is set (the server at `port` was killed)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
     p: Participant | None = None
     budget = 0
     try:
-        while time.monotonic() < stop_at:
+        while time.monotonic() < stop_at and not (stop is not None and stop.is_set()):
             if p is None or len(p.voted) >= budget:
                 try:
                     p = register(port, slug, conn=conn, request=charter.request)
@@ -288,31 +380,55 @@ def steady_worker(charter, port, slug, statements, rng, ledger, killed, stop_at)
             if problem:
                 ledger.error(f"participant {p.pid} statement {statement}: {problem}")
                 return
-            ledger.ack((p.pid, statement), value)
+            ledger.ack((p.pid, statement), value, port)
             p.voted[statement] = value
             p.last = statement
     finally:
         conn.close()
 
 
-def crash_steady(charter, server, slug, statements, ledger, rng) -> dict:
+def crash_steady(charter, servers, victim, slug, statements, ledger, rng) -> dict:
+    """STEADY_THREADS clients on each server; `servers[victim]` is killed. Every other server
+    (one sharing a PostgreSQL database) must keep serving its clients without a single failure
+    until it has acknowledged SURVIVOR_ACKS votes after the kill; then its clients stop."""
     killed = threading.Event()
+    stop = threading.Event()
     before = ledger.acked_requests
     delay = rng.uniform(0.2, 2.0)
     stop_at = time.monotonic() + delay + 20
-    threads = [threading.Thread(target=steady_worker, daemon=True,
-                                args=(charter, server.port, slug, statements, random.Random(rng.random()),
-                                      ledger, killed, stop_at)) for _ in range(STEADY_THREADS)]
+    survivors = [srv for i, srv in enumerate(servers) if i != victim]
+
+    def client(i, srv) -> threading.Thread:
+        # A survivor's clients are never told of a kill: any failure of theirs is an error.
+        mine = i == victim
+        return threading.Thread(target=steady_worker, daemon=True,
+                                args=(charter, srv.port, slug, statements, random.Random(rng.random()), ledger,
+                                      killed if mine else threading.Event(), stop_at if mine else stop_at + 60, stop))
+
+    threads = [client(i, srv) for i, srv in enumerate(servers) for _ in range(STEADY_THREADS)]
     for t in threads:
         t.start()
     # The random moment of the crash is the point of the test: wait for it, then kill.
     killed.wait(delay)
     killed.set()
-    server.kill9()
+    servers[victim].kill9()
+    survivor_acks = []
+    for srv in survivors:
+        at_kill = ledger.acked_by(srv.port)
+        served = ledger.wait_acked_by(srv.port, at_kill + SURVIVOR_ACKS, timeout=60)
+        survivor_acks.append(ledger.acked_by(srv.port) - at_kill)
+        assert served and not ledger.errors, (
+            f"the server on port {srv.port} acknowledged {survivor_acks[-1]} votes in 60 s after the other one's "
+            f"kill (wanted {SURVIVOR_ACKS}); errors: {ledger.errors[:5]}")
+        assert healthz_votes(charter, srv) is not None
+    stop.set()
     for t in threads:
         t.join(timeout=30)
     assert not any(t.is_alive() for t in threads), "a client thread hung after the kill"
-    return {"delay": delay, "acked": ledger.acked_requests - before}
+    info = {"delay": delay, "acked": ledger.acked_requests - before}
+    if survivors:
+        info["survivor_acks"] = min(survivor_acks)
+    return info
 
 
 # ---------------------------------------------------------------------------
@@ -382,7 +498,9 @@ def burst_worker(port, slug, p, plan, ledger, killed, barrier, sent):
         sock.close()
 
 
-def crash_burst(charter, server, slug, statements, ledger, rng) -> dict:
+def crash_burst(charter, servers, victim, slug, statements, ledger, rng) -> dict:
+    assert len(servers) == 1, "the burst variant runs on one server"
+    server = servers[victim]
     killed = threading.Event()
     before_acked, before_unacked = ledger.acked_requests, ledger.unacked_requests
     participants = []
@@ -428,16 +546,19 @@ def crash_burst(charter, server, slug, statements, ledger, rng) -> dict:
 # The campaign
 
 
-def campaign(charter, workdir: Path, name: str, crash) -> None:
-    database = workdir / f"{name}.sqlite"
+def campaign(charter, database: Path | str, name: str, crash, servers: int = 1) -> None:
+    """RUNS crash runs on `database` (a SQLite file or a postgres:// URL) with `servers` servers
+    sharing it; run k kills server k % servers."""
     token = charter.organiser_token(database)
-    server = charter.server(database).start()
-    slug, statements = setup_conversation(charter, server, token)
+    started = [charter.server(database, name=f"{name}-{i}" if servers > 1 else None).start() for i in range(servers)]
+    slug, statements = setup_conversation(charter, started[0], token)
     ledger = Ledger()
     runs = []
     for run in range(RUNS):
         rng = random.Random(BASE_SEED * 1000 + run)
-        info = crash(charter, server, slug, statements, ledger, rng)
+        victim = run % servers
+        server = started[victim]
+        info = crash(charter, started, victim, slug, statements, ledger, rng)
         assert not ledger.errors, (
             f"{name} run {run + 1} (seed {BASE_SEED}): unexpected results before the kill:\n  "
             + "\n  ".join(ledger.errors[:20]))
@@ -445,12 +566,14 @@ def campaign(charter, workdir: Path, name: str, crash) -> None:
         assert_clean(findings, f"{name} run {run + 1} after SIGKILL at {info['delay']:.3f} s", server.log_path)
         info.update(votes=findings["_votes"], events=findings["_events"], unacked_present=findings["_unacked_present"])
         runs.append(info)
-        restart_and_prove_it_serves(charter, server, slug, statements, ledger, findings, rng)
+        others = [srv for srv in started if srv is not server]
+        restart_and_prove_it_serves(charter, server, slug, statements, ledger, findings, rng, others)
 
-    status = server.stop()
-    assert status == 0, f"SIGTERM after the last restart: exit status {status}, expected 0"
+    for server in started:
+        status = server.stop()
+        assert status == 0, f"SIGTERM after the last restart: exit status {status}, expected 0 (log {server.log_path})"
     findings = check_database(database, ledger)
-    assert_clean(findings, f"{name} after the final graceful stop", server.log_path)
+    assert_clean(findings, f"{name} after the final graceful stop", started[0].log_path)
 
     lost = len(findings["lost"]) + len(findings["wrong_value"])
     unacked_present = findings["_unacked_present"]
@@ -462,6 +585,7 @@ def campaign(charter, workdir: Path, name: str, crash) -> None:
         (f"#{i + 1}: kill {r['delay'] * 1000:.1f} ms after ack #{r['after_acks']}" if "after_acks" in r
          else f"#{i + 1}: kill at {r['delay'] * 1000:.0f} ms") + f", {r['acked']} acked"
         + (f", {r['in_flight_at_kill']} in flight" if "in_flight_at_kill" in r else "")
+        + (f", server {i % servers} killed, the other acked {r['survivor_acks']} after" if "survivor_acks" in r else "")
         for i, r in enumerate(runs))
     charter.summary.extend([line, f"  {per_run}"])
     print(line)
@@ -472,11 +596,18 @@ def campaign(charter, workdir: Path, name: str, crash) -> None:
 
 
 def test_kill9_during_steady_voting(charter, workdir):
-    campaign(charter, workdir, "steady", crash_steady)
+    campaign(charter, workdir / "steady.sqlite", "steady", crash_steady)
 
 
 def test_kill9_right_after_a_burst(charter, workdir):
-    runs = campaign(charter, workdir, "burst", crash_burst)
+    runs = campaign(charter, workdir / "burst.sqlite", "burst", crash_burst)
     # Otherwise the variant did not test requests in flight at all.
     assert any(r["in_flight_at_kill"] > 0 for r in runs), (
         f"the server answered every pipelined request before the kill in all {RUNS} runs: {runs}")
+
+
+def test_kill9_on_postgres_with_two_servers(charter, postgres_database):
+    """Two servers on one PostgreSQL database, load through both; each run kills one of them
+    (they take turns) while the other keeps serving, then restarts it."""
+    runs = campaign(charter, postgres_database, "postgres-two-servers", crash_steady, servers=2)
+    assert all(r["survivor_acks"] >= SURVIVOR_ACKS for r in runs), runs

@@ -35,10 +35,17 @@ struct OperationsRoutes: Sendable {
             let status: String
             let conversations: Int
             let votes: Int
+            /// Whether this server runs the analysis (one of the servers sharing a database does).
+            let analysisLeader: Bool
+            let analysesComputed: Int
         }
         // Reading the database proves it is reachable, not merely that the process is up.
         let counts = try await services.store.counts()
-        return Response.json(Health(status: "ok", conversations: counts.conversations, votes: counts.votes))
+        let analysis = services.analysis.statistics
+        return Response.json(
+            Health(
+                status: "ok", conversations: counts.conversations, votes: counts.votes,
+                analysisLeader: analysis.leading, analysesComputed: analysis.computed))
     }
 
     @Sendable func metrics(_ request: Request, context: AppRequestContext) async throws -> Response {

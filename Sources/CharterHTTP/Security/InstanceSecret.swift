@@ -9,7 +9,11 @@ import Foundation
 public enum InstanceSecret {
     static let legacySetting = "cookie_secret"
 
-    public static func load(environment: String?, secretFile: String?, databasePath: String, store: any AuditStore)
+    /// The secret from the environment, else from `secretFile`, else from the file beside a
+    /// SQLite database (`databasePath`.secret), made on first use. Without a `databasePath`
+    /// (PostgreSQL, where several servers share the database) no secret is invented: every
+    /// server must be given the same one.
+    public static func load(environment: String?, secretFile: String?, databasePath: String?, store: any AuditStore)
         async throws -> String
     {
         let legacy = try await store.setting(legacySetting)
@@ -17,13 +21,23 @@ public enum InstanceSecret {
             if legacy != nil { try await store.deleteSetting(legacySetting) }
             return environment
         }
-        let path = secretFile ?? (databasePath + ".secret")
+        guard let path = secretFile ?? databasePath.map({ $0 + ".secret" }) else {
+            throw InstanceSecretError(
+                description:
+                    "On PostgreSQL every server must sign with the same secret: set CHARTER_SECRET or give --secret-file "
+                    + "a file holding it (for example one made by `openssl rand -hex 32`) to each server.")
+        }
         if let existing = try read(path) {
             if legacy != nil { try await store.deleteSetting(legacySetting) }
             return existing
         }
         if secretFile != nil, FileManager.default.fileExists(atPath: path) {
             throw InstanceSecretError(description: "The secret file \(path) is empty.")
+        }
+        if databasePath == nil {
+            throw InstanceSecretError(
+                description:
+                    "The secret file \(path) does not exist; on PostgreSQL every server must be given the same secret.")
         }
         let secret = legacy ?? SecureToken.make()
         let written = try writeNew(path, secret)

@@ -1,0 +1,3 @@
+public import CharterStore
+
+extension PostgresStore: CharterStore {}
