@@ -183,7 +183,13 @@ let package = Package(
         ),
         .testTarget(
             name: "CharterPostgresTests",
-            dependencies: ["CharterDomain", "CharterStore", "CharterPostgres", "CharterStoreContract"],
+            dependencies: [
+                "CharterDomain", "CharterStore", "CharterPostgres", "CharterStoreContract", "CharterSQLite",
+                "CharterHTTP", "CharterServices", "CharterTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
