@@ -317,6 +317,32 @@ def healthz_votes(charter, server) -> int | None:
     return json.loads(body).get("votes")
 
 
+def analysis_leaders(charter, servers) -> list[int] | None:
+    """The indexes of the servers whose /healthz says they run the analysis (one server of those
+    sharing a PostgreSQL database does); None when /healthz does not say."""
+    reports = []
+    for srv in servers:
+        status, _, body = charter.request(srv.port, "GET", "/healthz")
+        assert status == 200, f"/healthz of the server on port {srv.port}: HTTP {status} {body[:300]!r}"
+        reports.append(json.loads(body).get("analysis_leader"))
+    if any(r is None for r in reports):
+        return None
+    return [i for i, leading in enumerate(reports) if leading]
+
+
+def wait_for_one_leader(charter, servers, timeout: float = 30.0) -> int | None:
+    """Polls until exactly one of `servers` runs the analysis; its index (None if not reported)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        leaders = analysis_leaders(charter, servers)
+        if leaders is None or len(leaders) == 1:
+            return leaders[0] if leaders else None
+        assert time.monotonic() < deadline, (
+            f"{len(leaders)} servers run the analysis after {timeout:.0f} s (ports "
+            f"{[servers[i].port for i in leaders]}); exactly one should")
+        time.sleep(0.1)
+
+
 def restart_and_prove_it_serves(charter, server, slug, statements, ledger, findings, rng, others=()) -> None:
     """Restarts the killed `server`; it (and every server in `others`, which share its database)
     reports the vote count the database held, and takes a new vote."""
@@ -339,6 +365,8 @@ def restart_and_prove_it_serves(charter, server, slug, statements, ledger, findi
         assert votes == findings["_votes"] + 1, (
             f"/healthz on port {srv.port} reports {votes} votes after a new vote through the restarted server on "
             f"port {server.port}; expected {findings['_votes'] + 1}")
+    if others:
+        wait_for_one_leader(charter, [server, *others])
 
 
 # ---------------------------------------------------------------------------
@@ -410,6 +438,7 @@ def crash_steady(charter, servers, victim, slug, statements, ledger, rng) -> dic
         t.start()
     # The random moment of the crash is the point of the test: wait for it, then kill.
     killed.wait(delay)
+    leaders = analysis_leaders(charter, servers) if survivors else None
     killed.set()
     servers[victim].kill9()
     survivor_acks = []
@@ -420,7 +449,8 @@ def crash_steady(charter, servers, victim, slug, statements, ledger, rng) -> dic
         assert served and not ledger.errors, (
             f"the server on port {srv.port} acknowledged {survivor_acks[-1]} votes in 60 s after the other one's "
             f"kill (wanted {SURVIVOR_ACKS}); errors: {ledger.errors[:5]}")
-        assert healthz_votes(charter, srv) is not None
+    # The analysis goes on too: one of the survivors runs it (the killed one may have).
+    leader = wait_for_one_leader(charter, survivors) if survivors else None
     stop.set()
     for t in threads:
         t.join(timeout=30)
@@ -428,6 +458,8 @@ def crash_steady(charter, servers, victim, slug, statements, ledger, rng) -> dic
     info = {"delay": delay, "acked": ledger.acked_requests - before}
     if survivors:
         info["survivor_acks"] = min(survivor_acks)
+        info["leader_killed"] = leaders is not None and victim in leaders
+        info["leader_after"] = None if leader is None else servers.index(survivors[leader])
     return info
 
 
@@ -585,7 +617,9 @@ def campaign(charter, database: Path | str, name: str, crash, servers: int = 1) 
         (f"#{i + 1}: kill {r['delay'] * 1000:.1f} ms after ack #{r['after_acks']}" if "after_acks" in r
          else f"#{i + 1}: kill at {r['delay'] * 1000:.0f} ms") + f", {r['acked']} acked"
         + (f", {r['in_flight_at_kill']} in flight" if "in_flight_at_kill" in r else "")
-        + (f", server {i % servers} killed, the other acked {r['survivor_acks']} after" if "survivor_acks" in r else "")
+        + (f", server {i % servers}{' (the analysis leader)' if r['leader_killed'] else ''} killed, the other "
+           f"acked {r['survivor_acks']} after and leads the analysis: {r['leader_after'] is not None}"
+           if "survivor_acks" in r else "")
         for i, r in enumerate(runs))
     charter.summary.extend([line, f"  {per_run}"])
     print(line)

@@ -164,8 +164,10 @@ def export(charter, server, token: str) -> dict[str, str]:
     status, headers, body = charter.request(server.port, "GET", f"/api/v1/conversations/{SLUG}/export/polis",
                                             token=token, timeout=60)
     assert status == 200, f"export through port {server.port}: HTTP {status} {body[:300]!r}"
+    # The four files, in a folder named by the slug.
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
-        return {name: archive.read(name).decode() for name in archive.namelist()}
+        return {name.rsplit("/", 1)[-1]: archive.read(name).decode() for name in archive.namelist()
+                if not name.endswith("/")}
 
 
 def health(charter, server) -> dict:
@@ -191,8 +193,9 @@ def test_two_servers_share_every_vote(charter, postgres_database):
     status, _, body = charter.request(a.port, "POST", "/api/v1/conversations", token=token, body={
         "slug": SLUG, "title": "Two servers", "question": "Does every server see every vote?"})
     assert status == 201, f"create conversation through A: HTTP {status} {body[:300]!r}"
+    texts = [f"Shared statement number {i}" for i in range(1, SEEDS + 1)]
     status, _, body = charter.request(a.port, "POST", f"/api/v1/conversations/{SLUG}/seeds", token=token,
-                                      body={"statements": [f"Shared statement number {i}" for i in range(1, SEEDS + 1)]})
+                                      body={"statements": texts})
     assert status == 201, f"seed statements through A: HTTP {status} {body[:300]!r}"
     statements = sorted(int(s["id"]) for s in json.loads(body)["added"])
     assert len(statements) == SEEDS, body[:300]
@@ -283,7 +286,8 @@ def test_two_servers_share_every_vote(charter, postgres_database):
                    for row in csv.DictReader(io.StringIO(files["participants-votes.csv"]))}
         wrong_counts = [(v.pid, len(v.history), counted.get(v.pid)) for v in voters
                         if counted.get(v.pid) != len(v.history)]
-        assert not wrong_counts, f"participants-votes.csv through {name}: (participant, voted, n-votes) {wrong_counts[:10]}"
+        assert not wrong_counts, (
+            f"participants-votes.csv through {name}: (participant, voted, n-votes) {wrong_counts[:10]}")
     assert exports["A"]["votes.csv"] == exports["B"]["votes.csv"], "A and B export different votes.csv"
 
     # 3. A vote one server acknowledged is a duplicate through the other; so is changing a vote
