@@ -367,6 +367,73 @@ import Testing
         #expect(try await setup.store.run(id: other.id)?.state == .running)
     }
 
+    @Test func anotherServersRunIsTakenOverOnlyOnceItsLeaseRunsOut() async throws {
+        let setup = try await Setup(pipeline: "ok-pipeline")
+        let folder = setup.runs.appendingPathComponent("elsewhere")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        // Held by a server on another machine whose lease is still good: left alone, even
+        // though its pid means nothing here.
+        let held = try await setup.queue()
+        _ = try await setup.store.updateRun(
+            id: held.id, expecting: [.queued],
+            RunChange(
+                state: .running, startedAt: Date(), directory: folder.path, ownerPID: Int32.max - 1,
+                owner: "another-host:4242:beef", leaseExpiresAt: Date().addingTimeInterval(60)), by: nil)
+        // Its lease ran out: the server is gone; the run is taken over and, with no pipeline to
+        // follow, failed.
+        let lapsed = try await setup.queue()
+        _ = try await setup.store.updateRun(
+            id: lapsed.id, expecting: [.queued],
+            RunChange(
+                state: .running, startedAt: Date(), directory: folder.path, ownerPID: Int32.max - 1,
+                owner: "another-host:4243:cafe", leaseExpiresAt: Date().addingTimeInterval(-1)), by: nil)
+        // Its folder is not on this server: the runs folder is not shared.
+        let unseen = try await setup.queue()
+        _ = try await setup.store.updateRun(
+            id: unseen.id, expecting: [.queued],
+            RunChange(
+                state: .running, startedAt: Date(), directory: "/nonexistent/runs/\(unseen.id)",
+                ownerPID: Int32.max - 1, owner: "another-host:4244:f00d",
+                leaseExpiresAt: Date().addingTimeInterval(-1)), by: nil)
+
+        try await setup.service.recoverInterrupted()
+        let stillHeld = try #require(try await setup.store.run(id: held.id))
+        #expect(stillHeld.state == .running && stillHeld.owner == "another-host:4242:beef")
+        let failed = try #require(try await setup.store.run(id: lapsed.id))
+        #expect(failed.state == .failed)
+        #expect(failed.owner == setup.service.serverID)
+        let notShared = try #require(try await setup.store.run(id: unseen.id))
+        #expect(notShared.state == .failed)
+        #expect(notShared.failure?.contains("share the runs folder") == true)
+    }
+
+    @Test func aServingServerRenewsTheLeasesOfItsRuns() async throws {
+        let setup = try await Setup(pipeline: "gated-pipeline")
+        var configuration = Fixtures.runConfiguration(
+            pipeline: "gated-pipeline", runsDirectory: setup.runs, timeout: .seconds(120), grace: .seconds(2))
+        configuration.lease = .seconds(3)
+        configuration.pollInterval = .milliseconds(100)
+        let service = RunService(store: setup.store, configuration: configuration, logger: Logger(label: "test"))
+        let run = try await setup.queue()
+        let serving = Task { try await service.run() }
+        let started = try await Self.until { try await setup.store.run(id: run.id)?.leaseExpiresAt != nil }
+        #expect(started)
+        let first = try #require(try await setup.store.run(id: run.id))
+        #expect(first.owner == service.serverID && first.state == .running)
+        let firstLease = try #require(first.leaseExpiresAt)
+        // Renewed every second (a third of the lease) while the pipeline waits at its gate.
+        let renewed = try await Self.until {
+            (try await setup.store.run(id: run.id)?.leaseExpiresAt ?? .distantPast) > firstLease
+        }
+        #expect(renewed)
+        let folder = setup.runs.appendingPathComponent(String(run.id))
+        _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("release").path, contents: Data())
+        let finished = try await Self.until(seconds: 60) { try await setup.store.run(id: run.id)?.state == .succeeded }
+        #expect(finished)
+        serving.cancel()
+        _ = try? await serving.value
+    }
+
     @Test func theServiceRunsTheQueueOneAtATimeByDefault() async throws {
         let setup = try await Setup(pipeline: "ok-pipeline")
         let first = try await setup.queue()
