@@ -17,9 +17,7 @@ enum PostgresSchema {
 
     static func migrate(client: PostgresClient, logger: Logger) async throws {
         try await client.withConnection { connection in
-            let sql = SQLConnection(connection: connection, logger: logger)
-            try await sql.execute("BEGIN")
-            do {
+            try await SQLConnection(connection: connection, logger: logger).inTransaction { sql in
                 try await sql.execute("SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))", lockKey)
                 try await sql.execute(
                     """
@@ -31,10 +29,6 @@ enum PostgresSchema {
                     for statement in migration.statements { try await sql.execute(statement) }
                     try await sql.execute("INSERT INTO charter_migration (identifier) VALUES (?)", migration.identifier)
                 }
-                try await sql.execute("COMMIT")
-            } catch {
-                _ = try? await sql.execute("ROLLBACK")
-                throw error
             }
         }
     }

@@ -140,15 +140,19 @@ extension PostgresStore {
 
 /// GRDB's date text ("yyyy-MM-dd HH:mm:ss.SSS", UTC; also without the fraction, or with a T).
 enum SQLiteDateText {
+    /// Made once: a copy converts every date of the vote log, and making a formatter costs more
+    /// than using it.
+    private static let formatters: [DateFormatter] = [
+        "yyyy-MM-dd HH:mm:ss.SSS", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss.SSS", "yyyy-MM-dd",
+    ].map { format in
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = format
+        return formatter
+    }
+
     static func date(_ text: String) -> Date? {
-        let formats = ["yyyy-MM-dd HH:mm:ss.SSS", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss.SSS", "yyyy-MM-dd"]
-        for format in formats {
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            formatter.dateFormat = format
-            if let date = formatter.date(from: text) { return date }
-        }
-        return nil
+        formatters.lazy.compactMap { $0.date(from: text) }.first
     }
 }

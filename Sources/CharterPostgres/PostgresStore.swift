@@ -89,30 +89,21 @@ public final class PostgresStore: Sendable {
     /// One transaction: committed when `body` returns, rolled back when it throws. Storage
     /// failures (the server gone, a full disk, a deadlock) become `StorageUnavailable`.
     func write<T: Sendable>(_ body: (SQLConnection) async throws -> T) async throws -> T {
-        do {
-            return try await client.withConnection { connection in
-                let sql = SQLConnection(connection: connection, logger: logger)
-                try await sql.execute("BEGIN")
-                do {
-                    let result = try await body(sql)
-                    try await sql.execute("COMMIT")
-                    return result
-                } catch {
-                    _ = try? await sql.execute("ROLLBACK")
-                    throw error
-                }
-            }
-        } catch {
-            throw Self.storageError(error)
-        }
+        try await transaction("BEGIN", body)
     }
 
     /// A read on one connection; several statements in it see one snapshot.
     func read<T: Sendable>(_ body: (SQLConnection) async throws -> T) async throws -> T {
+        try await transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+    }
+
+    private func transaction<T: Sendable>(_ begin: String, _ body: (SQLConnection) async throws -> T) async throws
+        -> T
+    {
         do {
             return try await client.withConnection { connection in
                 let sql = SQLConnection(connection: connection, logger: logger)
-                try await sql.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try await sql.execute(begin)
                 do {
                     let result = try await body(sql)
                     try await sql.execute("COMMIT")

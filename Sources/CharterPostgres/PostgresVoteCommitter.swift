@@ -83,15 +83,8 @@ final class PostgresVoteCommitter: Sendable {
         for attempt in 1...3 {
             do {
                 let results = try await client.withConnection { connection in
-                    let sql = SQLConnection(connection: connection, logger: logger)
-                    try await sql.execute("BEGIN")
-                    do {
-                        let results = try await self.record(requests, sql)
-                        try await sql.execute("COMMIT")
-                        return results
-                    } catch {
-                        _ = try? await sql.execute("ROLLBACK")
-                        throw error
+                    try await SQLConnection(connection: connection, logger: logger).inTransaction { sql in
+                        try await self.record(requests, sql)
                     }
                 }
                 outcome = .success(results)

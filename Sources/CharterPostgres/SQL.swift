@@ -132,4 +132,17 @@ struct SQLConnection {
         for try await _ in sequence { returned += 1 }
         return returned
     }
+
+    /// `begin`, then `body`, then COMMIT; ROLLBACK when `body` (or the commit) throws.
+    func inTransaction<T>(begin: String = "BEGIN", _ body: (SQLConnection) async throws -> T) async throws -> T {
+        try await execute(begin)
+        do {
+            let result = try await body(self)
+            try await execute("COMMIT")
+            return result
+        } catch {
+            _ = try? await execute("ROLLBACK")
+            throw error
+        }
+    }
 }

@@ -1,4 +1,4 @@
-public import CharterDomain
+import CharterDomain
 public import CharterStore
 import Foundation
 public import Testing
