@@ -286,7 +286,7 @@ public enum Analyzer {
         // The k smoother: a new best k must win several analyses in a row.
         var chosen = best.k
         var smoothedK = bestK
-        var candidate = bestK
+        let candidate = bestK
         var streak = 0
         if let previous, previous.k >= 2, options.kSmoothing > 1, let held = outcomes[previous.k],
             held.centers.count == previous.k, bestK != previous.k

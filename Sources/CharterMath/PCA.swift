@@ -98,37 +98,33 @@ struct PrincipalComponents {
         return PrincipalComponents(center: center, components: components, iterations: iterations)
     }
 
-    /// (DᵀD)·v for each vector of the block, in one pass over the cells.
+    /// (DᵀD)·v for each vector of the block, in one pass over the cells. The block (at most
+    /// eight vectors) is packed into one SIMD lane per vector, so every cell costs two vector
+    /// multiply-adds; each lane still sums in cell order, so the result is the scalar loop's.
     static func gramProduct(_ matrix: VoteMatrix, cells: [Double], _ block: [[Double]]) -> [[Double]] {
         let m = matrix.columnCount
         let b = block.count
-        var out = [Double](repeating: 0, count: m * b)
-        var flat = [Double](repeating: 0, count: m * b)
-        for j in 0..<m { for a in 0..<b { flat[j * b + a] = block[a][j] } }
-        var rowDot = [Double](repeating: 0, count: b)
-        flat.withUnsafeBufferPointer { v in
+        precondition(b <= 8, "the block is at most eight vectors")
+        var packed = [SIMD8<Double>](repeating: .zero, count: m)
+        for a in 0..<b { for j in 0..<m { packed[j][a] = block[a][j] } }
+        var out = [SIMD8<Double>](repeating: .zero, count: m)
+        packed.withUnsafeBufferPointer { v in
             out.withUnsafeMutableBufferPointer { o in
                 cells.withUnsafeBufferPointer { d in
                     matrix.columns.withUnsafeBufferPointer { cols in
-                        for i in 0..<matrix.rowCount {
-                            let range = matrix.rowStart[i]..<matrix.rowStart[i + 1]
-                            for a in 0..<b { rowDot[a] = 0 }
-                            for e in range {
-                                let base = Int(cols[e]) * b
-                                let x = d[e]
-                                for a in 0..<b { rowDot[a] += x * v[base + a] }
-                            }
-                            for e in range {
-                                let base = Int(cols[e]) * b
-                                let x = d[e]
-                                for a in 0..<b { o[base + a] += x * rowDot[a] }
+                        matrix.rowStart.withUnsafeBufferPointer { starts in
+                            for i in 0..<matrix.rowCount {
+                                let range = starts[i]..<starts[i + 1]
+                                var rowDot = SIMD8<Double>.zero
+                                for e in range { rowDot += d[e] * v[Int(cols[e])] }
+                                for e in range { o[Int(cols[e])] += d[e] * rowDot }
                             }
                         }
                     }
                 }
             }
         }
-        return (0..<b).map { a in (0..<m).map { j in out[j * b + a] } }
+        return (0..<b).map { a in (0..<m).map { j in out[j][a] } }
     }
 
     static func dot(_ a: [Double], _ b: [Double]) -> Double {

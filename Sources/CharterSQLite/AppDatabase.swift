@@ -24,6 +24,10 @@ public final class SQLiteStore: Sendable {
         // acknowledged once it survives a power loss, which takes FULL.
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // The writer walks the vote and participant indexes on every vote: with SQLite's
+            // 2 MiB default they fall out of its cache once a conversation is large, and each
+            // miss is a read system call inside the commit.
+            try db.execute(sql: "PRAGMA cache_size = -32768")
         }
         try Self.migrator.migrate(pool)
         votes = VoteCommitter(pool: pool, fastVoting: fastVoting)

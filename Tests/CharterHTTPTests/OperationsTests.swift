@@ -2,6 +2,7 @@ import CharterDomain
 import CharterHTTP
 import CharterStore
 import CharterTestSupport
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -169,6 +170,23 @@ import Testing
             signer.verified(signed.replacingOccurrences(of: "participant-7", with: "participant-8"), purpose: "browser")
                 == nil)
         #expect(signer.verified("no-dot", purpose: "browser") == nil)
+    }
+
+    @Test func signaturesAreTheHMACOfPurposeAndValueWhateverCameBefore() {
+        let signer = Signer(secret: "s1")
+        let key = SymmetricKey(data: Array(SHA256.hash(data: Array("charter-signing:s1".utf8))))
+        // Many signatures in a row, interleaved: the kept HMAC state must not carry over.
+        for value in ["a", "participant-7", "", "ü-\(String(repeating: "x", count: 300))", "a"] {
+            for purpose in ["browser", "csrf"] {
+                let expected = HMAC<SHA256>.authenticationCode(
+                    for: Array("\(purpose)\u{0}\(value)".utf8), using: key)
+                let given = signer.signature(of: value, purpose: purpose)
+                let base64URL = Data(expected).base64EncodedString()
+                    .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                    .replacingOccurrences(of: "=", with: "")
+                #expect(given == base64URL)
+            }
+        }
     }
 
     @Test func theSecretLivesInAPrivateFileBesideTheDatabaseNeverInIt() async throws {

@@ -101,6 +101,24 @@ import Testing
         }
     }
 
+    /// RFC 9110: the scheme is case-insensitive; anything else in the header is not a token.
+    @Test func theBearerSchemeIsReadWhateverItsCaseAndNothingElseIs() async throws {
+        let h = try await Harness.make()
+        try await h.test { client in
+            let (_, token) = try await register(client)
+            for header in ["Bearer \(token)", "bearer \(token)", "BEARER   \(token)"] {
+                let response = try await client.json(
+                    .get, "/api/v1/conversations/town/next", headers: [.authorization: header])
+                #expect(response.status == .ok, "\(header)")
+            }
+            for header in ["Bearer", "Bearer ", "Bearertoken \(token)", "Basic \(token)", "Bearer\t\(token)", token] {
+                let response = try await client.json(
+                    .get, "/api/v1/conversations/town/next", headers: [.authorization: header])
+                #expect(response.status == .unauthorized, "\(header)")
+            }
+        }
+    }
+
     /// The vote route remembers which conversation a slug names; a rename must not leave the old
     /// name working, and a slug handed to another conversation must lead to that one.
     @Test func votesFollowARenamedConversationAndItsOldSlugPassesOn() async throws {

@@ -58,16 +58,24 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        let path = request.uri.path
-        guard path.hasPrefix(prefix) else { return try await next(request, context) }
-        let allowed = declared.methods(forPath: path)
-        guard !allowed.isEmpty, !allowed.contains(request.method.rawValue) else {
+        // Only a request the router found nothing for can be a wrong method: looking it up
+        // then, not on every request, keeps it off the vote path.
+        do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            let path = request.uri.path
+            guard path.hasPrefix(prefix) else { throw error }
+            let allowed = declared.methods(forPath: path)
+            guard !allowed.isEmpty, !allowed.contains(request.method.rawValue) else { throw error }
+            throw Self.methodNotAllowed(request.method, path: path, allowed: allowed)
         }
+    }
+
+    static func methodNotAllowed(_ method: HTTPRequest.Method, path: String, allowed: Set<String>) -> AppError {
         let allow = allowed.sorted().joined(separator: ", ")
-        throw AppError(
+        return AppError(
             .methodNotAllowed, code: "method_not_allowed",
-            message: "\(request.method.rawValue) is not an operation of \(path); it has \(allow).",
+            message: "\(method.rawValue) is not an operation of \(path); it has \(allow).",
             headers: [.allow: allow])
     }
 }

@@ -35,10 +35,17 @@ struct OrganiserAuthenticator: RouterMiddleware {
 }
 
 extension Request {
+    /// Read on every API request, so without splitting or lowercasing the header.
     var bearerToken: String? {
         guard let header = headers[.authorization] else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return String(parts[1].trimmedOfSpacesAndTabs)
+        let scheme = "bearer ".utf8
+        let bytes = header.utf8
+        guard bytes.count > scheme.count,
+            zip(bytes, scheme).allSatisfy({ given, expected in
+                expected == UInt8(ascii: " ") ? given == expected : given | 0x20 == expected
+            })
+        else { return nil }
+        let token = header.utf8.dropFirst(scheme.count)
+        return String(Substring(token).trimmedOfSpacesAndTabs)
     }
 }

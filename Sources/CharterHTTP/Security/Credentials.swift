@@ -61,15 +61,23 @@ public struct PasswordHasher: Sendable {
 /// (participant cookies and tokens, CSRF tokens).
 public struct Signer: Sendable {
     private let keyBytes: [UInt8]
+    /// The HMAC with the key already absorbed: every request signs or verifies a token, and
+    /// copying this state is cheaper than deriving the padded key again. Never mutated: each
+    /// signature works on a copy, and swift-crypto's digests copy their context on write, so
+    /// concurrent copies only read it (hence the unchecked `Sendable`).
+    private nonisolated(unsafe) let keyed: HMAC<SHA256>
 
     public init(secret: String) {
         keyBytes = Array(SHA256.hash(data: Array("charter-signing:\(secret)".utf8)))
+        keyed = HMAC<SHA256>(key: SymmetricKey(data: keyBytes))
     }
 
     public func signature(of value: String, purpose: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(
-            for: Array("\(purpose)\u{0}\(value)".utf8), using: SymmetricKey(data: keyBytes))
-        return Base64URL.encode(Array(mac))
+        var mac = keyed
+        mac.update(data: Array(purpose.utf8))
+        mac.update(data: [0])
+        mac.update(data: Array(value.utf8))
+        return Base64URL.encode(Array(mac.finalize()))
     }
 
     /// A conversation's xid secret: what signs its panel links (`sig`). Derived from the instance
