@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "CharterPipeline", targets: ["CharterPipeline"]),
         .library(name: "CharterServices", targets: ["CharterServices"]),
         .library(name: "CharterHTTP", targets: ["CharterHTTP"]),
+        .library(name: "CharterConfiguration", targets: ["CharterConfiguration"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -110,11 +111,21 @@ let package = Package(
             resources: [.copy("Templates"), .copy("openapi.json")],
             swiftSettings: strict
         ),
+        // The settings of the commands (flags, CHARTER_* variables, defaults) in one table, read
+        // into typed values; no I/O.
+        .target(
+            name: "CharterConfiguration",
+            dependencies: [
+                "CharterDomain", "CharterStore", "CharterInput", "CharterHTTP", "CharterPipeline", "CharterServices",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "charter",
             dependencies: [
                 "CharterDomain", "CharterStore", "CharterSQLite", "CharterPostgres", "CharterHTTP", "CharterMath",
-                "CharterCompiler", "CharterPipeline", "CharterInput", "CharterServices",
+                "CharterCompiler", "CharterPipeline", "CharterInput", "CharterServices", "CharterConfiguration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -202,6 +213,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CharterConfigurationTests",
+            dependencies: [
+                "CharterConfiguration", "CharterDomain", "CharterStore", "CharterInput", "CharterHTTP",
+                "CharterPipeline",
+                "CharterServices", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CharterConfiguration
 import CharterDomain
 import CharterHTTP
 import CharterInput
@@ -19,7 +20,7 @@ struct Charter: AsyncParsableCommand {
         abstract: "Charter: the public writes the constitution an AI model is trained on.",
         subcommands: [
             Serve.self, Import.self, Export.self, Analyze.self, Compile.self, Render.self, RunCommand.self, Backup.self,
-            Restore.self, MigrateStore.self, Admin.self,
+            Restore.self, MigrateStore.self, Admin.self, Config.self,
         ])
 
     static func main() async {
@@ -38,13 +39,15 @@ struct Charter: AsyncParsableCommand {
 }
 
 /// Options every command that opens the database shares.
-struct DatabaseOptions: ParsableArguments {
-    @Option(
-        help: "The database: a SQLite file (the default) or a postgres://user@host:port/db URL (env CHARTER_DATABASE).")
-    var database: String = ProcessInfo.processInfo.environment["CHARTER_DATABASE"] ?? "./charter.sqlite"
+struct DatabaseOptions: ParsableArguments, SettingFlags {
+    @Option(name: .setting(Settings.database), help: .setting(Settings.database))
+    var database: String?
 
+    var flags: [String: String?] { [Settings.database.name: database] }
+
+    /// The database `--database`, else `CHARTER_DATABASE`, else the default names.
     func location() throws -> DatabaseLocation {
-        do { return try DatabaseLocation(database) } catch { throw ValidationError(error.message) }
+        try configured { () throws(ConfigurationError) in try configurationInput(self).database() }
     }
 
     /// The SQLite file a command that works on files (backup, restore) is given, or a refusal
@@ -74,19 +77,26 @@ struct DatabaseOptions: ParsableArguments {
 
     /// The store the location names: a SQLite file, or a PostgreSQL database.
     func open() async throws -> any CharterStore {
-        switch try location() {
-        case .sqlite: return try openSQLite()
+        try await Self.open(try location())
+    }
+
+    static func open(_ location: DatabaseLocation) async throws -> any CharterStore {
+        switch location {
+        case .sqlite(let path): return try openSQLite(path)
         case .postgres(let url):
             do {
                 return try await PostgresStore(url: url)
             } catch {
-                throw ValidationError("Cannot open the database \(try location()): \(error)")
+                throw ValidationError("Cannot open the database \(location): \(error)")
             }
         }
     }
 
     func openSQLite() throws -> SQLiteStore {
-        let path = try sqlitePath(for: "This command")
+        try Self.openSQLite(try sqlitePath(for: "This command"))
+    }
+
+    static func openSQLite(_ path: String) throws -> SQLiteStore {
         do {
             return try SQLiteStore(path: path)
         } catch {
@@ -97,171 +107,58 @@ struct DatabaseOptions: ParsableArguments {
     /// The file beside a SQLite database that holds the instance secret by default; PostgreSQL
     /// has none (every server must be given the same secret).
     var defaultSecretBase: String? {
-        if case .sqlite(let path) = try? location() { path } else { nil }
+        (try? location())?.sqlitePath
+    }
+}
+
+extension DatabaseLocation {
+    /// The SQLite file, nil for a PostgreSQL database.
+    var sqlitePath: String? {
+        if case .sqlite(let path) = self { path } else { nil }
     }
 }
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the HTTP server.")
 
-    @Option(help: "The address to listen on (env CHARTER_HOST).")
-    var host: String = ProcessInfo.processInfo.environment["CHARTER_HOST"] ?? "127.0.0.1"
-
-    @Option(help: "The port to listen on (env CHARTER_PORT).")
-    var port: Int = ProcessInfo.processInfo.environment["CHARTER_PORT"].flatMap(Int.init) ?? 8080
+    @OptionGroup var server: ServerOptions
 
     @OptionGroup var database: DatabaseOptions
 
     @Flag(help: "Create the demo conversation from seeds/demo if it does not exist.")
     var seedDemo = false
 
-    @Option(help: "The folder holding demo/ (env CHARTER_SEEDS).")
-    var seeds: String = ProcessInfo.processInfo.environment["CHARTER_SEEDS"] ?? "seeds"
-
-    @Option(help: "The folder of static files served under /static (env CHARTER_PUBLIC).")
-    var publicDirectory: String = ProcessInfo.processInfo.environment["CHARTER_PUBLIC"] ?? "Public"
-
-    @Option(help: "The largest request body accepted, in bytes (env CHARTER_MAX_BODY).")
-    var maxBody: Int = ProcessInfo.processInfo.environment["CHARTER_MAX_BODY"].flatMap(Int.init) ?? 64 * 1024
-
-    @Option(help: "Votes per participant as rate/burst, e.g. 5/30 (env CHARTER_VOTE_LIMIT); 'off' for none.")
-    var voteLimit: String = ProcessInfo.processInfo.environment["CHARTER_VOTE_LIMIT"] ?? "5/30"
-
-    @Option(help: "Votes per IP address as rate/burst (env CHARTER_VOTE_IP_LIMIT); 'off' for none.")
-    var voteIPLimit: String = ProcessInfo.processInfo.environment["CHARTER_VOTE_IP_LIMIT"] ?? "300/2000"
-
-    @Option(help: "Statements per participant as rate/burst (env CHARTER_STATEMENT_LIMIT); 'off' for none.")
-    var statementLimit: String = ProcessInfo.processInfo.environment["CHARTER_STATEMENT_LIMIT"] ?? "0.1/5"
-
-    @Option(help: "Statements per IP address as rate/burst (env CHARTER_STATEMENT_IP_LIMIT); 'off' for none.")
-    var statementIPLimit: String = ProcessInfo.processInfo.environment["CHARTER_STATEMENT_IP_LIMIT"] ?? "2/60"
-
-    @Option(help: "New participants per address: rate per second / burst, or 'off' (env CHARTER_PARTICIPANT_IP_LIMIT).")
-    var participantIPLimit: String = ProcessInfo.processInfo.environment["CHARTER_PARTICIPANT_IP_LIMIT"] ?? "0.2/30"
-
-    @Option(
-        help:
-            "Reverse proxies whose Forwarded / X-Forwarded-For name the client, as CIDRs separated by commas (env CHARTER_TRUSTED_PROXIES)."
-    )
-    var trustedProxies: String = ProcessInfo.processInfo.environment["CHARTER_TRUSTED_PROXIES"] ?? ""
-
-    @Option(help: "Most bytes an import may unpack to (env CHARTER_IMPORT_MAX_BYTES).")
-    var importMaxBytes: Int =
-        ProcessInfo.processInfo.environment["CHARTER_IMPORT_MAX_BYTES"].flatMap(Int.init) ?? 256 * 1024 * 1024
-
-    @Option(help: "Most an import's zip entry may inflate, as a ratio (env CHARTER_IMPORT_MAX_RATIO).")
-    var importMaxRatio: Int = ProcessInfo.processInfo.environment["CHARTER_IMPORT_MAX_RATIO"].flatMap(Int.init) ?? 50
-
-    @Option(help: "Most rows of an imported CSV file (env CHARTER_IMPORT_MAX_ROWS).")
-    var importMaxRows: Int =
-        ProcessInfo.processInfo.environment["CHARTER_IMPORT_MAX_ROWS"].flatMap(Int.init) ?? 10_000_000
-
-    @Option(help: "Most columns of an imported CSV file (env CHARTER_IMPORT_MAX_COLUMNS).")
-    var importMaxColumns: Int =
-        ProcessInfo.processInfo.environment["CHARTER_IMPORT_MAX_COLUMNS"].flatMap(Int.init) ?? 100_000
-
-    @Flag(help: "Mark cookies Secure (serve behind HTTPS) (env CHARTER_SECURE_COOKIES=1).")
-    var secureCookies = ProcessInfo.processInfo.environment["CHARTER_SECURE_COOKIES"] == "1"
-
-    @Option(help: "Seconds at least between two analyses of one conversation (env CHARTER_ANALYSIS_INTERVAL).")
-    var analysisInterval: Double =
-        ProcessInfo.processInfo.environment["CHARTER_ANALYSIS_INTERVAL"].flatMap(Double.init)
-        ?? 5
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error (env CHARTER_LOG_LEVEL).")
-    var logLevel: String = ProcessInfo.processInfo.environment["CHARTER_LOG_LEVEL"] ?? "info"
-
-    @Option(
-        help: "A file holding the instance secret (env CHARTER_SECRET takes precedence); default <database>.secret.")
-    var secretFile: String? = ProcessInfo.processInfo.environment["CHARTER_SECRET_FILE"]
-
-    @Option(help: "Seconds a connection may stay silent before it is closed (env CHARTER_IDLE_TIMEOUT).")
-    var idleTimeout: Double = ProcessInfo.processInfo.environment["CHARTER_IDLE_TIMEOUT"].flatMap(Double.init) ?? 30
-
-    @Option(
-        help:
-            "Seconds a client has to send a whole request head, however steadily it trickles (env CHARTER_HEADER_TIMEOUT)."
-    )
-    var headerTimeout: Double =
-        ProcessInfo.processInfo.environment["CHARTER_HEADER_TIMEOUT"].flatMap(Double.init) ?? 20
-
-    @Option(
-        help:
-            "Seconds a client has to send a request body, plus one per 500 bytes received (env CHARTER_BODY_TIMEOUT)."
-    )
-    var bodyTimeout: Double = ProcessInfo.processInfo.environment["CHARTER_BODY_TIMEOUT"].flatMap(Double.init) ?? 20
+    @OptionGroup var secretSource: SecretOptions
 
     @OptionGroup var pipeline: PipelineOptions
 
-    static func limit(_ text: String, _ name: String) throws -> RateLimit {
-        if text == "off" { return .unlimited }
-        guard let limit = RateLimit(text) else {
-            throw ValidationError("\(name) must look like 5/30 (rate per second / burst) or 'off'.")
-        }
-        return limit
-    }
-
     func run() async throws {
+        // Every setting is read and checked before anything is opened: a bad value stops here.
+        let input = configurationInput(server, database, secretSource, pipeline)
+        let settings = try configured { () throws(ConfigurationError) in try CharterConfiguration(input) }
         var logger = Logger(label: "charter")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        logger.logLevel = settings.server.logLevel
+        for unknown in input.unknownVariables() {
+            logger.warning("unknown environment variable: \(unknown)")
+        }
 
-        var configuration = HTTPConfiguration()
-        configuration.maxBodyBytes = maxBody
-        configuration.secureCookies = secureCookies
-        configuration.publicDirectory = publicDirectory
-        for (value, name) in [
-            (idleTimeout, "--idle-timeout"), (headerTimeout, "--header-timeout"), (bodyTimeout, "--body-timeout"),
-        ]
-        where !(value > 0 && value.isFinite) {
-            throw ValidationError("\(name) must be a positive number of seconds.")
-        }
-        configuration.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
-        configuration.headerTimeout = .milliseconds(Int64(headerTimeout * 1000))
-        configuration.bodyTimeout = .milliseconds(Int64(bodyTimeout * 1000))
-        configuration.rateLimits.votesPerParticipant = try Self.limit(voteLimit, "--vote-limit")
-        configuration.rateLimits.votesPerIP = try Self.limit(voteIPLimit, "--vote-ip-limit")
-        configuration.rateLimits.statementsPerParticipant = try Self.limit(statementLimit, "--statement-limit")
-        configuration.rateLimits.statementsPerIP = try Self.limit(statementIPLimit, "--statement-ip-limit")
-        configuration.rateLimits.participantsPerIP = try Self.limit(participantIPLimit, "--participant-ip-limit")
-        guard let proxies = CIDR.list(trustedProxies) else {
-            throw ValidationError("--trusted-proxies takes CIDRs separated by commas, like 10.0.0.0/8,::1/128.")
-        }
-        configuration.trustedProxies = proxies
-        for (value, name) in [
-            (importMaxBytes, "--import-max-bytes"), (importMaxRatio, "--import-max-ratio"),
-            (importMaxRows, "--import-max-rows"), (importMaxColumns, "--import-max-columns"),
-        ] where value < 1 {
-            throw ValidationError("\(name) must be at least 1.")
-        }
-        configuration.importLimits = ImportLimits(
-            maxUncompressedBytes: importMaxBytes, maxCompressionRatio: importMaxRatio,
-            csv: CSV.Limits(rows: importMaxRows, columns: importMaxColumns))
-
-        let location = try database.location()
-        let store = try await database.open()
-        logger.info("database open", metadata: ["database": "\(location)"])
+        let store = try await DatabaseOptions.open(settings.database)
+        logger.info("database open", metadata: ["database": "\(settings.database)"])
         if seedDemo {
-            let created = try await DemoSeed.ensure(in: store, seedsDirectory: seeds)
+            let created = try await DemoSeed.ensure(in: store, seedsDirectory: settings.server.seedsDirectory)
             logger.info(created ? "demo conversation created" : "demo conversation already present")
         }
         let secret = try await InstanceSecret.load(
-            environment: ProcessInfo.processInfo.environment["CHARTER_SECRET"], secretFile: secretFile,
-            databasePath: database.defaultSecretBase, store: store)
-        guard analysisInterval > 0, analysisInterval.isFinite else {
-            throw ValidationError("--analysis-interval must be a positive number of seconds.")
-        }
-        var analysisConfiguration = AnalysisService.Configuration()
-        analysisConfiguration.debounce = .milliseconds(Int64(analysisInterval * 1000))
+            environment: settings.secret.environment, secretFile: settings.secret.file,
+            databasePath: settings.database.sqlitePath, store: store)
         let analysis = AnalysisService(
-            store: store, configuration: analysisConfiguration, logger: Logger(label: "charter.analysis"))
-        let runConfiguration = try pipeline.configuration()
+            store: store, configuration: settings.server.analysis, logger: Logger(label: "charter.analysis"))
         let runs = RunService(
-            store: store, configuration: runConfiguration,
-            executor: try pipeline.executor(grace: runConfiguration.grace),
+            store: store, configuration: settings.runs.configuration, executor: settings.runs.makeExecutor(),
             logger: Logger(label: "charter.runs"))
         let app = try await buildApplication(
-            store: store, configuration: configuration, secret: secret, host: host, port: port, logger: logger,
-            analysis: analysis, runs: runs)
+            store: store, configuration: settings.server.http, secret: secret, host: settings.server.host,
+            port: settings.server.port, logger: logger, analysis: analysis, runs: runs)
         var background: [any Service] = [app, analysis, runs]
         if let coordination = store as? any ServerCoordination {
             background.append(
@@ -387,16 +284,16 @@ struct SignXIDs: AsyncParsableCommand {
     @Option(help: "The server's public address, e.g. https://charter.example.org.")
     var baseURL: String = "http://127.0.0.1:8080"
 
-    @Option(help: "The instance secret file (default <database>.secret; env CHARTER_SECRET takes precedence).")
-    var secretFile: String? = ProcessInfo.processInfo.environment["CHARTER_SECRET_FILE"]
+    @OptionGroup var secretSource: SecretOptions
 
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
+        let source = try configured { () throws(ConfigurationError) in try configurationInput(secretSource).secret() }
         let (store, conversation) = try await database.conversation(slug)
         let secret = try await InstanceSecret.load(
-            environment: ProcessInfo.processInfo.environment["CHARTER_SECRET"], secretFile: secretFile,
-            databasePath: database.defaultSecretBase, store: store)
+            environment: source.environment, secretFile: source.file, databasePath: database.defaultSecretBase,
+            store: store)
         if conversation.settings.xidPolicy != .signed {
             FileHandle.standardError.write(
                 Data("note: \(slug)'s xid_policy is \(conversation.settings.xidPolicy.rawValue), not signed.\n".utf8))
@@ -437,7 +334,7 @@ struct Backup: AsyncParsableCommand {
         } catch let error as SQLiteStore.BackupError {
             throw ValidationError(error.description)
         }
-        print("Backed up \(database.database) to \(file).")
+        print("Backed up \(try database.location()) to \(file).")
     }
 }
 
@@ -456,6 +353,6 @@ struct Restore: AsyncParsableCommand {
         } catch let error as SQLiteStore.BackupError {
             throw ValidationError(error.description)
         }
-        print("Restored \(database.database) from \(file).")
+        print("Restored \(try database.location()) from \(file).")
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CharterConfiguration
 import CharterDomain
 import CharterPipeline
 import CharterStore
@@ -7,118 +8,83 @@ import Logging
 import Synchronization
 
 /// Where and how comparison runs execute; shared by `serve` and `run`.
-struct PipelineOptions: ParsableArguments {
-    @Option(help: "The folder run folders are made in (env CHARTER_RUNS).")
-    var runsDirectory: String = ProcessInfo.processInfo.environment["CHARTER_RUNS"] ?? "runs"
+struct PipelineOptions: ParsableArguments, SettingFlags {
+    @Option(name: .setting(Settings.runsDirectory), help: .setting(Settings.runsDirectory))
+    var runsDirectory: String?
 
-    @Option(help: "The training pipeline command (env CHARTER_PIPELINE_COMMAND).")
-    var pipelineCommand: String =
-        ProcessInfo.processInfo.environment["CHARTER_PIPELINE_COMMAND"] ?? "scripts/pipeline/run"
+    @Option(name: .setting(Settings.pipelineCommand), help: .setting(Settings.pipelineCommand))
+    var pipelineCommand: String?
 
-    @Option(help: "Runs executing at once (env CHARTER_RUN_CONCURRENCY).")
-    var runConcurrency: Int = ProcessInfo.processInfo.environment["CHARTER_RUN_CONCURRENCY"].flatMap(Int.init) ?? 1
+    @Option(name: .setting(Settings.runConcurrency), help: .setting(Settings.runConcurrency))
+    var runConcurrency: String?
 
-    @Option(
-        help: "Time limits per profile in minutes, e.g. smoke=20,small=120 (env CHARTER_RUN_TIMEOUTS).")
-    var runTimeouts: String = ProcessInfo.processInfo.environment["CHARTER_RUN_TIMEOUTS"] ?? ""
+    @Option(name: .setting(Settings.runTimeouts), help: .setting(Settings.runTimeouts))
+    var runTimeouts: String?
 
-    @Option(help: "BBQ's data folder (env CHARTER_BBQ); found in ../shared/evals/bbq/data by default.")
-    var bbqDirectory: String = ProcessInfo.processInfo.environment["CHARTER_BBQ"] ?? ""
+    @Option(name: .setting(Settings.bbqDirectory), help: .setting(Settings.bbqDirectory))
+    var bbqDirectory: String?
 
-    @Option(help: "Charter's baseline constitution (env CHARTER_BASELINE).")
-    var baseline: String = ProcessInfo.processInfo.environment["CHARTER_BASELINE"] ?? "seeds/baseline-constitution.json"
+    @Option(name: .setting(Settings.baseline), help: .setting(Settings.baseline))
+    var baseline: String?
 
-    @Option(help: "The only folder a run's model_path may name a model in (env CHARTER_MODELS).")
-    var modelsDirectory: String? = ProcessInfo.processInfo.environment["CHARTER_MODELS"]
+    @Option(name: .setting(Settings.modelsDirectory), help: .setting(Settings.modelsDirectory))
+    var modelsDirectory: String?
 
-    @Option(help: "The only folder a run's prompts_path may name a file in (env CHARTER_PROMPTS).")
-    var promptsDirectory: String? = ProcessInfo.processInfo.environment["CHARTER_PROMPTS"]
+    @Option(name: .setting(Settings.promptsDirectory), help: .setting(Settings.promptsDirectory))
+    var promptsDirectory: String?
 
-    @Option(
-        help:
-            "Where pipelines run: 'local' (a subprocess) or 'slurm' (a batch job submitted with sbatch) (env CHARTER_RUN_EXECUTOR)."
-    )
-    var runExecutor: String = ProcessInfo.processInfo.environment["CHARTER_RUN_EXECUTOR"] ?? "local"
+    @Option(name: .setting(Settings.runExecutor), help: .setting(Settings.runExecutor))
+    var runExecutor: String?
 
-    @Option(help: "Slurm: the partition jobs are submitted to; default: the cluster's (env CHARTER_SLURM_PARTITION).")
-    var slurmPartition: String = ProcessInfo.processInfo.environment["CHARTER_SLURM_PARTITION"] ?? ""
+    @Option(name: .setting(Settings.slurmPartition), help: .setting(Settings.slurmPartition))
+    var slurmPartition: String?
 
-    @Option(help: "Slurm: generic resources per job, e.g. gpu:1 (env CHARTER_SLURM_GRES).")
-    var slurmGres: String = ProcessInfo.processInfo.environment["CHARTER_SLURM_GRES"] ?? ""
+    @Option(name: .setting(Settings.slurmGres), help: .setting(Settings.slurmGres))
+    var slurmGres: String?
 
-    @Option(
-        help:
-            "Slurm: the job time limit, as sbatch --time takes it (e.g. 2:00:00); default: the run profile's limit (env CHARTER_SLURM_TIME)."
-    )
-    var slurmTime: String = ProcessInfo.processInfo.environment["CHARTER_SLURM_TIME"] ?? ""
+    @Option(name: .setting(Settings.slurmTime), help: .setting(Settings.slurmTime))
+    var slurmTime: String?
 
-    @Option(
-        name: .customLong("slurm-sbatch-arg"),
-        help: "Slurm: one more sbatch option for the job script, e.g. --mem=16G; repeatable.")
+    @Option(name: .setting(Settings.slurmSbatchArguments), help: .setting(Settings.slurmSbatchArguments))
     var slurmSbatchArguments: [String] = []
 
-    @Option(help: "Slurm: seconds between looks at a job's state and output (env CHARTER_SLURM_POLL).")
-    var slurmPollInterval: Double = ProcessInfo.processInfo.environment["CHARTER_SLURM_POLL"].flatMap(Double.init) ?? 2
+    @Option(name: .setting(Settings.slurmPollInterval), help: .setting(Settings.slurmPollInterval))
+    var slurmPollInterval: String?
 
-    @Option(
-        help: "Slurm: the folder holding sbatch, squeue, scontrol and scancel; default: PATH (env CHARTER_SLURM_BIN).")
-    var slurmBin: String = ProcessInfo.processInfo.environment["CHARTER_SLURM_BIN"] ?? ""
+    @Option(name: .setting(Settings.slurmBin), help: .setting(Settings.slurmBin))
+    var slurmBin: String?
 
-    @Option(help: "Slurm: the slurm.conf the commands use (sets SLURM_CONF for them; env CHARTER_SLURM_CONF).")
-    var slurmConf: String = ProcessInfo.processInfo.environment["CHARTER_SLURM_CONF"] ?? ""
+    @Option(name: .setting(Settings.slurmConf), help: .setting(Settings.slurmConf))
+    var slurmConf: String?
 
-    /// The executor the options name.
-    func executor(grace: Duration) throws -> any RunExecutor {
-        switch runExecutor {
-        case "local":
-            return LocalProcessExecutor(grace: grace)
-        case "slurm":
-            guard slurmPollInterval > 0, slurmPollInterval.isFinite else {
-                throw ValidationError("--slurm-poll-interval must be a positive number of seconds.")
-            }
-            func given(_ value: String) -> String? { value.isEmpty ? nil : value }
-            let values = [slurmPartition, slurmGres, slurmTime] + slurmSbatchArguments
-            for value in values where value.contains(where: \.isNewline) {
-                throw ValidationError("Slurm options are single lines; \(value.debugDescription) is not.")
-            }
-            for argument in slurmSbatchArguments where !argument.hasPrefix("-") {
-                throw ValidationError("--slurm-sbatch-arg takes an sbatch option such as --mem=16G, not \(argument).")
-            }
-            var commands = SlurmCommands(binDirectory: given(slurmBin))
-            if let slurmConf = given(slurmConf) {
-                commands.environment["SLURM_CONF"] = URL(fileURLWithPath: slurmConf).standardizedFileURL.path
-            }
-            return SlurmExecutor(
-                settings: SlurmExecutor.Settings(
-                    partition: given(slurmPartition), gres: given(slurmGres), time: given(slurmTime),
-                    extraArguments: slurmSbatchArguments, pollInterval: .milliseconds(Int64(slurmPollInterval * 1000)),
-                    commands: commands))
-        default:
-            throw ValidationError("--run-executor must be local or slurm.")
-        }
+    var flags: [String: String?] {
+        [
+            Settings.runsDirectory.name: runsDirectory, Settings.pipelineCommand.name: pipelineCommand,
+            Settings.runConcurrency.name: runConcurrency, Settings.runTimeouts.name: runTimeouts,
+            Settings.bbqDirectory.name: bbqDirectory, Settings.baseline.name: baseline,
+            Settings.modelsDirectory.name: modelsDirectory, Settings.promptsDirectory.name: promptsDirectory,
+            Settings.runExecutor.name: runExecutor, Settings.slurmPartition.name: slurmPartition,
+            Settings.slurmGres.name: slurmGres, Settings.slurmTime.name: slurmTime,
+            Settings.slurmPollInterval.name: slurmPollInterval, Settings.slurmBin.name: slurmBin,
+            Settings.slurmConf.name: slurmConf,
+        ]
     }
 
-    func configuration() throws -> RunConfiguration {
-        var configuration = RunConfiguration()
-        configuration.runsDirectory = URL(fileURLWithPath: runsDirectory, isDirectory: true).standardizedFileURL
-        guard !pipelineCommand.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw ValidationError("--pipeline-command must name a command.")
+    var repeatedFlags: [String: [String]] { [Settings.slurmSbatchArguments.name: slurmSbatchArguments] }
+
+    /// The run settings the flags, else the environment, else the defaults give.
+    func settings() throws -> RunSettings {
+        try configured { () throws(ConfigurationError) in try configurationInput(self).runs() }
+    }
+}
+
+extension RunSettings {
+    /// The executor the settings name.
+    func makeExecutor() -> any RunExecutor {
+        switch executor {
+        case .local: LocalProcessExecutor(grace: configuration.grace)
+        case .slurm(let settings): SlurmExecutor(settings: settings)
         }
-        configuration.pipelineCommand = pipelineCommand
-        guard runConcurrency >= 1 else { throw ValidationError("--run-concurrency must be at least 1.") }
-        configuration.concurrency = runConcurrency
-        for item in runTimeouts.split(separator: ",") {
-            let pair = item.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard pair.count == 2, let profile = RunProfile(rawValue: pair[0]), let minutes = Double(pair[1]),
-                minutes > 0
-            else { throw ValidationError("--run-timeouts looks like smoke=20,small=120 (minutes per profile).") }
-            configuration.timeouts[profile] = .milliseconds(Int64(minutes * 60_000))
-        }
-        configuration.bbqDirectory = bbqDirectory.isEmpty ? RunConfiguration.defaultBBQDirectory() : bbqDirectory
-        configuration.baselinePath = baseline
-        configuration.modelsDirectory = modelsDirectory
-        configuration.promptsDirectory = promptsDirectory
-        return configuration
     }
 }
 
@@ -173,13 +139,12 @@ struct RunCommand: AsyncParsableCommand {
             }
             baseline = .uploaded(data, name: URL(fileURLWithPath: against).lastPathComponent)
         }
+        let settings = try pipeline.settings()
         let store = try await database.open()
         var logger = Logger(label: "charter.runs")
         logger.logLevel = .warning
-        let configuration = try pipeline.configuration()
         let service = RunService(
-            store: store, configuration: configuration, executor: try pipeline.executor(grace: configuration.grace),
-            logger: logger)
+            store: store, configuration: settings.configuration, executor: settings.makeExecutor(), logger: logger)
         let queued: ComparisonRun
         do {
             queued = try await service.enqueue(
