@@ -72,6 +72,41 @@ public struct CompileResult: Sendable {
     public var constitution: Constitution
     public var decisions: [StatementDecision]
     public var analysis: AnalysisResult
+    /// Which opinion groups the selection rule ran over, and how they relate to the groups the
+    /// organiser sees on the analysis page.
+    public var groups: GroupsUsed
+}
+
+/// The opinion groups a compile used. Groups are labelled A, B, C… by their position in the
+/// analysis (largest first), in every view and export.
+public struct GroupsUsed: Sendable, Equatable, Codable {
+    /// True when the compile used the analysis page's own analysis (no participant was
+    /// filtered out); false when it had to cluster the remaining participants itself.
+    public var sameAsAnalysisPage: Bool
+    public var sizes: [Int]
+    /// When re-clustered: `overlap[g][h]` participants of this compile's group g are in the
+    /// analysis page's group h. Nil when the page's analysis was used or there was none.
+    public var overlap: [[Int]]?
+    public var pageSizes: [Int]?
+
+    public var k: Int { sizes.count }
+
+    public init(sameAsAnalysisPage: Bool, sizes: [Int], overlap: [[Int]]? = nil, pageSizes: [Int]? = nil) {
+        self.sameAsAnalysisPage = sameAsAnalysisPage
+        self.sizes = sizes
+        self.overlap = overlap
+        self.pageSizes = pageSizes
+    }
+
+    /// For each of this compile's groups, the page's group most of its members are in.
+    public var closestPageGroup: [Int?] {
+        guard let overlap else { return sizes.indices.map { $0 } }
+        return overlap.map { row in
+            guard let best = row.indices.max(by: { row[$0] != row[$1] ? row[$0] < row[$1] : $0 > $1 }), row[best] > 0
+            else { return nil }
+            return best
+        }
+    }
 }
 
 public enum ConstitutionCompiler {
@@ -79,13 +114,27 @@ public enum ConstitutionCompiler {
     /// merges near-duplicates and words each principle. `wording` holds organisers' edits by
     /// lead statement id; they replace the rule-based wording. `grouping` holds their hand
     /// merges (statement → lead) and splits (statement → nil), applied after automatic merging.
+    ///
+    /// `pageAnalysis` is the analysis the organiser sees (warm-started, k smoothed). When the
+    /// filters remove nobody it is used as it is, so the consensus rule runs over exactly the
+    /// groups on the page; otherwise the remaining participants are clustered afresh and the
+    /// result says how those groups map onto the page's.
     public static func compile(
         name: String, conversation: String, statements: [CompilerStatement], votes: [AnalysisVote],
-        parameters: CompileParameters, wording: [Int64: String] = [:], grouping: [Int64: Int64?] = [:]
+        parameters: CompileParameters, wording: [Int64: String] = [:], grouping: [Int64: Int64?] = [:],
+        pageAnalysis: AnalysisResult? = nil
     ) -> CompileResult {
         let filtered = parameters.filters.apply(to: votes)
-        let moderatedOut = Set(statements.filter { !$0.accepted || $0.isMeta }.map(\.id))
-        let (analysis, _) = Analyzer.analyze(votes: filtered.votes, moderatedOut: moderatedOut)
+        let analysis: AnalysisResult
+        let groupsUsed: GroupsUsed
+        if let pageAnalysis, filtered.votes.count == votes.count {
+            analysis = pageAnalysis
+            groupsUsed = GroupsUsed(sameAsAnalysisPage: true, sizes: pageAnalysis.groups.map(\.size))
+        } else {
+            let moderatedOut = Set(statements.filter { !$0.accepted || $0.isMeta }.map(\.id))
+            analysis = Analyzer.analyze(votes: filtered.votes, moderatedOut: moderatedOut).result
+            groupsUsed = Self.groups(analysis, against: pageAnalysis)
+        }
         let stats = Dictionary(uniqueKeysWithValues: analysis.statements.map { ($0.id, $0) })
 
         var decisions: [StatementDecision] = []
@@ -167,14 +216,33 @@ public enum ConstitutionCompiler {
             name: name, version: 0, kind: "collective",
             description: "Compiled by Charter from the votes of the conversation \(conversation).",
             conversation: conversation, parameters: parameters, report: summary, principles: principles)
-        return CompileResult(constitution: constitution, decisions: decisions, analysis: analysis)
+        return CompileResult(constitution: constitution, decisions: decisions, analysis: analysis, groups: groupsUsed)
+    }
+
+    static func groups(_ analysis: AnalysisResult, against page: AnalysisResult?) -> GroupsUsed {
+        let sizes = analysis.groups.map(\.size)
+        guard let page else { return GroupsUsed(sameAsAnalysisPage: false, sizes: sizes) }
+        var pageGroupOf: [Int64: Int] = [:]
+        for (index, group) in page.groups.enumerated() { for member in group.members { pageGroupOf[member] = index } }
+        let overlap = analysis.groups.map { group in
+            var row = [Int](repeating: 0, count: page.groups.count)
+            for member in group.members { if let h = pageGroupOf[member] { row[h] += 1 } }
+            return row
+        }
+        return GroupsUsed(sameAsAnalysisPage: false, sizes: sizes, overlap: overlap, pageSizes: page.groups.map(\.size))
     }
 
     static func shares(_ groups: [AnalysisResult.GroupVotes]) -> [Double] {
         groups.map { $0.votes == 0 ? 0 : Double($0.agree) / Double($0.votes) }
     }
 
-    static func groupLetter(_ index: Int) -> String { String(UnicodeScalar(UInt8(65 + index % 26))) }
+    /// The one labelling of opinion groups: the group's position in its analysis (largest
+    /// first) as a letter, A to Z, then A1, B1…, so no two groups share a label.
+    public static func groupLetter(_ index: Int) -> String {
+        guard index >= 0 else { return "?" }
+        let letter = String(UnicodeScalar(UInt8(65 + index % 26)))
+        return index < 26 ? letter : "\(letter)\(index / 26)"
+    }
 
     static func format(_ value: Double) -> String { String(format: "%.3f", value) }
 

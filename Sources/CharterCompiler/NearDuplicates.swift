@@ -56,18 +56,23 @@ enum NearDuplicates {
     }
 
     /// Applies organisers' hand grouping to the automatic clusters: a split statement stands
-    /// alone, a merged one joins its lead's principle (when both were selected). The lead of a
-    /// cluster is its best-scoring member, ties to the lower id.
+    /// alone, a merged one joins its lead's principle (when both were selected). The statement
+    /// an organiser merged others into leads its principle, keeping its own wording and score
+    /// (several such targets in one principle: the best-scoring of them); otherwise the lead is
+    /// the best-scoring member. Ties go to the lower id.
     static func regroup(_ clusters: [Cluster], by grouping: [Int64: Int64?], scores: [Int64: Double]) -> [Cluster] {
         guard !grouping.isEmpty else { return clusters }
         var clusterOf: [Int64: Int] = [:]
         for (index, cluster) in clusters.enumerated() { for m in cluster.members { clusterOf[m] = index } }
         var members = clusters.map(\.members)
+        var targets = Set<Int64>()
         for (statement, lead) in grouping.sorted(by: { $0.key < $1.key }) {
             guard let from = clusterOf[statement] else { continue }
             var to: Int
             if let lead {
-                guard let target = clusterOf[lead], target != from else { continue }
+                guard let target = clusterOf[lead] else { continue }
+                targets.insert(lead)
+                guard target != from else { continue }
                 to = target
             } else {
                 guard members[from].count > 1 else { continue }
@@ -81,7 +86,8 @@ enum NearDuplicates {
         return
             members.filter { !$0.isEmpty }.map { group in
                 let sorted = group.sorted()
-                let lead = sorted.max { a, b in
+                let chosen = sorted.filter { targets.contains($0) && grouping[$0].map { $0 == nil } ?? true }
+                let lead = (chosen.isEmpty ? sorted : chosen).max { a, b in
                     (scores[a] ?? 0) != (scores[b] ?? 0) ? (scores[a] ?? 0) < (scores[b] ?? 0) : a > b
                 }!
                 return Cluster(lead: lead, members: sorted)

@@ -11,6 +11,8 @@ public enum CharterError: Error, Sendable, Equatable {
     case statementsNotAllowed
     case notEnoughVotesToSubmit(needed: Int)
     case conflict(String)
+    /// Publishing would store the latest version's content again.
+    case constitutionUnchanged(version: Int)
 
     public var code: String {
         switch self {
@@ -24,6 +26,7 @@ public enum CharterError: Error, Sendable, Equatable {
         case .statementsNotAllowed: "statements_not_allowed"
         case .notEnoughVotesToSubmit: "not_enough_votes"
         case .conflict: "conflict"
+        case .constitutionUnchanged: "constitution_unchanged"
         }
     }
 
@@ -40,6 +43,8 @@ public enum CharterError: Error, Sendable, Equatable {
         case .notEnoughVotesToSubmit(let needed):
             "Please vote on at least \(needed) statements before adding your own."
         case .conflict(let message): message
+        case .constitutionUnchanged(let version):
+            "Nothing changed since version \(version): the constitution would be the same, so no new version was published."
         }
     }
 }

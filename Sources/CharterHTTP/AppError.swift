@@ -46,7 +46,9 @@ public struct AppError: Error, Sendable {
             switch error {
             case .invalid: .unprocessableContent
             case .notFound: .notFound
-            case .duplicateStatement, .duplicateVote, .voteNotChangeable, .conversationClosed, .conflict: .conflict
+            case .duplicateStatement, .duplicateVote, .voteNotChangeable, .conversationClosed, .conflict,
+                .constitutionUnchanged:
+                .conflict
             case .statementNotVotable: .unprocessableContent
             case .statementsNotAllowed, .notEnoughVotesToSubmit: .forbidden
             }

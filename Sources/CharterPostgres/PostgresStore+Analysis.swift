@@ -321,6 +321,11 @@ extension PostgresStore {
                         Int32.self, "SELECT MAX(version) FROM constitution WHERE conversation_id = ?", conversationID)
                         ?? 0) + 1
             let (body, sha256) = try makeBody(version)
+            let latest = try await sql.value(
+                String.self,
+                "SELECT sha256 FROM constitution WHERE conversation_id = ? ORDER BY version DESC LIMIT 1",
+                conversationID)
+            if latest == sha256 { throw CharterError.constitutionUnchanged(version: version - 1) }
             let now = Date()
             guard
                 let id = try await sql.value(

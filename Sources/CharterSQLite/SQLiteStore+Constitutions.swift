@@ -17,6 +17,10 @@ extension SQLiteStore {
                     arguments: [conversationID])
                     ?? 0) + 1
             let (body, sha256) = try makeBody(version)
+            let latest = try String.fetchOne(
+                db, sql: "SELECT sha256 FROM constitution WHERE conversation_id = ? ORDER BY version DESC LIMIT 1",
+                arguments: [conversationID])
+            if latest == sha256 { throw CharterError.constitutionUnchanged(version: version - 1) }
             let now = Date()
             try db.execute(
                 sql: """

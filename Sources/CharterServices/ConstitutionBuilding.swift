@@ -25,6 +25,7 @@ public enum ConstitutionBuilding {
         }
         let snapshot = try await store.analysisSnapshot(conversationID: conversation.id)
         let (votes, _) = ConversationAnalysis.input(snapshot)
+        let page = try await pageAnalysis(conversationID: conversation.id, upTo: snapshot.lastVoteEvent, store: store)
         let wording = try await store.principleWordings(conversationID: conversation.id)
         let grouping = try await store.principleGroupings(conversationID: conversation.id)
         let title = conversation.settings.title
@@ -34,28 +35,56 @@ public enum ConstitutionBuilding {
                     returning: ConstitutionCompiler.compile(
                         name: "\(title) — collective constitution", conversation: conversation.slug,
                         statements: statements, votes: votes, parameters: chosen, wording: wording,
-                        grouping: grouping))
+                        grouping: grouping, pageAnalysis: page?.result))
             }
         }
         let analysis = result.analysis
+        let lastVoteEvent =
+            result.groups.sameAsAnalysisPage ? (page?.lastVoteEvent ?? snapshot.lastVoteEvent) : snapshot.lastVoteEvent
         result.constitution.snapshot = Constitution.Snapshot(
-            lastVoteEvent: snapshot.lastVoteEvent, votes: analysis.voteCount, participants: analysis.participantCount,
+            lastVoteEvent: lastVoteEvent, votes: analysis.voteCount, participants: analysis.participantCount,
             groups: analysis.k, groupSizes: analysis.groups.map(\.size),
             silhouettes: analysis.silhouettes.map(\.silhouette))
         return result
     }
 
-    /// Compiles and stores the next version.
+    /// The analysis the organiser's analysis page shows, brought up to date first when votes
+    /// arrived since it was stored (stored, so the page then shows the same one). Nil when
+    /// there is none or it cannot be read: the compile then clusters from cold.
+    static func pageAnalysis(conversationID: Int64, upTo lastVoteEvent: Int64, store: any CharterStore) async throws
+        -> (result: AnalysisResult, lastVoteEvent: Int64)?
+    {
+        var stored = try await store.latestAnalysis(conversationID: conversationID)
+        if stored == nil || stored!.lastVoteEvent < lastVoteEvent {
+            try await ConversationAnalysis.run(conversationID: conversationID, store: store)
+            stored = try await store.latestAnalysis(conversationID: conversationID)
+        }
+        guard let stored, let result = try? ConversationAnalysis.decode(stored) else { return nil }
+        return (result, stored.lastVoteEvent)
+    }
+
+    /// Compiles and stores the next version, unless it would be the latest version again:
+    /// then nothing is stored and `created` is false (the store makes the check in the same
+    /// transaction as the insert, so two publishes at once cannot both add it).
     public static func publish(
         conversation: Conversation, store: any CharterStore, parameters: CompileParameters, by actor: Actor
-    ) async throws -> (stored: StoredConstitution, constitution: Constitution) {
+    ) async throws -> (stored: StoredConstitution, constitution: Constitution, created: Bool) {
         let compiled = try await compile(conversation: conversation, store: store, parameters: parameters).constitution
-        let stored = try await store.publishConstitution(conversationID: conversation.id, by: actor) { version in
-            var numbered = compiled
-            numbered.version = version
-            let hashed = try numbered.hashed()
-            return (try hashed.rendered(.json), hashed.sha256 ?? "")
+        do {
+            let stored = try await store.publishConstitution(conversationID: conversation.id, by: actor) { version in
+                var numbered = compiled
+                numbered.version = version
+                let hashed = try numbered.hashed()
+                return (try hashed.rendered(.json), hashed.sha256 ?? "")
+            }
+            return (stored, try Constitution.decode(stored.body), true)
+        } catch CharterError.constitutionUnchanged(let version) {
+            guard
+                let latest = try await store.constitutions(conversationID: conversation.id).first(where: {
+                    $0.version == version
+                })
+            else { throw CharterError.constitutionUnchanged(version: version) }
+            return (latest, try Constitution.decode(latest.body), false)
         }
-        return (stored, try Constitution.decode(stored.body))
     }
 }

@@ -147,7 +147,9 @@ public protocol AnalysisStore: Sendable {
 /// Published constitutions and organisers' changes to their principles.
 public protocol ConstitutionStore: Sendable {
     // MARK: Constitutions
-    /// Stores a new version; `makeBody` gets the version number and returns the body and its hash.
+    /// Stores a new version; `makeBody` gets the version number and returns the body and its
+    /// hash. A hash equal to the latest version's stores nothing and throws
+    /// `CharterError.constitutionUnchanged` with that version, checked in the same transaction.
     func publishConstitution(
         conversationID: Int64, by actor: Actor, makeBody: @Sendable (Int) throws -> (body: Data, sha256: String)
     ) async throws -> StoredConstitution

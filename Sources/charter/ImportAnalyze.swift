@@ -242,9 +242,15 @@ struct Compile: AsyncParsableCommand {
         let (store, conversation) = try await database.conversation(slug)
         let constitution: Constitution
         if publish {
-            constitution = try await ConstitutionBuilding.publish(
-                conversation: conversation, store: store, parameters: parameters, by: .system
-            ).constitution
+            let published = try await ConstitutionBuilding.publish(
+                conversation: conversation, store: store, parameters: parameters, by: .system)
+            if !published.created {
+                FileHandle.standardError.write(
+                    Data(
+                        "Nothing changed since version \(published.stored.version); no new version was published.\n"
+                            .utf8))
+            }
+            constitution = published.constitution
         } else {
             constitution = try await ConstitutionBuilding.compile(
                 conversation: conversation, store: store, parameters: parameters

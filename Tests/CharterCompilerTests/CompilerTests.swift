@@ -138,6 +138,83 @@ import Testing
         #expect(principles([12: 1]) == [[10, 11], [12]])
     }
 
+    /// "Merge #11 into #10": #10 leads the principle with its own wording and score even when
+    /// #11 scores higher; #11 becomes a source of it.
+    @Test func theStatementMergedIntoKeepsItsOwnWordingAndScore() {
+        var (statements, votes) = Self.conversation([10: (9, 9), 11: (10, 10), 12: (9, 9)])
+        statements[statements.firstIndex { $0.id == 10 }!].text = "The AI should cite its sources."
+        statements[statements.firstIndex { $0.id == 11 }!].text = "The AI should never insult anyone."
+        statements[statements.firstIndex { $0.id == 12 }!].text = "The AI should admit when it is unsure."
+        func compile(_ grouping: [Int64: Int64?], wording: [Int64: String] = [:]) -> [Constitution.Principle] {
+            ConstitutionCompiler.compile(
+                name: "t", conversation: "t", statements: statements, votes: votes,
+                parameters: CompileParameters(mergeSimilarity: 0.99), wording: wording, grouping: grouping
+            ).constitution.principles
+        }
+        let apart = compile([:])
+        let score10 = apart.first { $0.sources?.first?.statement == 10 }?.score
+        let score11 = apart.first { $0.sources?.first?.statement == 11 }?.score
+        #expect(score11 ?? 0 > score10 ?? 1, "the merged statement scores higher")
+
+        let merged = compile([11: 10], wording: [10: "Cite your sources.", 11: "Insult nobody."])
+        #expect(merged.count == 2)
+        let principle = merged.first { ($0.sources ?? []).count == 2 }
+        #expect(
+            principle?.sources?.first?.statement == 10 || principle?.sources?.contains { $0.statement == 10 } == true)
+        #expect(principle?.text == "Cite your sources.")
+        #expect(principle?.score == score10)
+        #expect(principle.map { Set(($0.sources ?? []).map(\.statement)) } == [10, 11])
+
+        // Merging into a statement the similarity had already put in the same principle also
+        // makes the target lead.
+        let similar = ConstitutionCompiler.compile(
+            name: "t", conversation: "t", statements: statements, votes: votes,
+            parameters: CompileParameters(mergeSimilarity: 0.0, mergeShareDifference: 1), grouping: [11: 10]
+        ).constitution.principles
+        let lead = similar.first { ($0.sources ?? []).contains { $0.statement == 10 } }
+        #expect(lead?.score == score10)
+    }
+
+    /// With no participant filtered out the compile uses the analysis it is given (the page's)
+    /// as it is; with some filtered out it clusters again and says how its groups map.
+    @Test func theCompileUsesThePagesAnalysisUnlessFiltersRemoveSomeone() {
+        let (statements, votes) = Self.conversation([10: (10, 9), 11: (9, 9)])
+        var page = Analyzer.analyze(votes: votes, moderatedOut: []).result
+        // A page analysis whose shares differ from a cold one, to see which is used.
+        page.statements = page.statements.map { statement in
+            var changed = statement
+            if changed.id == 10 {
+                changed.groupVotes = changed.groupVotes.map {
+                    try! JSONDecoder().decode(
+                        AnalysisResult.GroupVotes.self,
+                        from: Data(#"{"agree": \#($0.votes), "disagree": 0, "votes": \#($0.votes)}"#.utf8))
+                }
+            }
+            return changed
+        }
+        let used = ConstitutionCompiler.compile(
+            name: "t", conversation: "t", statements: statements, votes: votes, parameters: CompileParameters(),
+            pageAnalysis: page)
+        #expect(used.groups.sameAsAnalysisPage)
+        #expect(used.groups.sizes == page.groups.map(\.size))
+        #expect(used.constitution.principles.first { $0.sources?.first?.statement == 10 }?.groupAgreeShares == [1, 1])
+
+        var filters = ParticipantFilters(minimumVotes: 0)
+        filters.excludeFlagged = true
+        filters.flagged = [0, 1]
+        let refiltered = ConstitutionCompiler.compile(
+            name: "t", conversation: "t", statements: statements, votes: votes,
+            parameters: CompileParameters(filters: filters), pageAnalysis: page)
+        #expect(!refiltered.groups.sameAsAnalysisPage)
+        #expect(refiltered.groups.sizes.reduce(0, +) == 18)
+        let overlap = refiltered.groups.overlap ?? []
+        #expect(overlap.count == refiltered.groups.k)
+        #expect(overlap.map { $0.reduce(0, +) } == refiltered.groups.sizes)
+        #expect(refiltered.groups.pageSizes == page.groups.map(\.size))
+        // The two camps stay apart: each group maps onto one of the page's.
+        #expect(Set(refiltered.groups.closestPageGroup.compactMap { $0 }).count == refiltered.groups.k)
+    }
+
     @Test func theSameVotesAndParametersGiveTheSameHash() throws {
         let (statements, votes) = Self.conversation([10: (10, 9), 11: (9, 9)])
         let first = try ConstitutionCompiler.compile(

@@ -75,8 +75,107 @@ import Testing
             conversation: h.conversation, store: h.store, parameters: CompileParameters(), by: .system)
         let b = try await ConstitutionBuilding.publish(
             conversation: h.conversation, store: h.store, parameters: CompileParameters(), by: .system)
-        #expect(a.stored.version == 1 && b.stored.version == 2)
+        #expect(a.created && !b.created, "the same content again is not a new version")
+        #expect(a.stored.id == b.stored.id && b.stored.version == 1)
         #expect(a.stored.sha256 == b.stored.sha256)
+        let versions = try await h.store.constitutions(conversationID: h.conversation.id)
+        #expect(versions.count == 1)
+    }
+
+    @Test func publishingUnchangedContentSaysNothingChangedInTheAPIAndOnThePage() async throws {
+        let h = try await Harness.make()
+        try await AnalysisHTTPTests.vote(h)
+        try await h.test { client in
+            let auth = h.organiserHeaders
+            let first = try await client.json(.post, "/api/v1/conversations/town/constitutions", "{}", headers: auth)
+            #expect(first.status == .created)
+            let firstBody = try first.decoded()
+            #expect(firstBody["unchanged"] as? Bool == false)
+            let again = try await client.json(.post, "/api/v1/conversations/town/constitutions", "{}", headers: auth)
+            #expect(again.status == .ok)
+            let againBody = try again.decoded()
+            #expect(againBody["unchanged"] as? Bool == true)
+            #expect(againBody["version"] as? Int == 1 && againBody["id"] as? Int == firstBody["id"] as? Int)
+            // Other parameters give other content: that is a new version.
+            let other = try await client.json(
+                .post, "/api/v1/conversations/town/constitutions", #"{"rule": "polis-gac"}"#, headers: auth)
+            #expect(other.status == .created)
+            #expect(try other.decoded()["version"] as? Int == 2)
+
+            var browser = Browser(client: client)
+            let home = try await AdminSession.signIn(&browser)
+            #expect(home.status == .ok)
+            let builder = try await browser.get("/admin/conversations/town/constitution?rule=polis-gac")
+            let csrf = try #require(builder.csrf)
+            let published = try await browser.post(
+                "/admin/conversations/town/constitutions", form: [("csrf", csrf), ("rule", "polis-gac")])
+            #expect(published.status == .ok)
+            #expect(published.contains("Nothing changed since version 2, so no new version was published."))
+            let versions = try await h.store.constitutions(conversationID: h.conversation.id)
+            #expect(versions.count == 2)
+            let audit = try await h.store.auditLog(conversationID: h.conversation.id, offset: 0, limit: 100)
+            #expect(audit.items.filter { $0.action == "constitution.publish" }.count == 2)
+        }
+    }
+
+    /// One labelling of opinion groups: the analysis API, the builder, the published JSON and
+    /// the Markdown export give each group's agree share under the same letter.
+    @Test func everyViewLabelsTheGroupsAlike() async throws {
+        let h = try await Harness.make()
+        try await AnalysisHTTPTests.vote(h)
+        // Unequal camps, so "largest first" decides the letters.
+        for p in 30..<40 {
+            for (index, statement) in h.statements.enumerated() {
+                let value: VoteValue = index == 0 || index.isMultiple(of: 2) ? .agree : .disagree
+                _ = try await h.store.castVote(
+                    conversationID: h.conversation.id, participant: .external("p\(p)"), statementID: statement.id,
+                    value: value, at: Date())
+            }
+        }
+        let analysed = try #require(await h.analysis.analyze(h.conversation.id))
+        #expect(analysed.k == 2)
+        try await h.test { client in
+            let auth = h.organiserHeaders
+            let analysis = try await client.json(.get, "/api/v1/conversations/town/analysis", headers: auth)
+            let body = try #require(try analysis.decoded()["analysis"] as? [String: Any])
+            let statements = try #require(body["statements"] as? [[String: Any]])
+            var pageShares: [Int: [Double]] = [:]
+            for statement in statements {
+                let id = try #require(statement["id"] as? Int)
+                let groups = try #require(statement["group_votes"] as? [[String: Any]])
+                pageShares[id] = groups.map {
+                    let votes = $0["votes"] as? Int ?? 0
+                    return votes == 0 ? 0 : Double($0["agree"] as? Int ?? 0) / Double(votes)
+                }
+            }
+            let published = try await client.json(
+                .post, "/api/v1/conversations/town/constitutions", #"{"rule": "polis-gac", "threshold": 0}"#,
+                headers: auth)
+            let id = try #require(try published.decoded()["id"] as? Int)
+            let json = try await client.json(.get, "/api/v1/constitutions/\(id)", headers: auth)
+            let principles = try #require(try json.decoded()["principles"] as? [[String: Any]])
+            #expect(!principles.isEmpty)
+            let markdown = try await client.execute(
+                uri: "/api/v1/constitutions/\(id)?format=md", method: .get, headers: auth)
+            let text = String(buffer: markdown.body)
+            for principle in principles {
+                let lead = try #require((principle["sources"] as? [[String: Any]])?.first?["statement"] as? Int)
+                let shares = try #require(principle["group_agree_shares"] as? [Double])
+                #expect(shares == pageShares[lead], "statement \(lead): the constitution's groups are the page's")
+                let labelled = shares.enumerated().map {
+                    "\(["A", "B", "C", "D", "E"][$0.offset]) \(Int(($0.element * 100).rounded()))%"
+                }.joined(separator: ", ")
+                #expect(text.contains("agree share by group: \(labelled)"), "\(labelled)")
+            }
+            var browser = Browser(client: client)
+            _ = try await AdminSession.signIn(&browser)
+            let builder = try await browser.get("/admin/conversations/town/constitution?rule=polis-gac&threshold=0")
+            #expect(builder.contains("The rule runs over the 2 opinion groups of the analysis page (A 25, B 15)."))
+            let first = try #require(principles.first)
+            let shares = try #require(first["group_agree_shares"] as? [Double])
+            #expect(builder.contains(">A \(Int((shares[0] * 100).rounded()))%</span>"))
+            #expect(builder.contains(">B \(Int((shares[1] * 100).rounded()))%</span>"))
+        }
     }
 
     @Test func badRequestsAreRefusedAndChangeNothing() async throws {

@@ -222,6 +222,31 @@ extension StoreContract {
     ]
 
     static let constitutions: [StoreRequirement] = [
+        StoreRequirement("publishingTheLatestVersionsContentAgainStoresNothing") { f in
+            let c = try await f.conversation()
+            let first = try await f.store.publishConstitution(conversationID: c.id, by: f.organiser) { _ in
+                (Data("same".utf8), "sha-same")
+            }
+            await #expect(throws: CharterError.constitutionUnchanged(version: first.version)) {
+                _ = try await f.store.publishConstitution(conversationID: c.id, by: f.organiser) { _ in
+                    (Data("same".utf8), "sha-same")
+                }
+            }
+            let changed = try await f.store.publishConstitution(conversationID: c.id, by: f.organiser) { _ in
+                (Data("other".utf8), "sha-other")
+            }
+            // Only the latest version counts: going back to earlier content is a new version.
+            let back = try await f.store.publishConstitution(conversationID: c.id, by: f.organiser) { _ in
+                (Data("same".utf8), "sha-same")
+            }
+            let versions: [Int] = [first.version, changed.version, back.version]
+            #expect(versions == [1, 2, 3])
+            let stored = try await f.store.constitutions(conversationID: c.id)
+            #expect(stored.count == 3)
+            let audited = try await f.store.auditLog(conversationID: c.id, offset: 0, limit: 50).items
+            let publishes = audited.filter { $0.action == "constitution.publish" }
+            #expect(publishes.count == 3)
+        },
         StoreRequirement("constitutionsAreVersionedAndPrinciplesKeepTheirWordingAndGrouping") { f in
             let c = try await f.conversation()
             let s = try await f.seed(c, ["A", "B", "C"])
@@ -260,7 +285,7 @@ extension StoreContract {
             for action in [AuditAction.constitutionPublish, .principleReword, .principleRewordReset, .principleGroup] {
                 #expect(actions.contains(action.rawValue), "\(action.rawValue)")
             }
-        }
+        },
     ]
 
     static func newRun(_ f: Fixture) async throws -> NewComparisonRun {

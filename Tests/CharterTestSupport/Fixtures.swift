@@ -28,6 +28,9 @@ public enum Fixtures {
         configuration.timeouts = Dictionary(uniqueKeysWithValues: RunProfile.allCases.map { ($0, timeout) })
         configuration.grace = grace
         configuration.baselinePath = baselinePath
+        // The stand-in pipelines take the reference pipeline's parameters.
+        configuration.parametersFile =
+            repository.appendingPathComponent("scripts/pipeline/charter_pipeline/parameters.json").path
         configuration.bbqDirectory =
             repository.deletingLastPathComponent().appendingPathComponent("shared/evals/bbq/data")
             .path
@@ -39,7 +42,7 @@ public enum Fixtures {
         let stored = try await store.publishConstitution(conversationID: conversationID, by: .system) { version in
             var constitution = Constitution(
                 name: "Town hall constitution", version: version, kind: "collective",
-                description: "Principles the town agreed on.",
+                description: "Principles the town agreed on (draft \(version)).",
                 principles: [
                     .init(id: "p1", text: "Choose the response that is most honest about what it does not know."),
                     .init(id: "p2", text: "Choose the response that treats every group of people with equal respect."),

@@ -1,3 +1,4 @@
+import CharterCompiler
 import CharterDomain
 import CharterMath
 import CharterServices
@@ -69,7 +70,7 @@ struct AnalysisRoutes: Sendable {
             "/admin/conversations/\(conversation.slug)/analysis?done=\(done ? "recomputed" : "failed")")
     }
 
-    static func letter(_ group: Int) -> String { String(UnicodeScalar(UInt8(65 + group % 26))) }
+    static func letter(_ group: Int) -> String { ConstitutionCompiler.groupLetter(group) }
 
     struct GroupView {
         struct Line {

@@ -81,11 +81,11 @@ struct ConstitutionPages: Sendable {
         let form = try await context.submittedForm(request, reader: services.body)
         let conversation = context.conversation
         let parameters = try ConstitutionRoutes.ParametersBody(query: form).parameters()
-        let (stored, _) = try await ConstitutionBuilding.publish(
+        let (stored, _, created) = try await ConstitutionBuilding.publish(
             conversation: conversation, store: services.store, parameters: parameters, by: Actor(context.organiser))
+        let done = created ? "published-\(stored.version)" : "unchanged-\(stored.version)"
         return Response.seeOther(
-            "/admin/conversations/\(conversation.slug)/constitution?\(Self.query(from: form))&done=published-\(stored.version)"
-        )
+            "/admin/conversations/\(conversation.slug)/constitution?\(Self.query(from: form))&done=\(done)")
     }
 
     @Sendable func download(_ request: Request, context: AdminConversationContext) async throws -> Response {
@@ -157,11 +157,16 @@ struct ConstitutionPages: Sendable {
         let label: String
     }
 
+    struct ShareView {
+        let label, percent, exact: String
+    }
+
     struct PrincipleView {
         let lead: Int64
         let text: String
         let edited: Bool
-        let score, gac, shares: String
+        let score, scoreExact, gac, gacExact: String
+        let shares: [ShareView]
         let sources: [SourceView]
         let targets: [Target]
         let slug, csrf, returnQuery: String
@@ -195,6 +200,8 @@ struct ConstitutionPages: Sendable {
         let straightLining: String
         let excludeFlagged: Bool
         let summary: String
+        /// Which opinion groups the rule ran over, in the analysis page's labels.
+        let groupsNote: String
         let principleCount: Int
         let principles: [PrincipleView]
         let hiddenParameters: [Hidden]
@@ -234,6 +241,10 @@ struct ConstitutionPages: Sendable {
         let f = { (value: Double?) in value.map { String(format: "%.3f", $0) } ?? "–" }
         let notice = query["done"].map { done -> String in
             if done.hasPrefix("published-") { return "Published version \(done.dropFirst("published-".count))." }
+            if done.hasPrefix("unchanged-") {
+                return
+                    "Nothing changed since version \(done.dropFirst("unchanged-".count)), so no new version was published."
+            }
             if done == "regrouped" { return "Grouping saved; it is used from now on." }
             return "Wording saved; it is used from now on."
         }
@@ -247,12 +258,19 @@ struct ConstitutionPages: Sendable {
             minVotesPerGroup: parameters.minimumVotesPerGroup, minParticipantVotes: parameters.filters.minimumVotes,
             straightLining: parameters.filters.straightLiningVotes.map(String.init) ?? "",
             excludeFlagged: parameters.filters.excludeFlagged == true, summary: summary,
+            groupsNote: Self.groupsNote(result.groups),
             principleCount: result.constitution.principles.count,
             principles: result.constitution.principles.map { p in
                 let lead = p.sources?.first?.statement ?? 0
                 return PrincipleView(
-                    lead: lead, text: p.text, edited: wordings[lead] != nil, score: f(p.score), gac: f(p.gac),
-                    shares: (p.groupAgreeShares ?? []).map { "\(Int(($0 * 100).rounded()))%" }.joined(separator: " / "),
+                    lead: lead, text: p.text, edited: wordings[lead] != nil,
+                    score: ReadableNumbers.significant(p.score), scoreExact: ReadableNumbers.exact(p.score),
+                    gac: ReadableNumbers.significant(p.gac), gacExact: ReadableNumbers.exact(p.gac),
+                    shares: (p.groupAgreeShares ?? []).enumerated().map { group, share in
+                        ShareView(
+                            label: ConstitutionCompiler.groupLetter(group), percent: ReadableNumbers.percent(share),
+                            exact: ReadableNumbers.exact(share))
+                    },
                     sources: (p.sources ?? []).enumerated().map { index, source in
                         SourceView(
                             statement: source.statement, text: source.text, manual: groupings[source.statement] != nil,
@@ -277,5 +295,31 @@ struct ConstitutionPages: Sendable {
                     previousID: index + 1 < versions.count ? versions[index + 1].id : nil)
             })
         return services.views.page(title: "Constitution builder", view, admin: true)
+    }
+
+    /// The groups a compile used, said in the analysis page's labels (A is the largest).
+    static func groupsNote(_ groups: GroupsUsed) -> String {
+        func list(_ sizes: [Int]) -> String {
+            sizes.enumerated().map { "\(ConstitutionCompiler.groupLetter($0.offset)) \($0.element)" }
+                .joined(separator: ", ")
+        }
+        if groups.sameAsAnalysisPage {
+            return groups.k == 0
+                ? "No opinion groups yet."
+                : "The rule runs over the \(groups.k) opinion groups of the analysis page (\(list(groups.sizes)))."
+        }
+        var note =
+            "The filters left participants out, so the others were clustered again: \(groups.k) group"
+            + "\(groups.k == 1 ? "" : "s") (\(list(groups.sizes)))"
+        guard let overlap = groups.overlap, let pageSizes = groups.pageSizes else { return note + "." }
+        note += " against \(pageSizes.count) on the analysis page (\(list(pageSizes))). "
+        note +=
+            zip(overlap.indices, groups.closestPageGroup).map { index, closest in
+                let here = ConstitutionCompiler.groupLetter(index)
+                guard let closest else { return "\(here) has no one from the page's groups" }
+                return
+                    "\(here) here: \(overlap[index][closest]) of \(groups.sizes[index]) are in the page's \(ConstitutionCompiler.groupLetter(closest))"
+            }.joined(separator: "; ") + "."
+        return note
     }
 }

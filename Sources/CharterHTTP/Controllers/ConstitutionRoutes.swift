@@ -76,6 +76,8 @@ struct ConstitutionRoutes: Sendable {
         let createdAt: Date
         let createdBy: String
         let report: CompileSummary?
+        /// Set only in a publish's answer: true when nothing changed and nothing was stored.
+        var unchanged: Bool? = nil
     }
 
     /// A conversation's moderators: preview a compilation, list and read versions.
@@ -115,10 +117,11 @@ struct ConstitutionRoutes: Sendable {
     @Sendable func publish(_ request: Request, context: ConversationContext) async throws -> Response {
         let conversation = context.conversation
         let parameters = try await services.body.json(ParametersBody.self, from: request).parameters()
-        let (stored, constitution) = try await ConstitutionBuilding.publish(
+        let (stored, constitution, created) = try await ConstitutionBuilding.publish(
             conversation: conversation, store: services.store, parameters: parameters, by: Actor(context.organiser))
-        return Response.json(
-            Self.version(stored, conversation: conversation, report: constitution.report), status: .created)
+        var body = Self.version(stored, conversation: conversation, report: constitution.report)
+        body.unchanged = !created
+        return Response.json(body, status: created ? .created : .ok)
     }
 
     @Sendable func versions(_ request: Request, context: ConversationContext) async throws -> Response {
