@@ -107,3 +107,25 @@ enum Representativeness {
         return .init(agree: pick(agree), disagree: pick(disagree))
     }
 }
+
+extension AnalysisResult.StatementStats {
+    /// The statement's repness for one group in each direction (§7: the group's smoothed share
+    /// over the other groups' members'), for every statement, not only the representative ones.
+    public func repness(ofGroup group: Int) -> (agree: Double, disagree: Double)? {
+        guard groupVotes.indices.contains(group) else { return nil }
+        let own = groupVotes[group]
+        var othersAgree = 0
+        var othersDisagree = 0
+        var othersVotes = 0
+        for (index, votes) in groupVotes.enumerated() where index != group {
+            othersAgree += votes.agree
+            othersDisagree += votes.disagree
+            othersVotes += votes.votes
+        }
+        func smoothed(_ count: Int, _ total: Int) -> Double { (Double(count) + 1) / (Double(total) + 2) }
+        return (
+            smoothed(own.agree, own.votes) / smoothed(othersAgree, othersVotes),
+            smoothed(own.disagree, own.votes) / smoothed(othersDisagree, othersVotes)
+        )
+    }
+}

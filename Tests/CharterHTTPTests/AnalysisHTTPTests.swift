@@ -93,6 +93,68 @@ import ZIPFoundation
         }
     }
 
+    /// The map reads without a mouse: every group, statement and (in a small conversation)
+    /// participant is a focusable mark named by its text, statements are numbered on the map,
+    /// the table beside it lists the same points, and each measure is explained where it is.
+    @Test func theMapReadsWithoutAMouseAndTheReportsDownloadAsCSV() async throws {
+        let h = try await Harness.make()
+        _ = try await h.store.addSeedStatements(
+            conversationID: h.conversation.id, texts: ["=HYPERLINK(\"http://x\"), \"quoted\""], by: .system)
+        try await Self.vote(h)
+        let formula = try await h.store.visibleStatements(conversationID: h.conversation.id).last!
+        for p in 0..<6 {
+            _ = try await h.store.castVote(
+                conversationID: h.conversation.id, participant: .external("p\(p)"), statementID: formula.id,
+                value: .pass, at: Date())
+        }
+        let result = try #require(await h.analysis.analyze(h.conversation.id))
+        try await h.test { client in
+            var browser = Browser(client: client)
+            _ = try await AdminSession.signIn(&browser)
+            let page = try await browser.get("/admin/conversations/town/analysis")
+            let marks = page.body.components(separatedBy: #"class="mark" "#).count - 1
+            let shownStatements = result.statements.filter { !$0.moderatedOut }.count
+            #expect(marks == result.participants.count + result.groups.count + shownStatements)
+            let focusable = page.body.components(separatedBy: #"tabindex="0" role="img" aria-label=""#).count - 1
+            #expect(focusable == marks, "every mark is focusable with a name")
+            for statement in h.statements {
+                #expect(
+                    page.contains(#"aria-hidden="true">\#(statement.id)</text>"#), "statement \(statement.id) numbered")
+                #expect(page.contains(#"<th scope="row">#\#(statement.id)</th>"#))
+            }
+            #expect(page.contains(#"<th scope="row">participant "#))
+            for measure in ["Silhouette:", "<dt>GAC</dt>", "<dt>CCAI score</dt>", "<dt>Extremity</dt>"] {
+                #expect(page.contains(measure), "\(measure) explained")
+            }
+
+            let statements = try await browser.get("/admin/conversations/town/analysis/statements.csv")
+            #expect(statements.status == .ok)
+            #expect(statements.headers[.contentType] == "text/csv; charset=utf-8")
+            let lines = statements.body.split(separator: "\n").map(String.init)
+            #expect(lines.first?.hasPrefix("statement,source_id,text,moderated_out,votes,agree,disagree,pass,") == true)
+            #expect(lines.first?.contains("group_A_agree_share,group_A_repness_agree") == true)
+            #expect(lines.first?.contains("group_B_votes") == true)
+            #expect(lines.count == result.statements.count + 1)
+            // A formula is neutralised, quotes doubled.
+            #expect(statements.contains(#""'=HYPERLINK(""http://x""), ""quoted""""#))
+            let first = try #require(result.statements.min { $0.id < $1.id })
+            let share = Double(first.groupVotes[0].agree) / Double(first.groupVotes[0].votes)
+            #expect(lines[1].hasPrefix("\(first.id),,"))
+            let fields = lines[1].split(separator: ",", omittingEmptySubsequences: false)
+            #expect(fields[8] == "\(first.groupVotes[0].votes)" && Double(fields[9]) == share)
+
+            let participants = try await browser.get("/admin/conversations/town/analysis/participants.csv")
+            let rows = participants.body.split(separator: "\n")
+            #expect(rows.first == "participant,source_id,group,in_conversation,votes,x,y")
+            #expect(rows.count == result.participants.count + 1)
+            let groups = Set(rows.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false)[2] })
+            // Participants with too few votes to be clustered have no group.
+            #expect(groups.subtracting([""]) == ["A", "B"])
+            let clustered = result.participants.filter { $0.group != nil }.count
+            #expect(rows.dropFirst().filter { !$0.contains(",,1,") && !$0.contains(",,0,") }.count == clustered)
+        }
+    }
+
     @Test func theNextStatementFollowsTheAnalysisPriorities() async throws {
         let h = try await Harness.make()
         try await Self.vote(h)

@@ -24,6 +24,66 @@ struct AnalysisRoutes: Sendable {
     var moderatorPages: RouteCollection<AdminConversationContext> {
         RouteCollection(context: AdminConversationContext.self)
             .get("conversations/{slug}/analysis", use: page)
+            .get("conversations/{slug}/analysis/statements.csv", use: statementsCSV)
+            .get("conversations/{slug}/analysis/participants.csv", use: participantsCSV)
+    }
+
+    /// One line on each measure, shown where the measure appears.
+    static let measures: [(name: String, explanation: String)] = [
+        (
+            "Silhouette",
+            "How well separated the opinion groups are, from −1 to 1: near 1, each participant is much closer to their own group than to the next; near 0, the groups blur."
+        ),
+        (
+            "GAC",
+            "Group-aware consensus: the product over groups of each group's (smoothed) agree share, so it is high only when every group agrees."
+        ),
+        (
+            "CCAI score",
+            "The CCAI study's selection score: the product over groups of each group's plain agree share; a statement needs it above the threshold in every group's name."
+        ),
+        (
+            "Extremity",
+            "How far the statement sits from the centre of the opinion map: high for statements that divide the groups."
+        ),
+    ]
+
+    @Sendable func statementsCSV(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let conversation = context.conversation
+        let result = try await storedResult(conversation)
+        let texts = Dictionary(
+            uniqueKeysWithValues: try await services.store.allStatements(conversationID: conversation.id).map {
+                ($0.id, $0.text)
+            })
+        let sources = try await services.store.sourceIDs(conversationID: conversation.id)
+        let csv = AnalysisCSV.statements(
+            result, texts: texts, sources: sources.statements, groupLabel: ConstitutionCompiler.groupLetter)
+        return Self.csv(csv, filename: "\(conversation.slug)-analysis-statements.csv")
+    }
+
+    @Sendable func participantsCSV(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        let conversation = context.conversation
+        let result = try await storedResult(conversation)
+        let sources = try await services.store.sourceIDs(conversationID: conversation.id)
+        let csv = AnalysisCSV.participants(
+            result, sources: sources.participants, groupLabel: ConstitutionCompiler.groupLetter)
+        return Self.csv(csv, filename: "\(conversation.slug)-analysis-participants.csv")
+    }
+
+    private func storedResult(_ conversation: Conversation) async throws -> AnalysisResult {
+        guard let stored = try await services.store.latestAnalysis(conversationID: conversation.id) else {
+            throw AppError(
+                .notFound, code: "no_analysis",
+                message: "There is no analysis of this conversation yet; it is computed once there are votes.")
+        }
+        return try ConversationAnalysis.decode(stored)
+    }
+
+    static func csv(_ text: String, filename: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/csv; charset=utf-8"
+        headers[.contentDisposition] = "attachment; filename=\"\(filename)\""
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// Recomputing costs the server work, so it is the owners'.
@@ -98,10 +158,22 @@ struct AnalysisRoutes: Sendable {
         let id: Int64
         let text: String
         let votes: Int
-        let agreeShare: Int
-        let gac, ccai, extremity: String
+        let agreeShare: String
+        let gac, gacExact, ccai, ccaiExact, extremity, extremityExact: String
         let moderatedOut: Bool
-        let groupShares: [String]
+        let groupShares: [Share]
+    }
+
+    struct Share {
+        let label, percent, exact: String
+    }
+
+    struct Measure {
+        let name, explanation: String
+    }
+
+    struct MapPoint {
+        let kind, label, x, y, detail: String
     }
 
     struct PageView: PageTemplate {
@@ -119,6 +191,10 @@ struct AnalysisRoutes: Sendable {
         let consensusAgree, consensusDisagree: [ConsensusView]
         let columns: [Column]
         let rows: [Row]
+        let measures: [Measure]
+        let silhouetteExplanation: String
+        let mapPoints: [MapPoint]
+        let participantPointsListed: Bool
     }
 
     @Sendable func page(_ request: Request, context: AdminConversationContext) async throws -> Response {
@@ -138,7 +214,8 @@ struct AnalysisRoutes: Sendable {
                 title: conversation.settings.title,
                 notice: notice, ready: false, computing: last > 0, age: "", voteCount: 0, participantCount: 0,
                 statementCount: 0, k: 0, stale: false, silhouettes: "", svg: "", groups: [], consensusAgree: [],
-                consensusDisagree: [], columns: [], rows: [])
+                consensusDisagree: [], columns: [], rows: [], measures: [], silhouetteExplanation: "", mapPoints: [],
+                participantPointsListed: false)
             return services.views.page(title: "Opinion map", view, admin: true)
         }
         let result = try ConversationAnalysis.decode(stored)
@@ -198,10 +275,39 @@ struct AnalysisRoutes: Sendable {
         }
         let rows = statements.map { s in
             Row(
-                id: s.id, text: text(s.id), votes: s.votes, agreeShare: percent(Self.share(s.agree, s.votes)),
-                gac: String(format: "%.3f", s.gac), ccai: String(format: "%.3f", s.ccaiAgreeProduct),
-                extremity: String(format: "%.2f", s.extremity), moderatedOut: s.moderatedOut,
-                groupShares: s.groupVotes.map { "\(percent(Self.share($0.agree, $0.votes)))%" })
+                id: s.id, text: text(s.id), votes: s.votes,
+                agreeShare: ReadableNumbers.percent(Self.share(s.agree, s.votes)),
+                gac: ReadableNumbers.significant(s.gac), gacExact: ReadableNumbers.exact(s.gac),
+                ccai: ReadableNumbers.significant(s.ccaiAgreeProduct),
+                ccaiExact: ReadableNumbers.exact(s.ccaiAgreeProduct),
+                extremity: ReadableNumbers.significant(s.extremity, digits: 2),
+                extremityExact: ReadableNumbers.exact(s.extremity), moderatedOut: s.moderatedOut,
+                groupShares: s.groupVotes.enumerated().map { index, votes in
+                    let share = votes.votes == 0 ? nil : Self.share(votes.agree, votes.votes)
+                    return Share(
+                        label: Self.letter(index), percent: ReadableNumbers.percent(share),
+                        exact: share.map { "\(votes.agree) of \(votes.votes) agree (\($0))" } ?? "no votes")
+                })
+        }
+        let listed = result.participants.count <= OpinionMap.focusableParticipants
+        var mapPoints = result.groups.map { group in
+            let centre = OpinionMap.centre(of: group.id, in: result)
+            return MapPoint(
+                kind: "group", label: Self.letter(group.id), x: ReadableNumbers.significant(centre?.x),
+                y: ReadableNumbers.significant(centre?.y), detail: "\(group.size) participants")
+        }
+        mapPoints += result.statements.filter { !$0.moderatedOut }.sorted { $0.id < $1.id }.map { s in
+            MapPoint(
+                kind: "statement", label: "#\(s.id)", x: ReadableNumbers.significant(s.x),
+                y: ReadableNumbers.significant(s.y), detail: text(s.id))
+        }
+        if listed {
+            mapPoints += result.participants.map { p in
+                MapPoint(
+                    kind: "participant", label: "participant \(p.id)", x: ReadableNumbers.significant(p.x),
+                    y: ReadableNumbers.significant(p.y),
+                    detail: p.group.map { "group \(Self.letter($0))" } ?? "not clustered")
+            }
         }
         let view = PageView(
             organiserEmail: organiser.email, csrf: csrf, slug: conversation.slug, title: conversation.settings.title,
@@ -209,10 +315,15 @@ struct AnalysisRoutes: Sendable {
             voteCount: stored.voteCount, participantCount: result.participantCount,
             statementCount: result.statementCount,
             k: result.k, stale: last > stored.lastVoteEvent,
-            silhouettes: result.silhouettes.map { "k=\($0.k): \(String(format: "%.2f", $0.silhouette))" }
-                .joined(separator: ", "),
+            silhouettes: result.silhouettes.map {
+                "k=\($0.k): \(ReadableNumbers.significant($0.silhouette, digits: 2))"
+            }
+            .joined(separator: ", "),
             svg: OpinionMap.svg(result, text: text), groups: groups, consensusAgree: consensus(result.consensus.agree),
-            consensusDisagree: consensus(result.consensus.disagree), columns: columns, rows: rows)
+            consensusDisagree: consensus(result.consensus.disagree), columns: columns, rows: rows,
+            measures: Self.measures.dropFirst().map { Measure(name: $0.name, explanation: $0.explanation) },
+            silhouetteExplanation: Self.measures[0].explanation, mapPoints: mapPoints,
+            participantPointsListed: listed)
         return services.views.page(title: "Opinion map", view, admin: true)
     }
 
@@ -247,30 +358,50 @@ enum OpinionMap {
         func sy(_ y: Double) -> String {
             String(format: "%.1f", height - pad - (y - minY) / spanY * (height - 2 * pad))
         }
+        // The map is a group of focusable marks, each with its text as its accessible name, so
+        // it reads with a keyboard and a screen reader; the table beside it lists the same.
         var out =
-            #"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 \#(Int(width)) \#(Int(height))" role="img" aria-label="Opinion map">"#
+            #"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 \#(Int(width)) \#(Int(height))" role="group" aria-label="Opinion map: participants, opinion groups and numbered statements">"#
+        let focusable = points.count <= focusableParticipants
         for p in points {
             let color = p.group.map { AnalysisRoutes.palette[$0 % AnalysisRoutes.palette.count] } ?? "#b0b7bf"
-            let label = p.group.map { "group \(AnalysisRoutes.letter($0))" } ?? "not clustered"
+            let label =
+                "participant \(p.id), \(p.group.map { "group \(AnalysisRoutes.letter($0))" } ?? "not clustered"), \(p.voteCount) votes"
+            let focus = focusable ? #" tabindex="0" role="img" aria-label="\#(escape(label))""# : ""
             out +=
-                #"<circle cx="\#(sx(p.x))" cy="\#(sy(p.y))" r="2.5" fill="\#(color)" fill-opacity="0.55"><title>participant \#(p.id) · \#(label) · \#(p.voteCount) votes</title></circle>"#
+                #"<circle class="mark" cx="\#(sx(p.x))" cy="\#(sy(p.y))" r="2.5" fill="\#(color)" fill-opacity="0.55"\#(focus)><title>\#(escape(label))</title></circle>"#
         }
         for group in result.groups {
-            let members = points.filter { $0.group == group.id }
-            guard !members.isEmpty else { continue }
-            let cx = members.map(\.x).reduce(0, +) / Double(members.count)
-            let cy = members.map(\.y).reduce(0, +) / Double(members.count)
+            guard let (cx, cy) = centre(of: group.id, in: result) else { continue }
             let color = AnalysisRoutes.palette[group.id % AnalysisRoutes.palette.count]
+            let label = "group \(AnalysisRoutes.letter(group.id)): \(group.size) participants"
             out +=
-                #"<circle cx="\#(sx(cx))" cy="\#(sy(cy))" r="14" fill="none" stroke="\#(color)" stroke-width="3"><title>group \#(AnalysisRoutes.letter(group.id)): \#(group.size) participants</title></circle>"#
+                #"<g class="mark" tabindex="0" role="img" aria-label="\#(label)"><title>\#(label)</title><circle cx="\#(sx(cx))" cy="\#(sy(cy))" r="14" fill="none" stroke="\#(color)" stroke-width="3"/>"#
             out +=
-                #"<text x="\#(sx(cx))" y="\#(sy(cy))" dy="5" text-anchor="middle" font-size="14" font-weight="bold" fill="\#(color)">\#(AnalysisRoutes.letter(group.id))</text>"#
+                #"<text x="\#(sx(cx))" y="\#(sy(cy))" dy="5" text-anchor="middle" font-size="14" font-weight="bold" fill="\#(color)" aria-hidden="true">\#(AnalysisRoutes.letter(group.id))</text></g>"#
         }
         for s in result.statements where !s.moderatedOut {
+            let label = "statement \(s.id): \(text(s.id)) · GAC \(ReadableNumbers.significant(s.gac))"
             out +=
-                #"<rect x="\#(sx(s.x))" y="\#(sy(s.y))" width="5" height="5" transform="translate(-2.5 -2.5)" fill="black" fill-opacity="0.6"><title>\#(escape(text(s.id))) · GAC \#(String(format: "%.2f", s.gac))</title></rect>"#
+                #"<g class="mark" tabindex="0" role="img" aria-label="\#(escape(label))"><title>\#(escape(label))</title><rect x="\#(sx(s.x))" y="\#(sy(s.y))" width="5" height="5" transform="translate(-2.5 -2.5)" fill="black" fill-opacity="0.6"/>"#
+            out +=
+                #"<text x="\#(sx(s.x))" y="\#(sy(s.y))" dx="4" dy="-4" font-size="10" fill="dimgray" aria-hidden="true">\#(s.id)</text></g>"#
         }
         return out + "</svg>"
+    }
+
+    /// Up to this many participants, each point is a focusable mark and a row of the table;
+    /// beyond it a keyboard would tab through thousands, so the groups stand for them and the
+    /// participants' CSV report lists every point.
+    static let focusableParticipants = 300
+
+    static func centre(of group: Int, in result: AnalysisResult) -> (x: Double, y: Double)? {
+        let members = result.participants.filter { $0.group == group }
+        guard !members.isEmpty else { return nil }
+        return (
+            members.map(\.x).reduce(0, +) / Double(members.count),
+            members.map(\.y).reduce(0, +) / Double(members.count)
+        )
     }
 
     static func escape(_ text: String) -> String {
