@@ -17,10 +17,16 @@ public struct Statement: Sendable, Codable, Equatable, Identifiable {
     public var moderation: ModerationState
     public var reason: String?
     public var createdAt: Date
+    /// The wording the statement was written with, when a moderator reworded it before anyone
+    /// else voted on it; nil when it was never reworded.
+    public var originalText: String?
+    /// The statement this one is a moderator's reworded copy of (that one keeps its own text).
+    public var rewordedFrom: Int64?
 
     public init(
         id: Int64, conversationID: Int64, authorID: Int64?, text: String, isSeed: Bool, isMeta: Bool,
-        moderation: ModerationState, reason: String?, createdAt: Date
+        moderation: ModerationState, reason: String?, createdAt: Date, originalText: String? = nil,
+        rewordedFrom: Int64? = nil
     ) {
         self.id = id
         self.conversationID = conversationID
@@ -31,6 +37,8 @@ public struct Statement: Sendable, Codable, Equatable, Identifiable {
         self.moderation = moderation
         self.reason = reason
         self.createdAt = createdAt
+        self.originalText = originalText
+        self.rewordedFrom = rewordedFrom
     }
 }
 

@@ -75,6 +75,7 @@ public enum AuditAction: Sendable, Hashable, CaseIterable {
     case conversationCreate, conversationEdit, conversationImport, conversationAllowList, conversationMember
     case participantRelease
     case statementSeed, statementAccept, statementReject, statementMeta, statementUnmeta
+    case statementReword, statementRewordedCopy
     case principleReword, principleRewordReset, principleGroup
     case constitutionPublish
     case runCreate
@@ -85,7 +86,8 @@ public enum AuditAction: Sendable, Hashable, CaseIterable {
         [
             .conversationCreate, .conversationEdit, .conversationImport, .conversationAllowList, .conversationMember,
             .participantRelease, .statementSeed, .statementAccept, .statementReject, .statementMeta, .statementUnmeta,
-            .principleReword, .principleRewordReset, .principleGroup, .constitutionPublish, .runCreate,
+            .statementReword, .statementRewordedCopy, .principleReword, .principleRewordReset, .principleGroup,
+            .constitutionPublish, .runCreate,
         ] + RunState.allCases.map(AuditAction.runState) + [.organiserCreate, .organiserAdmin, .tokenCreate]
     }
 
@@ -102,6 +104,8 @@ public enum AuditAction: Sendable, Hashable, CaseIterable {
         case .statementReject: "statement.reject"
         case .statementMeta: "statement.meta"
         case .statementUnmeta: "statement.unmeta"
+        case .statementReword: "statement.reword"
+        case .statementRewordedCopy: "statement.reworded-copy"
         case .principleReword: "principle.reword"
         case .principleRewordReset: "principle.reword.reset"
         case .principleGroup: "principle.group"

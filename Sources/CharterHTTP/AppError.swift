@@ -16,8 +16,20 @@ public struct AppError: Error, Sendable {
         self.headers = headers
     }
 
+    /// An API token that names no organiser.
     static let unauthorized = AppError(
-        .unauthorized, code: "unauthorized", message: "Sign in as an organiser, or send a valid API token.")
+        .unauthorized, code: "unauthorized",
+        message:
+            "That API token is not valid. Send Authorization: Bearer co_… with a token made on /admin/tokens "
+            + "(or by `charter admin create-token`).")
+    /// An organiser's API request without a token. A browser signed in to the admin pages sends
+    /// its session only to /admin, so the answer says what the API wants instead.
+    static let tokenRequired = AppError(
+        .unauthorized, code: "unauthorized",
+        message:
+            "The API wants an organiser's token: send Authorization: Bearer co_…. Signing in to the admin pages "
+            + "does not sign in the API; create a token on the admin page /admin/tokens (or with "
+            + "`charter admin create-token`).")
     /// An admin page or form without a signed-in session: a page view is sent to the sign-in
     /// page (by the error middleware), a form post gets 401.
     static let signIn = AppError(.unauthorized, code: "sign_in", message: "Sign in as an organiser first.")

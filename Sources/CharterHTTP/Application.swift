@@ -155,6 +155,8 @@ func addRoutes(to router: Router<AppRequestContext>, services: AppServices, open
     conversationPages(.moderator, of: .conversation).addRoutes(admin.moderatorPages, atPath: adminPath)
         .addRoutes(analysis.moderatorPages, atPath: adminPath)
         .addRoutes(builder.moderatorPages, atPath: adminPath)
+        .addRoutes(ConstitutionVersionPages(services: services).moderatorPages, atPath: adminPath)
+        .addRoutes(StatementPages(services: services).moderatorPages, atPath: adminPath)
     conversationPages(.owner, of: .conversation).addRoutes(admin.ownerPages, atPath: adminPath)
         .addRoutes(access.ownerPages, atPath: adminPath)
         .addRoutes(analysis.ownerPages, atPath: adminPath)

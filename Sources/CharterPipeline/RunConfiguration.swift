@@ -32,7 +32,17 @@ public struct RunConfiguration: Sendable {
     /// The only folder `prompts_path` may name a file in (`--prompts-directory`).
     public var promptsDirectory: String?
 
+    /// The pipeline's list of parameters (`PipelineParameters`); nil: the reference
+    /// pipeline's, `charter_pipeline/parameters.json` beside the pipeline command. When there
+    /// is none, a run's parameters are checked by the pipeline alone, once it starts.
+    public var parametersFile: String?
+
     public init() {}
+
+    /// Where the pipeline's list of parameters is looked for.
+    public var parametersURL: URL? {
+        parametersFile.map { URL(fileURLWithPath: $0) } ?? PipelineParameters.besideCommand(command)
+    }
 
     /// The first of the usual places BBQ is found, relative to the working directory.
     public static func defaultBBQDirectory() -> String? {

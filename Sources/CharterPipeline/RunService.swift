@@ -94,7 +94,10 @@ public actor RunService: Service {
                 else { return }
                 claimed = next
             } catch {
-                logger.error("cannot take a run from the queue", metadata: ["error": "\(error)"])
+                // A cancelled task (a shutdown) is not a fault of the queue's.
+                if !Self.isCancellation(error) {
+                    logger.error("cannot take a run from the queue", metadata: ["error": "\(error)"])
+                }
                 return
             }
             active[claimed.id] = Task {
@@ -105,10 +108,18 @@ public actor RunService: Service {
         }
     }
 
+    /// A run's task is done: the next queued run is started from a task of its own, since
+    /// the finished one may have been cancelled (and a cancelled task's store calls fail).
     func finished(_ id: Int64) async {
         active[id] = nil
         cancellations[id] = nil
-        await schedule()
+        wake()
+    }
+
+    /// Whether an error is only the calling task's cancellation (a user's cancel of its run,
+    /// or a shutdown) surfacing from the store or a sleep: an expected end, not a fault.
+    static func isCancellation(_ error: any Error) -> Bool {
+        error is CancellationError || Task.isCancelled
     }
 
     /// Takes a queued run for this process; nil when another process or request took it first.
@@ -133,17 +144,17 @@ public actor RunService: Service {
             do {
                 _ = try await store.renewRunLeases(owner: serverID, until: leaseEnd())
                 leaseRenewed = now
-            } catch {
+            } catch  where !Self.isCancellation(error) {
                 logger.error("cannot renew the runs' leases", metadata: ["error": "\(error)"])
-            }
+            } catch {}
         }
         if now - recovered >= configuration.lease / 2 {
             recovered = now
             do {
                 try await recoverInterrupted()
-            } catch {
+            } catch  where !Self.isCancellation(error) {
                 logger.error("cannot look for runs whose server stopped", metadata: ["error": "\(error)"])
-            }
+            } catch {}
         }
     }
 
@@ -162,7 +173,7 @@ public actor RunService: Service {
         constitutionID: Int64, baseline: BaselineChoice, profile: RunProfile, seed: Int64?,
         parameters: [String: RunParameter], by actor: Actor
     ) async throws -> ComparisonRun {
-        try Self.validate(parameters)
+        try checkParameters(parameters, profile: profile)
         let parameters = try RunParameterPaths.confined(
             parameters,
             roots: ["model_path": configuration.modelsDirectory, "prompts_path": configuration.promptsDirectory])
@@ -227,6 +238,35 @@ public actor RunService: Service {
             return current
         }
         throw CharterError.conflict("Run \(id) has already finished (\(current.state.rawValue)).")
+    }
+
+    /// The pipeline's list of parameters, read afresh (a pipeline updated under a running
+    /// server is believed at once); nil when the pipeline has none where it is looked for.
+    /// A list that is there but unreadable is refused: runs would be checked against nothing.
+    public nonisolated func pipelineParameters() throws -> PipelineParameters? {
+        guard let url = configuration.parametersURL, FileManager.default.fileExists(atPath: url.path) else {
+            return nil
+        }
+        do {
+            return try PipelineParameters.decode(try Data(contentsOf: url))
+        } catch let error as CharterError {
+            throw error
+        } catch {
+            throw CharterError.conflict(
+                "The pipeline's list of parameters (\(url.path)) cannot be read: \(Self.describe(error))")
+        }
+    }
+
+    /// Run parameters Charter itself takes (they go into the manifest's own fields, not its
+    /// `parameters`): the pipeline's list does not name them.
+    public static let manifestParameters: Set<String> = ["prompts_path"]
+
+    /// Everything that can be known about a run's parameters before it is queued: names and
+    /// sizes, then the pipeline's own list (names, types, ranges, what the profile needs).
+    public nonisolated func checkParameters(_ parameters: [String: RunParameter], profile: RunProfile) throws {
+        try Self.validate(parameters)
+        try pipelineParameters()?.check(
+            parameters.filter { !Self.manifestParameters.contains($0.key) }, profile: profile)
     }
 
     static func validate(_ parameters: [String: RunParameter]) throws {
@@ -335,6 +375,11 @@ public actor RunService: Service {
             _ = try await store.updateRun(
                 id: run.id, expecting: [.running], RunChange(directory: workspace.directory.path), by: nil)
             end = try await follow(run, in: workspace, onEvent: onEvent, log: log)
+        } catch  where Self.isCancellation(error) {
+            // Cancelled (or the server stopping) before its pipeline started: an end like any
+            // other cancel, not a failure to start.
+            let cancellation = cancellations[run.id]
+            end = RunChange(state: cancellation?.state ?? .cancelled, failure: cancellation?.reason ?? "cancelled")
         } catch {
             log.error("run could not start", metadata: ["error": "\(error)"])
             end = RunChange(state: .failed, failure: "The run could not start: \(Self.describe(error))")
@@ -364,7 +409,7 @@ public actor RunService: Service {
             log.error("cannot record the end of the run", metadata: ["error": "\(error)"])
         }
         log.info(
-            "run ended",
+            change.state == .cancelled ? "run cancelled" : "run ended",
             metadata: ["state": "\(change.state?.rawValue ?? "?")", "reason": "\(change.failure ?? "")"])
         let reread = try? await Task { try await store.run(id: run.id) }.value
         return reread ?? run

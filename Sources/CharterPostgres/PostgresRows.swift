@@ -56,7 +56,9 @@ extension Statement {
             isMeta: try row("is_meta"),
             moderation: ModerationState(rawValue: try row("moderation")) ?? .pending,
             reason: try row("reason"),
-            createdAt: try row("created_at")
+            createdAt: try row("created_at"),
+            originalText: try row("original_text"),
+            rewordedFrom: try row("reworded_from")
         )
     }
 }

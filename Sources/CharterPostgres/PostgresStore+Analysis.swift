@@ -46,6 +46,12 @@ extension PostgresStore {
                     duration_ms = excluded.duration_ms, parameters = excluded.parameters, result = excluded.result
                 """, analysis.conversationID, analysis.computedAt, analysis.voteCount, analysis.lastVoteEvent,
                 analysis.durationMs, analysis.parameters, analysis.result)
+            if let groups = analysis.groupCount {
+                try await sql.recordGroupCount(
+                    conversationID: analysis.conversationID, groups: groups, at: analysis.computedAt)
+            }
+            try await sql.recordStatementScores(
+                conversationID: analysis.conversationID, analysis.statementScores, at: analysis.computedAt)
             // The other servers learn of it when this commits (`ServerCoordination`'s `analysed`).
             try await sql.execute("SELECT pg_notify('charter_analysis', ?)", String(analysis.conversationID))
         }

@@ -352,6 +352,41 @@ public final class SQLiteStore: Sendable {
                     ALTER TABLE comparison_run ADD COLUMN lease_expires_at DATETIME;
                     """)
         }
+        // The organiser's desk: a moderator's rewording keeps the first wording, a reworded copy
+        // names the statement it rewords, and each run of analyses that found the same number of
+        // opinion groups is counted.
+        migrator.registerMigration("v10 rewording and group counts") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE statement ADD COLUMN original_text TEXT;
+                    ALTER TABLE statement ADD COLUMN reworded_from INTEGER REFERENCES statement(id);
+                    CREATE TABLE analysis_group_count (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        conversation_id INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+                        group_count INTEGER NOT NULL,
+                        analyses INTEGER NOT NULL,
+                        first_at DATETIME NOT NULL,
+                        last_at DATETIME NOT NULL
+                    );
+                    CREATE INDEX analysis_group_count_by_conversation ON analysis_group_count(conversation_id, id);
+                    """)
+        }
+        // A statement's page: its scores over time (the last analysis of each hour) and its
+        // moderation history from the audit log.
+        migrator.registerMigration("v11 statement history") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE statement_score (
+                        statement_id INTEGER NOT NULL REFERENCES statement(id) ON DELETE CASCADE,
+                        hour DATETIME NOT NULL,
+                        gac DOUBLE NOT NULL,
+                        ccai DOUBLE NOT NULL,
+                        votes INTEGER NOT NULL,
+                        PRIMARY KEY (statement_id, hour)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX audit_log_by_statement ON audit_log(statement_id, id);
+                    """)
+        }
         return migrator
     }
 

@@ -53,6 +53,12 @@ extension SQLiteStore {
                     analysis.conversationID, analysis.computedAt, analysis.voteCount, analysis.lastVoteEvent,
                     analysis.durationMs, analysis.parameters, analysis.result,
                 ])
+            if let groups = analysis.groupCount {
+                try Self.recordGroupCount(
+                    db, conversationID: analysis.conversationID, groups: groups, at: analysis.computedAt)
+            }
+            try Self.recordStatementScores(
+                db, conversationID: analysis.conversationID, analysis.statementScores, at: analysis.computedAt)
         }
     }
 

@@ -54,7 +54,9 @@ extension Statement {
             isMeta: row["is_meta"],
             moderation: ModerationState(rawValue: row["moderation"]) ?? .pending,
             reason: row["reason"],
-            createdAt: row["created_at"]
+            createdAt: row["created_at"],
+            originalText: row["original_text"],
+            rewordedFrom: row["reworded_from"]
         )
     }
 }

@@ -54,7 +54,10 @@ public enum ConversationAnalysis {
             StoredAnalysis(
                 conversationID: conversationID, computedAt: Date(), voteCount: result.voteCount,
                 lastVoteEvent: snapshot.lastVoteEvent, durationMs: timings.total, parameters: parameters,
-                result: encoded))
+                result: encoded, groupCount: result.k,
+                statementScores: result.statements.filter { !$0.moderatedOut }.map {
+                    StatementScore(statementID: $0.id, gac: $0.gac, ccai: $0.ccaiAgreeProduct, votes: $0.votes)
+                }))
         return (result, timings)
     }
 }

@@ -50,6 +50,19 @@ public protocol ConversationStore: Sendable {
     func unvotedStatements(conversationID: Int64, participantID: Int64?) async throws -> [Statement]
     func moderate(statementIDs: [Int64], conversationID: Int64, action: ModerationAction, by actor: Actor)
         async throws -> [Statement]
+    /// A moderator's new wording for a statement nobody but its author has voted on; the first
+    /// wording stays in `originalText` and the audit entry holds both. A statement someone else
+    /// has voted on keeps its text (`CharterError.conflict`): reword it as a copy instead.
+    func rewordStatement(id: Int64, conversationID: Int64, text: String, by actor: Actor) async throws -> Statement
+    /// A new statement in a moderator's wording, accepted, linked to the one it rewords
+    /// (`rewordedFrom`), which keeps its text, votes and moderation; audited.
+    func addRewordedCopy(of id: Int64, conversationID: Int64, text: String, by actor: Actor) async throws
+        -> Statement
+    /// Agree, disagree and pass counts of the current votes on these statements of the
+    /// conversation; a statement without votes is absent.
+    func voteTallies(conversationID: Int64, statementIDs: [Int64]) async throws -> [Int64: VoteTally]
+    /// The conversation's participants and votes, in total and per hour (UTC).
+    func activity(conversationID: Int64) async throws -> ConversationActivity
 }
 
 /// Votes: recorded by group commit, read back for progress and the analysis.
@@ -136,6 +149,12 @@ public protocol AnalysisStore: Sendable {
     func lastVoteEvent(conversationID: Int64) async throws -> Int64
     func saveAnalysis(_ analysis: StoredAnalysis) async throws
     func latestAnalysis(conversationID: Int64) async throws -> StoredAnalysis?
+    /// How many groups the stored analyses found, newest first: each element a run of analyses
+    /// in a row that found the same number (at most `limit` runs).
+    func groupCountHistory(conversationID: Int64, limit: Int) async throws -> [GroupCountRun]
+    /// A statement's scores, one point per hour in which an analysis ran, oldest first (at
+    /// most the last `limit` hours).
+    func statementScoreHistory(statementID: Int64, limit: Int) async throws -> [StatementScorePoint]
     /// The external ids an import gave participants and statements, by row id.
     func sourceIDs(conversationID: Int64) async throws -> (participants: [Int64: String], statements: [Int64: String])
     /// Imports a Polis export as the conversation `settings.slug` (created if absent), keeping
@@ -202,6 +221,9 @@ public protocol RunStore: Sendable {
 public protocol AuditStore: Sendable {
     // MARK: Audit and settings
     func auditLog(conversationID: Int64?, offset: Int, limit: Int) async throws -> Page<AuditEntry>
+    /// The audit entries that name a statement (its moderation, edits, grouping), newest
+    /// first, at most `limit`.
+    func auditLog(statementID: Int64, limit: Int) async throws -> [AuditEntry]
     func setting(_ key: String) async throws -> String?
     /// Stores the value if the key has none and returns the stored value, so two processes
     /// starting at once agree on one.

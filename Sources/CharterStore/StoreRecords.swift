@@ -146,10 +146,16 @@ public struct StoredAnalysis: Sendable, Equatable {
     public var durationMs: Double
     public var parameters: String
     public var result: Data
+    /// The number of opinion groups the result found; a store counts how long it holds
+    /// (`groupCountHistory`). Nil leaves that history alone.
+    public var groupCount: Int?
+    /// Each statement's scores in this analysis, kept per hour as the statement's history
+    /// (`statementScoreHistory`); empty leaves that history alone.
+    public var statementScores: [StatementScore]
 
     public init(
         conversationID: Int64, computedAt: Date, voteCount: Int, lastVoteEvent: Int64, durationMs: Double,
-        parameters: String, result: Data
+        parameters: String, result: Data, groupCount: Int? = nil, statementScores: [StatementScore] = []
     ) {
         self.conversationID = conversationID
         self.computedAt = computedAt
@@ -158,6 +164,45 @@ public struct StoredAnalysis: Sendable, Equatable {
         self.durationMs = durationMs
         self.parameters = parameters
         self.result = result
+        self.groupCount = groupCount
+        self.statementScores = statementScores
+    }
+}
+
+/// A statement's standing in one analysis.
+public struct StatementScore: Sendable, Equatable {
+    public var statementID: Int64
+    public var gac: Double
+    /// The CCAI selection score: the product of the groups' agree shares.
+    public var ccai: Double
+    public var votes: Int
+
+    public init(statementID: Int64, gac: Double, ccai: Double, votes: Int) {
+        self.statementID = statementID
+        self.gac = gac
+        self.ccai = ccai
+        self.votes = votes
+    }
+
+    /// The hour an analysis at `date` is kept under: the last analysis of each hour stands
+    /// for it, so the history grows by hours, not by analyses.
+    public static func hour(of date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 / 3600).rounded(.down) * 3600)
+    }
+}
+
+/// A statement's scores as the last analysis of one hour found them.
+public struct StatementScorePoint: Sendable, Equatable {
+    public var hour: Date
+    public var gac: Double
+    public var ccai: Double
+    public var votes: Int
+
+    public init(hour: Date, gac: Double, ccai: Double, votes: Int) {
+        self.hour = hour
+        self.gac = gac
+        self.ccai = ccai
+        self.votes = votes
     }
 }
 

@@ -27,7 +27,7 @@ public enum StoreTables {
         "conversation", "organiser", "participant", "statement", "vote_event", "vote", "api_token",
         "organiser_session", "audit_log", "setting", "analysis", "constitution", "principle_wording",
         "principle_grouping", "comparison_run", "participant_binding", "xid_allowed", "conversation_member",
-        "participant_origin",
+        "participant_origin", "analysis_group_count", "statement_score",
     ]
     /// Derived: triggers on the target count every conversation's changes afresh.
     public static let rebuilt = ["conversation_revision"]

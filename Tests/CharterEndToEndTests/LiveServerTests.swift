@@ -85,7 +85,7 @@ import Testing
             let moderated = try await organiser.post(
                 "/admin/conversations/town/moderation",
                 form: [("csrf", try #require(queue.csrf)), ("single", "accept:\(pending)")])
-            #expect(moderated.contains("1 statement(s) updated."))
+            #expect(moderated.contains("1 statement updated."))
             run.submitted = pending
             return run
         }

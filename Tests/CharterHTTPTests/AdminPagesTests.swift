@@ -142,7 +142,7 @@ enum AdminSession {
                 form: [
                     ("csrf", csrf), ("return", "moderation=pending&offset=0"), ("single", "accept:\(submitted[0].id)"),
                 ])
-            #expect(queue.contains("1 statement(s) updated."))
+            #expect(queue.contains("1 statement updated."))
             #expect(queue.contains("3 statements"))
             queue = try await browser.post(
                 "/admin/conversations/town/moderation",
@@ -150,7 +150,7 @@ enum AdminSession {
                     ("csrf", csrf), ("statement", String(submitted[1].id)), ("statement", String(submitted[2].id)),
                     ("action", "reject"), ("reason", "Not about AI"),
                 ])
-            #expect(queue.contains("2 statement(s) updated."))
+            #expect(queue.contains("2 statements updated."))
             queue = try await browser.post(
                 "/admin/conversations/town/moderation",
                 form: [("csrf", csrf), ("single", "meta:\(submitted[3].id)")])

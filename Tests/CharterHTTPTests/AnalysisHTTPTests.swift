@@ -88,7 +88,7 @@ import ZIPFoundation
             #expect(!page.contains("<img src=x"))
             #expect(page.contains("&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; co"))
             let sorted = try await browser.get("/admin/conversations/town/analysis?sort=votes&dir=asc")
-            let firstRow = try #require(sorted.firstMatch(#"<tbody>\s*<tr[^>]*><td>(\d+)</td>"#))
+            let firstRow = try #require(sorted.firstMatch(#"<tbody>\s*<tr[^>]*><td><a href="[^"]*">(\d+)</a></td>"#))
             #expect(firstRow == String(extra.id))
         }
     }
@@ -152,6 +152,58 @@ import ZIPFoundation
             #expect(groups.subtracting([""]) == ["A", "B"])
             let clustered = result.participants.filter { $0.group != nil }.count
             #expect(rows.dropFirst().filter { !$0.contains(",,1,") && !$0.contains(",,0,") }.count == clustered)
+        }
+    }
+
+    /// A statement's page: its votes by group as the analysis counted them, its scores over
+    /// time, and its moderation history; another conversation's statement is not found.
+    @Test func aStatementPageShowsItsVotesByGroupScoresOverTimeAndModeration() async throws {
+        let h = try await Harness.make()
+        try await Self.vote(h)
+        let result = try #require(await h.analysis.analyze(h.conversation.id))
+        let statement = h.statements[1]
+        let stats = try #require(result.statements.first { $0.id == statement.id })
+        _ = try await h.store.moderate(
+            statementIDs: [statement.id], conversationID: h.conversation.id, action: .reject(reason: "<off> topic"),
+            by: .system)
+        _ = try await h.store.moderate(
+            statementIDs: [statement.id], conversationID: h.conversation.id, action: .accept, by: .system)
+        let other = try await h.store.createConversation(.init(slug: "other", title: "O", question: "Q"), by: .system)
+        let foreign = try await h.store.addSeedStatements(conversationID: other.id, texts: ["X"], by: .system).added[0]
+        try await h.test { client in
+            var browser = Browser(client: client)
+            _ = try await AdminSession.signIn(&browser)
+            let page = try await browser.get("/admin/conversations/town/statements/\(statement.id)")
+            #expect(page.status == .ok)
+            #expect(page.contains("<h1>Statement \(statement.id)</h1>"))
+            for (index, votes) in stats.groupVotes.enumerated() {
+                let label = ["A", "B"][index]
+                let pass = votes.votes - votes.agree - votes.disagree
+                #expect(
+                    page.contains(
+                        #"<th scope="row">Group \#(label)</th><td>\#(votes.agree)</td><td>\#(votes.disagree)</td><td>\#(pass)</td><td>\#(votes.votes)</td>"#
+                    ))
+            }
+            #expect(page.contains(#"<th scope="row">Everyone</th><td>\#(stats.agree)</td>"#))
+            #expect(page.contains("GAC and CCAI score by hour"), "the chart")
+            #expect(page.contains("<polyline"))
+            let hourRow = try NSRegularExpression(pattern: #"<tr><td>\d{4}-\d\d-\d\dT\d\d:00:00Z</td><td><span"#)
+            let hours = hourRow.numberOfMatches(in: page.body, range: NSRange(page.body.startIndex..., in: page.body))
+            #expect(hours == 1, "one analysis, one hour")
+            #expect(page.contains("statement.reject") && page.contains("statement.accept"))
+            #expect(
+                page.body.range(of: "statement.accept")!.lowerBound
+                    < page.body.range(of: "statement.reject")!.lowerBound)
+            #expect(!page.contains("<off>"))
+
+            let analysis = try await browser.get("/admin/conversations/town/analysis")
+            #expect(analysis.contains(#"<a href="/admin/conversations/town/statements/\#(statement.id)">"#))
+            let missing = try await browser.get("/admin/conversations/town/statements/\(foreign.id)")
+            #expect(missing.status == .notFound)
+            let bad = try await browser.get("/admin/conversations/town/statements/abc")
+            #expect(bad.status == .badRequest)
+            let huge = try await browser.get("/admin/conversations/town/statements/99999999999999999999")
+            #expect(huge.status == .badRequest)
         }
     }
 

@@ -158,7 +158,7 @@ import Testing
                 "/admin", "/admin/conversations/new", "/admin/conversations/town",
                 "/admin/conversations/town/moderation",
                 "/admin/conversations/town/analysis", "/admin/conversations/town/constitution", "/admin/audit",
-                "/admin/runs", "/admin/constitutions/1", "/admin/conversations/town/export/polis",
+                "/admin/runs", "/admin/constitutions/1", "/admin/conversations/town/export/polis", "/admin/tokens",
             ] {
                 for cookie in [nil, "charter_admin=\(expired)", "charter_admin=made-up"] {
                     var headers: HTTPFields = [.authorization: "Bearer \(participantToken)"]
@@ -169,7 +169,8 @@ import Testing
             }
             for path in [
                 "/admin/conversations", "/admin/conversations/town", "/admin/conversations/town/seeds",
-                "/admin/runs", "/admin/runs/1/cancel", "/admin/logout",
+                "/admin/runs", "/admin/runs/1/cancel", "/admin/logout", "/admin/tokens",
+                "/admin/conversations/town/moderation/reword",
             ] {
                 let post = try await client.executeRequest(
                     uri: path, method: .post,

@@ -567,7 +567,7 @@ import ZIPFoundation
         let templates = try FileManager.default.contentsOfDirectory(
             atPath: Self.sources.appendingPathComponent("Templates").path
         ).map { String($0.dropLast(".mustache".count)) }
-        let partials: Set<String> = ["layout", "admin_nav", "admin_conversation_form"]
+        let partials: Set<String> = ["layout", "admin_nav", "admin_conversation_form", "admin_moderation_card"]
         #expect(Set(templates).subtracting(partials) == named)
         #expect(!views.has("no_such_template"))
     }

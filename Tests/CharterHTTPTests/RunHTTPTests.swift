@@ -19,7 +19,7 @@ import Testing
             let auth = h.organiserHeaders
             let created = try await client.json(
                 .post, "/api/v1/runs",
-                #"{"constitution_id": \#(constitution), "profile": "smoke", "seed": 11, "parameters": {"prompts": 6, "note": "first"}}"#,
+                #"{"constitution_id": \#(constitution), "profile": "smoke", "seed": 11, "parameters": {"prompts": 6, "device": "cpu"}}"#,
                 headers: auth)
             #expect(created.status == .created)
             let body = try created.decoded()
@@ -153,7 +153,8 @@ import Testing
             var multipart = ""
             for (name, value) in [
                 ("csrf", csrf), ("constitution_id", String(constitution)), ("baseline", "upload"),
-                ("profile", "smoke"), ("seed", "5"), ("parameters", "prompts=6\n# a comment\nnote=<b>x</b>"),
+                ("profile", "smoke"), ("seed", "5"), ("parameters", "prompts=6\n# a comment"),
+                ("param.bbq_categories", "<b>x</b>"),
             ] {
                 multipart += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n"
             }
@@ -165,7 +166,7 @@ import Testing
             #expect(queued.contains("Run 1: queued"))
             #expect(queued.contains(#"<meta http-equiv="refresh" content="5">"#))
             #expect(queued.contains("uploaded ours.json"))
-            #expect(queued.contains("note=&lt;b&gt;x&lt;/b&gt;"))
+            #expect(queued.contains("bbq_categories=&lt;b&gt;x&lt;/b&gt;, prompts=6"))
             #expect(!queued.contains("<b>x</b>"))
 
             let missingFile = try await browser.post(
@@ -204,8 +205,8 @@ import Testing
                                    "losses": {"\#(hostile)": [[1, 2], [2, 1]]}},
                           "baseline": {"metrics": {"m": 0}, "bbq": {"\#(hostile)": {"ambig": {"bias": -10}}}}}}
                 """#.utf8))
-        let bars = try #require(RunCharts.bbqBias(results, context: "ambig", title: hostile))
-        let curve = try #require(RunCharts.losses(results, stage: hostile, title: "t"))
+        let bars = try #require(RunCharts.bbqBias(results, context: "ambig", title: hostile)).svg
+        let curve = try #require(RunCharts.losses(results, stage: hostile, title: "t")).svg
         for svg in [bars, curve] {
             #expect(!svg.contains("<script>"))
             #expect(svg.contains("&lt;script&gt;"))
@@ -214,5 +215,191 @@ import Testing
         #expect(!bars.contains("width=\"-"))
         #expect(RunCharts.bbqBias(results, context: "disambig", title: "t") != nil)
         #expect(RunCharts.losses(results, stage: "sft", title: "t") == nil)
+    }
+
+    /// Multipart body of the new-run form.
+    static func multipart(_ fields: [(String, String)], boundary: String = "----charter-test") -> String {
+        fields.map { "--\(boundary)\r\nContent-Disposition: form-data; name=\"\($0.0)\"\r\n\r\n\($0.1)\r\n" }
+            .joined() + "--\(boundary)--\r\n"
+    }
+
+    @Test(arguments: [
+        (#"{"promts": 6}"#, "The pipeline has no parameter \"promts\"; did you mean prompts?"),
+        (#"{"prompts": "eight"}"#, "prompts must be a whole number, not \"eight\"."),
+        (#"{"prompts": 2.5}"#, "prompts must be a whole number, not 2.5."),
+        (#"{"prompts": 0}"#, "prompts must be at least 1, not 0."),
+        (#"{"lora": 1}"#, "lora must be true or false, not 1."),
+        (#"{"bbq_scoring": "vibes"}"#, "bbq_scoring must be one of letter, loglik, not \"vibes\"."),
+        (#"{"sft_max_steps": 0}"#, "sft_max_steps must be -1 or at least 1, not 0."),
+        (#"{"alpha": 1}"#, "alpha must be in (0, 1), not 1."),
+    ])
+    func theAPIRefusesParametersThePipelineWouldRefuseBeforeQueueing(parameters: String, message: String)
+        async throws
+    {
+        let h = try await Harness.make()
+        let constitution = try await Fixtures.publishConstitution(in: h.store, conversationID: h.conversation.id)
+        try await h.test { client in
+            let refused = try await client.json(
+                .post, "/api/v1/runs", #"{"constitution_id": \#(constitution), "parameters": \#(parameters)}"#,
+                headers: h.organiserHeaders)
+            #expect(refused.status == .unprocessableContent)
+            #expect(refused.errorCode == "invalid")
+            let error = try #require(try refused.decoded()["error"] as? [String: Any])
+            #expect((error["message"] as? String)?.hasPrefix(message) == true, "\(error)")
+        }
+        #expect(try await h.store.runs(offset: 0, limit: 10).total == 0, "nothing is queued")
+    }
+
+    @Test func theGPUProfileNeedsAModelAndValidParametersAreQueued() async throws {
+        let h = try await Harness.make()
+        let constitution = try await Fixtures.publishConstitution(in: h.store, conversationID: h.conversation.id)
+        try await h.test { client in
+            let gpu = try await client.json(
+                .post, "/api/v1/runs", #"{"constitution_id": \#(constitution), "profile": "gpu"}"#,
+                headers: h.organiserHeaders)
+            #expect(gpu.status == .unprocessableContent)
+            #expect(gpu.text.contains("The gpu profile needs model_path"))
+            #expect(try await h.store.runs(offset: 0, limit: 10).total == 0)
+            let valid = try await client.json(
+                .post, "/api/v1/runs",
+                #"{"constitution_id": \#(constitution), "parameters": {"prompts": 6, "lora": true, "bbq_scoring": "letter", "sft_lr": 0.001, "sft_max_steps": -1}}"#,
+                headers: h.organiserHeaders)
+            #expect(valid.status == .created)
+            let queued = try #require(try await h.store.runs(offset: 0, limit: 10).items.first)
+            #expect(
+                queued.request.parameters == [
+                    "prompts": .number(6), "lora": .bool(true), "bbq_scoring": .string("letter"),
+                    "sft_lr": .number(0.001), "sft_max_steps": .number(-1),
+                ])
+        }
+    }
+
+    @Test func theRunFormHasAFieldPerPipelineParameterAndRefusesBadValuesAtOnce() async throws {
+        let h = try await Harness.make()
+        let constitution = try await Fixtures.publishConstitution(in: h.store, conversationID: h.conversation.id)
+        try await h.test { client in
+            var browser = Browser(client: client)
+            try await AdminSession.signIn(&browser)
+            let form = try await browser.get("/admin/runs")
+            let csrf = try #require(form.csrf)
+            // Fields, types and defaults come from the pipeline's own list.
+            let table = try PipelineParameters.decode(
+                Data(
+                    contentsOf: Fixtures.repository.appendingPathComponent(
+                        "scripts/pipeline/charter_pipeline/parameters.json")))
+            for parameter in table.parameters {
+                #expect(form.contains(#"name="param.\#(parameter.name)""#), "\(parameter.name)")
+            }
+            #expect(
+                form.contains(
+                    #"<input id="param-prompts" name="param.prompts" type="number" step="1" min="1" value="" aria-describedby="param-prompts-hint">"#
+                ))
+            #expect(form.contains("Default: 6 (smoke), 8 (small), 10000 (gpu); at least 1."))
+            #expect(form.contains(#"<input id="param-sft_lr" name="param.sft_lr" type="number" step="any""#))
+            #expect(
+                form.contains(
+                    #"<select id="param-bbq_scoring" name="param.bbq_scoring" aria-describedby="param-bbq_scoring-hint"><option value="" selected>the profile&#39;s default</option><option value="letter">letter</option><option value="loglik">loglik</option></select>"#
+                ))
+            #expect(form.contains(#"<select id="param-lora" name="param.lora""#))
+            // Each profile says how long it takes; with no finished run, the pipeline's estimate.
+            #expect(form.contains("about 30 s on two CPU cores"))
+            #expect(form.contains("(the pipeline&#39;s estimate: no run of this profile has finished here yet)"))
+
+            let base = [("csrf", csrf), ("constitution_id", String(constitution)), ("profile", "smoke"), ("seed", "3")]
+            for (field, value, message) in [
+                ("param.prompts", "eight", "prompts must be a whole number, not &quot;eight&quot;."),
+                ("param.prompts", "0", "prompts must be at least 1, not 0."),
+                ("param.promts", "6", "The pipeline has no parameter &quot;promts&quot;; did you mean prompts?"),
+                ("param.alpha", "1.5", "alpha must be in (0, 1), not 1.5."),
+            ] {
+                let refused = try await browser.post(
+                    "/admin/runs", rawBody: Self.multipart(base + [(field, value)]),
+                    contentType: "multipart/form-data; boundary=----charter-test")
+                #expect(refused.status == .unprocessableContent)
+                #expect(refused.contains(#"<p class="error" role="alert">\#(message)"#), "\(field)")
+                // The form comes back as it was sent, the field at fault marked.
+                #expect(refused.contains("<details class=\"parameters\" open>"))
+                #expect(refused.contains(#"<input id="seed" name="seed" type="number" step="1" value="3">"#))
+                if field != "param.promts" {
+                    #expect(
+                        refused.contains(
+                            #"value="\#(value)" aria-describedby="\#(field.replacingOccurrences(of: ".", with: "-"))-hint" aria-invalid="true">"#
+                        ))
+                    #expect(refused.contains(#"<strong class="field-error">\#(message)</strong>"#))
+                }
+            }
+            #expect(try await h.store.runs(offset: 0, limit: 10).total == 0, "nothing was queued")
+
+            let queued = try await browser.post(
+                "/admin/runs",
+                rawBody: Self.multipart(
+                    base + [("param.prompts", "6"), ("param.lora", ""), ("param.bbq_scoring", "letter")]),
+                contentType: "multipart/form-data; boundary=----charter-test")
+            #expect(queued.path == "/admin/runs/1")
+            let run = try #require(try await h.store.run(id: 1))
+            #expect(run.request.parameters == ["prompts": .number(6), "bbq_scoring": .string("letter")])
+
+            // Once a run of a profile has finished here, its time is the measured one.
+            _ = try await h.runs.executeNow(id: 1, onEvent: nil)
+            let after = try await browser.get("/admin/runs")
+            #expect(after.contains("<strong>smoke</strong>: a tiny model"))
+            #expect(after.body.contains(/took \d+ s in the one run that finished here/))
+        }
+    }
+
+    @Test func chartsHaveTicksWordsAndAMissingValueUnlikeZero() throws {
+        let results = try RunResults.parse(
+            Data(
+                #"""
+                {"schema": "charter.run-results/1", "metrics": [{"name": "m", "better": "higher"}],
+                 "arms": {"ccai": {"metrics": {"m": 1},
+                                   "bbq": {"Disability_status": {"ambig": {"bias": 0}}, "harmless_base": {"ambig": {"bias": 12.5}}},
+                                   "losses": {"sft": [[1, 2.76], [2, 2.02], [3, 1.5], [4, 1.41]]}},
+                          "baseline": {"metrics": {"m": 0},
+                                       "bbq": {"harmless_base": {"ambig": {"bias": -40}}},
+                                       "losses": {"sft": [[1, 2.7], [2, 2.1], [3, 1.7], [4, 1.6]]}}}}
+                """#.utf8))
+        let bars = try #require(RunCharts.bbqBias(results, context: "ambig", title: "BBQ bias, ambiguous"))
+        #expect(bars.title == "BBQ bias, ambiguous")
+        let svg = bars.svg
+        // Fits any width: a viewBox, as wide as its container.
+        #expect(svg.contains(#"viewBox="0 0 560 "#) && svg.contains(#"width="100%""#))
+        // The title is the caption above the chart, never text under the legend.
+        #expect(!svg.contains(">BBQ bias, ambiguous</text>"))
+        #expect(svg.contains("<title>BBQ bias, ambiguous</title>"))
+        // Numbered ticks on the axis.
+        #expect(svg.components(separatedBy: #"data-tick="x""#).count - 1 == 5)
+        for tick in ["-100", "-50", "0", "50", "100"] { #expect(svg.contains(##"fill="#444">\##(tick)</text>"##)) }
+        // Category names as words.
+        #expect(svg.contains(">Disability status</text>") && svg.contains(">Harmless base</text>"))
+        #expect(!svg.contains("Disability_status") && !svg.contains("harmless_base"))
+        // Baseline has no Disability status value: hatched and "n/a", not a bar; CCAI's zero is
+        // a mark on the zero line with its value.
+        #expect(svg.components(separatedBy: #"data-missing="true""#).count - 1 == 1)
+        #expect(svg.contains("<title>Disability status · Baseline: no value</title>"))
+        #expect(svg.contains(">n/a</text>") && svg.contains("n/a: no value"))
+        #expect(svg.contains(##"fill="url(#bbq-ambig-hatch)""##) && svg.contains(#"<pattern id="bbq-ambig-hatch""#))
+        #expect(svg.contains(##"width="3" height="12" fill="#1f6feb"><title>Disability status · CCAI: 0.0</title>"##))
+        #expect(svg.contains(">12.5</text>") && svg.contains(">-40.0</text>"))
+        // The legend's row is above the plot.
+        #expect(RunCharts.legendTop + RunCharts.legendHeight < RunCharts.plotTop - 10)
+
+        let losses = try #require(RunCharts.losses(results, stage: "sft", title: "SFT loss")).svg
+        #expect(losses.components(separatedBy: #"data-tick="y""#).count - 1 >= 4)
+        #expect(losses.components(separatedBy: #"data-tick="x""#).count - 1 >= 4)
+        for tick in [">1</text>", ">2</text>", ">3</text>", ">4</text>", ">0</text>"] {
+            #expect(losses.contains(tick), "\(tick)")
+        }
+        #expect(losses.contains(">optimiser step</text>") && losses.contains(">loss</text>"))
+        #expect(losses.components(separatedBy: "<circle").count - 1 == 8)
+
+        #expect(RunCharts.words("harmless_base") == "Harmless base")
+        #expect(RunCharts.words("Race_x_SES") == "Race x SES")
+        #expect(RunCharts.words("sft") == "SFT")
+        #expect(
+            RunCharts.readable("BBQ accuracy, ambiguous contexts, Disability_status")
+                == "BBQ accuracy, ambiguous contexts, Disability status")
+        let (ticks, low, high) = RunCharts.ticks(0, 2.76, whole: false)
+        #expect(ticks.first == 0 && low == 0 && high >= 2.76 && ticks.count <= 7)
     }
 }

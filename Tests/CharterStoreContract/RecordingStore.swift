@@ -28,6 +28,10 @@ public final class RecordingStore: CharterStore {
         "visibleStatements(conversationID:)",
         "unvotedStatements(conversationID:participantID:)",
         "moderate(statementIDs:conversationID:action:by:)",
+        "rewordStatement(id:conversationID:text:by:)",
+        "addRewordedCopy(of:conversationID:text:by:)",
+        "voteTallies(conversationID:statementIDs:)",
+        "activity(conversationID:)",
         "castVote(conversationID:slug:participant:statementID:value:at:)",
         "progress(conversationID:participantID:)",
         "lastVote(participantID:)",
@@ -64,6 +68,8 @@ public final class RecordingStore: CharterStore {
         "lastVoteEvent(conversationID:)",
         "saveAnalysis(_:)",
         "latestAnalysis(conversationID:)",
+        "groupCountHistory(conversationID:limit:)",
+        "statementScoreHistory(statementID:limit:)",
         "sourceIDs(conversationID:)",
         "importPolis(_:settings:by:)",
         "publishConstitution(conversationID:by:makeBody:)",
@@ -82,6 +88,7 @@ public final class RecordingStore: CharterStore {
         "renewRunLeases(owner:until:)",
         "takeOverRun(id:owner:ownerPID:leaseExpiresAt:expiredBy:)",
         "auditLog(conversationID:offset:limit:)",
+        "auditLog(statementID:limit:)",
         "setting(_:)",
         "settingInsertingIfAbsent(_:value:)",
         "deleteSetting(_:)",
@@ -154,6 +161,30 @@ public final class RecordingStore: CharterStore {
         calls.withLock { _ = $0.insert("moderate(statementIDs:conversationID:action:by:)") }
         return try await base.moderate(
             statementIDs: statementIDs, conversationID: conversationID, action: action, by: actor)
+    }
+
+    public func rewordStatement(id: Int64, conversationID: Int64, text: String, by actor: Actor) async throws
+        -> Statement
+    {
+        calls.withLock { _ = $0.insert("rewordStatement(id:conversationID:text:by:)") }
+        return try await base.rewordStatement(id: id, conversationID: conversationID, text: text, by: actor)
+    }
+
+    public func addRewordedCopy(of id: Int64, conversationID: Int64, text: String, by actor: Actor) async throws
+        -> Statement
+    {
+        calls.withLock { _ = $0.insert("addRewordedCopy(of:conversationID:text:by:)") }
+        return try await base.addRewordedCopy(of: id, conversationID: conversationID, text: text, by: actor)
+    }
+
+    public func voteTallies(conversationID: Int64, statementIDs: [Int64]) async throws -> [Int64: VoteTally] {
+        calls.withLock { _ = $0.insert("voteTallies(conversationID:statementIDs:)") }
+        return try await base.voteTallies(conversationID: conversationID, statementIDs: statementIDs)
+    }
+
+    public func activity(conversationID: Int64) async throws -> ConversationActivity {
+        calls.withLock { _ = $0.insert("activity(conversationID:)") }
+        return try await base.activity(conversationID: conversationID)
     }
 
     public func castVote(
@@ -344,6 +375,16 @@ public final class RecordingStore: CharterStore {
         return try await base.latestAnalysis(conversationID: conversationID)
     }
 
+    public func statementScoreHistory(statementID: Int64, limit: Int) async throws -> [StatementScorePoint] {
+        calls.withLock { _ = $0.insert("statementScoreHistory(statementID:limit:)") }
+        return try await base.statementScoreHistory(statementID: statementID, limit: limit)
+    }
+
+    public func groupCountHistory(conversationID: Int64, limit: Int) async throws -> [GroupCountRun] {
+        calls.withLock { _ = $0.insert("groupCountHistory(conversationID:limit:)") }
+        return try await base.groupCountHistory(conversationID: conversationID, limit: limit)
+    }
+
     public func sourceIDs(conversationID: Int64) async throws -> (
         participants: [Int64: String], statements: [Int64: String]
     ) {
@@ -446,6 +487,11 @@ public final class RecordingStore: CharterStore {
         calls.withLock { _ = $0.insert("takeOverRun(id:owner:ownerPID:leaseExpiresAt:expiredBy:)") }
         return try await base.takeOverRun(
             id: id, owner: owner, ownerPID: ownerPID, leaseExpiresAt: leaseExpiresAt, expiredBy: expiredBy)
+    }
+
+    public func auditLog(statementID: Int64, limit: Int) async throws -> [AuditEntry] {
+        calls.withLock { _ = $0.insert("auditLog(statementID:limit:)") }
+        return try await base.auditLog(statementID: statementID, limit: limit)
     }
 
     public func auditLog(conversationID: Int64?, offset: Int, limit: Int) async throws -> Page<AuditEntry> {

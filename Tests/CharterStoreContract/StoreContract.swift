@@ -46,7 +46,8 @@ public enum StoreContract {
         }
     }
 
-    public static let requirements: [StoreRequirement] = basics + StoreContract.extended
+    public static let requirements: [StoreRequirement] =
+        basics + StoreContract.extended + StoreContract.desk + StoreContract.statementHistory
 
     static let basics: [StoreRequirement] = [
         StoreRequirement("createsAndFindsConversations") { f in

@@ -26,6 +26,8 @@ struct AdminPages: Sendable {
             .get("conversations/new", use: newConversation)
             .post("conversations", use: createConversation)
             .get("audit", use: audit)
+            .get("tokens", use: tokensPage)
+            .post("tokens", use: createToken)
     }
 
     /// A conversation's moderators: its page and the moderation queue.
@@ -34,6 +36,7 @@ struct AdminPages: Sendable {
             .get("conversations/{slug}", use: conversation)
             .get("conversations/{slug}/moderation", use: moderationPage)
             .post("conversations/{slug}/moderation", use: moderate)
+            .post("conversations/{slug}/moderation/reword", use: reword)
     }
 
     /// A conversation's owners: its settings and seeds.
@@ -75,7 +78,7 @@ struct AdminPages: Sendable {
             NewView(
                 organiserEmail: context.organiser.email, csrf: context.csrf, formAction: "/admin/conversations",
                 submitLabel: "Create conversation",
-                form: SettingsForm(ConversationSettings(slug: "", title: "", question: "")), error: nil),
+                form: SettingsForm(ConversationSettings(slug: "", title: "", question: "")), error: nil, seeds: ""),
             admin: true)
     }
 
@@ -85,7 +88,20 @@ struct AdminPages: Sendable {
             let settings = try SettingsForm.parse(
                 form, base: ConversationSettings(slug: "", title: "", question: ""))
             let created = try await services.store.createConversation(settings, by: Actor(context.organiser))
-            return Response.seeOther("/admin/conversations/\(created.slug)?done=created")
+            let seeds = SeedText.lines(form["statements"] ?? "")
+            guard !seeds.isEmpty else { return Response.seeOther("/admin/conversations/\(created.slug)?done=created") }
+            let result = try await services.store.addSeedStatements(
+                conversationID: created.id, texts: seeds, by: Actor(context.organiser))
+            if result.skipped.isEmpty {
+                return Response.seeOther("/admin/conversations/\(created.slug)?done=created-seeded")
+            }
+            // The conversation exists now: its own page shows the lines that were not added, in
+            // the seed box, to fix and add again.
+            return try await conversationPage(
+                conversation: created, organiser: context.organiser, csrf: context.csrf, isOwner: true,
+                notice: "Conversation created; \(Self.statementCount(result.added.count)) added, "
+                    + "\(Self.statementCount(result.skipped.count)) not: fix them below and add them again.",
+                skipped: result.skipped)
         } catch let error as CharterError {
             let draft =
                 (try? SettingsForm.parse(form, base: ConversationSettings(slug: "", title: "", question: "")))
@@ -100,13 +116,15 @@ struct AdminPages: Sendable {
                             ?? ConversationSettings(
                                 slug: form["slug"] ?? "", title: form["title"] ?? "",
                                 question: form["question"] ?? "")),
-                    error: error.message),
+                    error: error.message, seeds: form["statements"] ?? ""),
                 status: AppError(error).status, admin: true)
         }
     }
 
     @Sendable func conversation(_ request: Request, context: AdminConversationContext) async throws -> Response {
-        try await conversationPage(context, notice: request.query["done"].flatMap { Self.notices[$0] })
+        try await conversationPage(
+            context, notice: request.query["done"].flatMap { Self.notices[$0] },
+            flaggedPage: try request.query.integer("flagged_page") ?? 1)
     }
 
     @Sendable func saveSettings(_ request: Request, context: AdminConversationContext) async throws -> Response {
@@ -137,7 +155,7 @@ struct AdminPages: Sendable {
             return Response.seeOther("/admin/conversations/\(conversation.slug)?done=seeded")
         }
         return try await conversationPage(
-            context, notice: "\(result.added.count) statements added.", skipped: result.skipped,
+            context, notice: "\(Self.statementCount(result.added.count)) added.", skipped: result.skipped,
             status: result.added.isEmpty ? .unprocessableContent : .ok)
     }
 
@@ -164,16 +182,9 @@ struct AdminPages: Sendable {
             statementIDs: ids, conversationID: conversation.id, action: action, by: Actor(context.organiser))
         services.analysis.conversationChanged(conversation.id)
         let back = Form(urlEncoded: form["return"] ?? "") ?? Form()
-        var query = ["done=moderated-\(moderated.count)"]
-        for name in ["moderation", "q", "offset"] {
-            if let value = back[name],
-                let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)
-            {
-                query.append("\(name)=\(encoded)")
-            }
-        }
         return Response.seeOther(
-            "/admin/conversations/\(conversation.slug)/moderation?\(query.joined(separator: "&"))")
+            "/admin/conversations/\(conversation.slug)/moderation?\(Self.returnQuery(back, done: "moderated-\(moderated.count)"))"
+        )
     }
 
     @Sendable func audit(_ request: Request, context: AdminContext) async throws -> Response {
@@ -182,6 +193,7 @@ struct AdminPages: Sendable {
 
     static let notices = [
         "created": "Conversation created.", "saved": "Settings saved.", "seeded": "Statements added.",
+        "created-seeded": "Conversation created with its seed statements.",
         "released": "The panel id is released: the next browser to use it keeps it.",
         "not-bound": "That panel id was not held by any browser.", "allow-list": "Allow-list saved.",
         "member": "Role saved.",
@@ -263,7 +275,13 @@ struct AdminPages: Sendable {
         let organiserEmail, csrf, formAction, submitLabel: String
         let form: SettingsForm
         let error: String?
+        /// The seed statements' box, kept when the form comes back with an error.
+        let seeds: String
+        let isNew = true
     }
+
+    /// "1 statement", "3 statements".
+    static func statementCount(_ count: Int) -> String { ActivityChart.count(count, "statement") }
 
     struct SkippedLine {
         let text: String
@@ -279,8 +297,15 @@ struct AdminPages: Sendable {
         let error: String?
         let hasSkipped: Bool
         let skipped: [SkippedLine]
+        /// What the seed box holds: the lines that were not added, to fix and send again.
+        let seedDraft: String
+        let overview: Overview
         let flagged: [FlaggedRow]
         let flaggedCount: Int
+        let hasFlagged: Bool
+        let flaggedSummary: String
+        let flaggedPageText: String?
+        let flaggedPrevious, flaggedNext: String?
         let isOwner: Bool
         let xidPolicy, linkTemplate, xidSecret: String
         let signed: Bool
@@ -298,6 +323,25 @@ struct AdminPages: Sendable {
         .identicalVotes: "votes identical to others who joined together",
     ]
 
+    /// "12 participants flagged: 8 voted faster than a person reads, 5 one of many new
+    /// participants from one address (one participant can be flagged for several reasons)."
+    static func flaggedSummary(_ flags: [ParticipantFlagging.Flag]) -> String {
+        guard !flags.isEmpty else { return "No participant is flagged." }
+        var byReason: [BallotStuffing.Reason: Int] = [:]
+        for flag in flags { for reason in flag.reasons { byReason[reason, default: 0] += 1 } }
+        let parts = BallotStuffing.Reason.allCases.compactMap { reason in
+            byReason[reason].map { "\($0) \(flagSummaryReasons[reason] ?? reason.rawValue)" }
+        }
+        let several = flags.contains { $0.reasons.count > 1 } ? " (some for more than one reason)" : ""
+        return "\(ActivityChart.count(flags.count, "participant")) flagged: \(parts.joined(separator: "; "))\(several)."
+    }
+
+    static let flagSummaryReasons: [BallotStuffing.Reason: String] = [
+        .fastVoting: "voted faster than a person reads",
+        .addressBurst: "joined in a burst from one address",
+        .identicalVotes: "cast votes identical to others who joined with them",
+    ]
+
     struct FlaggedRow {
         let id: Int64
         let xid: String?
@@ -306,31 +350,52 @@ struct AdminPages: Sendable {
         let flaggedAt: String
     }
 
+    static let flaggedPageSize = 25
+
     private func conversationPage(
         _ context: AdminConversationContext, notice: String? = nil, error: AppError? = nil,
-        skipped: [(text: String, error: CharterError)] = [], status: HTTPResponse.Status? = nil
+        skipped: [(text: String, error: CharterError)] = [], status: HTTPResponse.Status? = nil, flaggedPage: Int = 1
     ) async throws -> Response {
-        let conversation = context.conversation
-        let organiser = context.organiser
-        let csrf = context.csrf
+        try await conversationPage(
+            conversation: context.conversation, organiser: context.organiser, csrf: context.csrf,
+            isOwner: context.role == .owner, notice: notice, error: error, skipped: skipped, status: status,
+            flaggedPage: flaggedPage)
+    }
+
+    private func conversationPage(
+        conversation: Conversation, organiser: Organiser, csrf: String, isOwner: Bool, notice: String? = nil,
+        error: AppError? = nil, skipped: [(text: String, error: CharterError)] = [],
+        status: HTTPResponse.Status? = nil, flaggedPage: Int = 1
+    ) async throws -> Response {
         let pending = try await services.store.statements(
             conversationID: conversation.id, filter: StatementFilter(moderation: .pending, limit: 1)
         ).total
         let flagged = try await ParticipantFlagging.flags(conversationID: conversation.id, store: services.store)
-        let isOwner = context.role == .owner
+        let pages = max(1, (flagged.count + Self.flaggedPageSize - 1) / Self.flaggedPageSize)
+        let page = min(max(1, flaggedPage), pages)
+        let shown = flagged.dropFirst((page - 1) * Self.flaggedPageSize).prefix(Self.flaggedPageSize)
+        let flaggedLink = { (page: Int) in "/admin/conversations/\(conversation.slug)?flagged_page=\(page)#flagged" }
         let view = ConversationView(
             organiserEmail: organiser.email, csrf: csrf, formAction: "/admin/conversations/\(conversation.slug)",
             submitLabel: "Save settings", slug: conversation.slug, title: conversation.settings.title,
             form: SettingsForm(conversation.settings), pendingCount: pending, notice: notice, error: error?.message,
             hasSkipped: !skipped.isEmpty,
             skipped: skipped.map { SkippedLine(text: $0.text, message: $0.error.message) },
-            flagged: flagged.map {
+            seedDraft: skipped.map(\.text).joined(separator: "\n"),
+            overview: try await overview(conversation, pending: pending, flagged: flagged.count),
+            flagged: shown.map {
                 FlaggedRow(
                     id: $0.participant.id, xid: $0.participant.xid,
                     reasons: $0.reasons.map { Self.flagReasons[$0] ?? $0.rawValue }.joined(separator: ", "),
                     fastVotes: $0.fastVotes ?? 0, votes: $0.votes,
                     flaggedAt: $0.flaggedAt.map { ISO8601DateFormatter().string(from: $0) } ?? "")
-            }, flaggedCount: flagged.count, isOwner: isOwner, xidPolicy: conversation.settings.xidPolicy.rawValue,
+            }, flaggedCount: flagged.count, hasFlagged: !flagged.isEmpty, flaggedSummary: Self.flaggedSummary(flagged),
+            flaggedPageText: pages > 1
+                ? "page \(page) of \(pages): \((page - 1) * Self.flaggedPageSize + 1)–\((page - 1) * Self.flaggedPageSize + shown.count)"
+                : nil,
+            flaggedPrevious: page > 1 ? flaggedLink(page - 1) : nil,
+            flaggedNext: page < pages ? flaggedLink(page + 1) : nil,
+            isOwner: isOwner, xidPolicy: conversation.settings.xidPolicy.rawValue,
             linkTemplate: "/c/\(conversation.slug)?xid=ID"
                 + (conversation.settings.xidPolicy == .signed ? "&sig=SIG" : ""),
             xidSecret: isOwner ? services.signer.xidSecret(conversationID: conversation.id) : "",

@@ -92,30 +92,18 @@ struct ConstitutionPages: Sendable {
         try await ConstitutionRoutes(services: services).download(request, context: context)
     }
 
+    /// Two versions by their ids: versions of one conversation are compared on its diff page
+    /// (which offers every pair); versions of two conversations are compared here.
     @Sendable func diff(_ request: Request, context: AdminConversationContext) async throws -> Response {
         let routes = ConstitutionRoutes(services: services)
         let old = try await routes.constitution(context, "id")
         let new = try await routes.constitution(context, "other")
-        let diff = ConstitutionDiff(from: try Constitution.decode(old.body), to: try Constitution.decode(new.body))
-        guard let conversation = try await services.store.conversation(id: new.conversationID) else {
-            throw CharterError.notFound("Conversation")
+        if old.conversationID == new.conversationID, old.conversationID == context.conversation.id {
+            return Response.seeOther(
+                ConstitutionVersionPages.diffPath(context.conversation.slug, from: old.version, to: new.version))
         }
-        struct View: PageTemplate {
-            static let template = "admin_diff"
-            let organiserEmail, csrf, slug: String
-            let from, to, addedCount, removedCount, rewordedCount, rescoredCount: Int
-            let added, removed, reworded, rescored: [ConstitutionDiff.Change]
-        }
-        return services.views.page(
-            title: "Constitution changes",
-            View(
-                organiserEmail: context.organiser.email, csrf: context.csrf,
-                slug: conversation.slug, from: old.version, to: new.version, addedCount: diff.added.count,
-                removedCount: diff.removed.count, rewordedCount: diff.reworded.count,
-                rescoredCount: diff.rescored.count, added: diff.added, removed: diff.removed,
-                reworded: diff.reworded,
-                rescored: diff.rescored),
-            admin: true)
+        return try ConstitutionVersionPages(services: services).page(
+            old: old, new: new, versions: [], context: context)
     }
 
     private static func statementID(_ context: some RequestContext) throws -> Int64 {

@@ -37,7 +37,7 @@ struct RunPages: Sendable {
     @Sendable func list(_ request: Request, context: AdminContext) async throws -> Response {
         try await listPage(
             organiser: context.organiser, csrf: context.csrf,
-            selected: request.query["constitution"].flatMap { Int64($0) }, error: nil, status: .ok)
+            form: Entered(constitution: request.query["constitution"].flatMap { Int64($0) }), status: .ok)
     }
 
     @Sendable func create(_ request: Request, context: AdminContext) async throws -> Response {
@@ -68,16 +68,27 @@ struct RunPages: Sendable {
             if !seedText.isEmpty, seed == nil {
                 throw CharterError.invalid(field: "seed", message: "The seed must be a whole number.")
             }
+            let profile = try RunRoutes.profile(fields.text("profile"))
+            // Checked against the pipeline's list before anything else is looked at, and
+            // again by the run service before it queues the run.
+            let table = try services.runs.pipelineParameters()
+            let parameters = try RunForm.parameters(fields, table: table)
+            try services.runs.checkParameters(parameters, profile: profile)
             try await services.requireRunRights(organiser, constitutionID: constitution, baseline: baseline)
             let run = try await services.runs.enqueue(
-                constitutionID: constitution, baseline: baseline,
-                profile: try RunRoutes.profile(fields.text("profile")), seed: seed,
-                parameters: try Self.parameters(fields.text("parameters") ?? ""), by: Actor(organiser))
+                constitutionID: constitution, baseline: baseline, profile: profile, seed: seed,
+                parameters: parameters, by: Actor(organiser))
             return Response.seeOther("/admin/runs/\(run.id)")
         } catch let error as CharterError {
+            var field: String?
+            if case .invalid(let name, _) = error { field = name }
             return try await listPage(
                 organiser: organiser, csrf: context.csrf,
-                selected: fields.text("constitution_id").flatMap { Int64($0) }, error: error.message,
+                form: Entered(
+                    constitution: fields.text("constitution_id").flatMap { Int64($0) },
+                    baseline: fields.text("baseline"), profile: fields.text("profile").flatMap(RunProfile.init),
+                    seed: fields.text("seed") ?? "", parameters: RunForm.entered(fields),
+                    parameterLines: fields.text("parameters") ?? "", error: error.message, errorField: field),
                 status: AppError(error).status)
         }
     }
@@ -103,23 +114,6 @@ struct RunPages: Sendable {
 
     @Sendable func artefact(_ request: Request, context: AdminConversationContext) async throws -> Response {
         try await RunRoutes(services: services).artefact(request, context: context)
-    }
-
-    /// "name=value" lines, blank lines and `#` comments skipped.
-    static func parameters(_ text: String) throws -> [String: RunParameter] {
-        var parameters: [String: RunParameter] = [:]
-        for line in text.split(whereSeparator: \.isNewline) {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            let pair = trimmed.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard pair.count == 2, !pair[0].isEmpty else {
-                throw CharterError.invalid(
-                    field: "parameters",
-                    message: "Write one parameter per line as name=value; \"\(trimmed.prefix(80))\" is not.")
-            }
-            parameters[pair[0]] = RunParameter(parsing: pair[1])
-        }
-        return parameters
     }
 
     struct MultipartFields {
@@ -168,9 +162,22 @@ struct RunPages: Sendable {
         let state, constitution, baseline, profile, created: String
     }
 
-    func listPage(
-        organiser: Organiser, csrf: String, selected: Int64?, error: String?, status: HTTPResponse.Status
-    ) async throws -> Response {
+    /// What the new-run form was sent with, to show it again with the error.
+    struct Entered {
+        var constitution: Int64?
+        var baseline: String?
+        var profile: RunProfile?
+        var seed = ""
+        var parameters: [String: String] = [:]
+        var parameterLines = ""
+        var error: String?
+        var errorField: String?
+    }
+
+    func listPage(organiser: Organiser, csrf: String, form: Entered, status: HTTPResponse.Status) async throws
+        -> Response
+    {
+        let selected = form.constitution
         var constitutions: [Option] = []
         var labels: [Int64: String] = [:]
         for conversation in try await services.store.conversations() {
@@ -181,7 +188,8 @@ struct RunPages: Sendable {
                     Option(value: String(stored.id), label: label, selected: stored.id == selected))
             }
         }
-        let runs = try await services.store.runs(offset: 0, limit: 100).items.map {
+        let recent = try await services.store.runs(offset: 0, limit: 200).items
+        let runs = recent.prefix(100).map {
             RunRow(
                 id: $0.id, state: $0.state.rawValue,
                 constitution: labels[$0.request.ccaiConstitutionID] ?? "constitution \($0.request.ccaiConstitutionID)",
@@ -193,28 +201,50 @@ struct RunPages: Sendable {
             let organiserEmail, csrf: String
             let error: String?
             let constitutions: [Option]
+            let baselineCharter, baselineUpload: Bool
             let baselines: [Option]
-            let profiles: [Option]
+            let profiles: [RunForm.ProfileView]
+            let seed: String
+            let sections: [RunForm.Section]
+            /// No list of the pipeline's parameters: one name=value per line instead.
+            let freeParameters: Bool
+            let parameterLines: String
+            let parametersOpen: Bool
             let runs: [RunRow]
             let hasConstitutions: Bool
         }
+        // A list that cannot be read is said at the top; the form then takes name=value lines.
+        var error = form.error
+        let table: PipelineParameters?
+        do {
+            table = try services.runs.pipelineParameters()
+        } catch let failure as CharterError {
+            table = nil
+            error = [error, failure.message].compactMap { $0 }.joined(separator: " ")
+        }
+        let promptsFolder = await services.runs.configuration.promptsDirectory != nil
+        let sections =
+            table.map {
+                RunForm.sections(
+                    $0, entered: form.parameters, errorField: form.errorField, error: form.error,
+                    promptsFolder: promptsFolder)
+            } ?? []
         return services.views.page(
             title: "Comparison runs",
             View(
                 organiserEmail: organiser.email, csrf: csrf, error: error, constitutions: constitutions,
-                baselines: constitutions.map { Option(value: $0.value, label: $0.label, selected: false) },
-                profiles: RunProfile.allCases.map {
-                    Option(value: $0.rawValue, label: Self.profileLabel($0), selected: $0 == .small)
-                }, runs: runs, hasConstitutions: !constitutions.isEmpty),
+                baselineCharter: form.baseline == nil || form.baseline == "charter",
+                baselineUpload: form.baseline == "upload",
+                baselines: constitutions.map {
+                    Option(value: $0.value, label: $0.label, selected: $0.value == form.baseline)
+                },
+                profiles: RunForm.profiles(table, runs: recent, selected: form.profile ?? .small), seed: form.seed,
+                sections: sections, freeParameters: table == nil || !form.parameterLines.isEmpty,
+                parameterLines: form.parameterLines,
+                parametersOpen: !form.parameters.isEmpty || !form.parameterLines.isEmpty
+                    || form.errorField?.hasPrefix("parameters") == true,
+                runs: runs, hasConstitutions: !constitutions.isEmpty),
             status: status, admin: true)
-    }
-
-    static func profileLabel(_ profile: RunProfile) -> String {
-        switch profile {
-        case .smoke: "smoke: a tiny model built locally, about a minute on a CPU"
-        case .small: "small: SmolLM2-135M-Instruct, minutes on a CPU"
-        case .gpu: "gpu: a local model on GPUs (parameter model_path)"
-        }
     }
 
     static func date(_ date: Date?) -> String {
@@ -261,15 +291,16 @@ struct RunPages: Sendable {
             let comparison: [ComparisonView]
             let tooSmall: Bool
             let distributed: String?
-            let steps: String
+            /// Nil when the results do not say (an empty text would still open the section).
+            let steps: String?
             let hasStages, hasArtefacts: Bool
             let hasComparison: Bool
             let wall, memory: String?
-            let charts: [String]
+            let charts: [RunCharts.Chart]
             let log: String
             let artefacts: [ArtefactView]
         }
-        var charts: [String] = []
+        var charts: [RunCharts.Chart] = []
         if let results {
             charts += [
                 RunCharts.bbqBias(
@@ -302,7 +333,8 @@ struct RunPages: Sendable {
             },
             comparison: (summary.comparison ?? []).map { row in
                 ComparisonView(
-                    label: row.label + (row.circular ? " (circular: judged with an arm's own principles)" : ""),
+                    label: RunCharts.readable(row.label)
+                        + (row.circular ? " (circular: judged with an arm's own principles)" : ""),
                     better: Self.betterLabel(row.better), base: Self.number(row.base),
                     ccai: Self.number(row.ccai, interval: row.ccaiCi95),
                     baseline: Self.number(row.baseline, interval: row.baselineCi95),
@@ -323,7 +355,7 @@ struct RunPages: Sendable {
                 "\(arm == "ccai" ? "CCAI" : arm): "
                     + stages.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key.uppercased())" }.joined(
                         separator: ", ")
-            }.joined(separator: "; "),
+            }.joined(separator: "; ").nonEmpty,
             hasStages: !summary.stages.isEmpty, hasArtefacts: !(summary.artefacts ?? []).isEmpty,
             hasComparison: !(summary.comparison ?? []).isEmpty,
             wall: results?.wallSeconds.map { String(format: "%.0f s", $0) },
@@ -331,7 +363,7 @@ struct RunPages: Sendable {
             log: (summary.logTail ?? []).joined(separator: "\n"),
             artefacts: (summary.artefacts ?? []).map {
                 ArtefactView(
-                    path: $0.path, size: ByteCountFormatter.string(fromByteCount: Int64($0.bytes), countStyle: .file),
+                    path: $0.path, size: ByteSize.text(Int64($0.bytes)),
                     url: $0.url.replacingOccurrences(of: "/api/v1/runs/", with: "/admin/runs/"))
             })
         return services.views.page(title: "Run \(run.id)", view, admin: true, refresh: run.state.isFinished ? nil : 5)
@@ -358,4 +390,9 @@ struct RunPages: Sendable {
         }
         return "\(text(value, signed: signed)) [\(text(low, signed: false)), \(text(high, signed: false))]"
     }
+}
+
+extension String {
+    /// The text, or nil when it is empty (Mustache opens a section for an empty string).
+    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }

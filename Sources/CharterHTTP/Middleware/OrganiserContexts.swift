@@ -47,7 +47,7 @@ struct OrganiserContext: ChildRequestContext, OrganiserRequestContext {
     var grant: ConversationGrant?
 
     init(context: AppRequestContext) throws {
-        guard let organiser = context.organiser else { throw AppError.unauthorized }
+        guard let organiser = context.organiser else { throw AppError.tokenRequired }
         coreContext = context.coreContext
         remoteIP = context.remoteIP
         self.organiser = organiser

@@ -27,6 +27,8 @@ public struct Views: Sendable {
     }
 
     struct Layout {
+        /// The document's title: the page's, then the site's ("Moderation · Charter"); the site's
+        /// own home page is plain "Charter".
         let title: String
         let content: String
         let bodyClass: String
@@ -52,7 +54,9 @@ public struct Views: Sendable {
         guard let content = render(View.template, view),
             let html = render(
                 "layout",
-                Layout(title: title, content: content, bodyClass: admin ? "admin" : "participant", refresh: refresh))
+                Layout(
+                    title: title == "Charter" ? title : "\(title) · Charter", content: content,
+                    bodyClass: admin ? "admin" : "participant", refresh: refresh))
         else {
             return Response(
                 status: .internalServerError, headers: [.contentType: "text/html; charset=utf-8"],
