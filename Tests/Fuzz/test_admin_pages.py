@@ -202,7 +202,7 @@ def readable_message(body: str) -> str | None:
     match = re.search(r'<p class="error" role="alert">(.*?)</p>', body, re.S)
     if match:
         return html.unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip()
-    match = re.search(r"<h3>Not added</h3><ul>(.*?)</ul>", body, re.S)
+    match = re.search(r"<h3>Not added[^<]*</h3><ul[^>]*>(.*?)</ul>", body, re.S)
     if match:
         return html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))).strip()
     return None
@@ -364,6 +364,19 @@ ROUTES = [
           form=lambda ctx: [("single", f"accept:{ctx.statements[-1]}"), ("reason", "ok"),
                             ("return", "moderation=all&offset=0&q=x")],
           baseline={303}, text_fields=("single", "reason", "return", "statement", "action")),
+    Route("POST", "/admin/conversations/{slug}/moderation/reword", path_params=SLUG,
+          form=lambda ctx: [("statement", str(ctx.statements[0])), ("mode", "copy"),
+                            ("text", f"Reworded by the admin fuzz {secrets.token_hex(4)}"),
+                            ("return", "moderation=all&offset=0")],
+          baseline={303}, text_fields=("statement", "mode", "text", "return")),
+    Route("GET", "/admin/conversations/{slug}/statements/{statement}", {}, path_params=STATEMENT),
+    # The reports need an analysis: 404 with a message until the first one.
+    Route("GET", "/admin/conversations/{slug}/analysis/statements.csv", {}, path_params=SLUG, baseline={200, 404}),
+    Route("GET", "/admin/conversations/{slug}/analysis/participants.csv", {}, path_params=SLUG,
+          baseline={200, 404}),
+    Route("GET", "/admin/tokens", {"done": STRINGS}),
+    Route("POST", "/admin/tokens", form=lambda ctx: [("label", f"fuzz {secrets.token_hex(3)}")], baseline={200},
+          text_fields=("label",)),
     Route("GET", "/admin/audit", {"conversation": [MAIN, OTHERS] + SLUGS_BAD, "offset": INTEGERS, "limit": INTEGERS}),
     Route("GET", "/admin/conversations/{slug}/analysis",
           {"sort": ["id", "text", "votes", "agree", "gac", "ccai", "extremity", "GAC"] + STRINGS,
@@ -801,10 +814,20 @@ def report(problems: list[str], route: Route):
 def test_every_admin_route_is_fuzzed():
     """Every `/admin` route the server declares is in the catalogue (a new page or form must be
     added to ROUTES, with its parameters)."""
+    # Routes are declared relative, in route collections that Application.swift adds at
+    # adminPath: read each collection's block in the struct that declares it.
+    sources = REPO_ROOT / "Sources" / "CharterHTTP"
+    app = (sources / "Application.swift").read_text()
+    variables = dict(re.findall(r"let (\w+) = (\w+)\(services: services\)", app))
+    texts = [path.read_text() for path in sources.rglob("*.swift")]
     declared = set()
-    for source in (REPO_ROOT / "Sources" / "CharterHTTP").rglob("*.swift"):
-        for method, path in re.findall(r'\.(get|post|put|patch|delete)\(\s*"(/admin[^"]*)"', source.read_text()):
-            declared.add(f"{method.upper()} {path}")
+    for owner, collection in re.findall(r"(\w+)(?:\(services: services\))?\.(\w+), atPath: adminPath\)", app):
+        type_name = variables.get(owner, owner)
+        for text in (t for t in texts if re.search(rf"\b(struct|extension) {type_name}\b", t)):
+            for block in re.findall(rf"var {collection}: RouteCollection<\w+> \{{(.*?)\n    \}}", text, re.S):
+                for method, route in re.findall(r'\.(get|post|put|patch|delete)\("([^"]*)"', block):
+                    declared.add(f"{method.upper()} /admin" + ("/" + route if route else ""))
+    assert len(declared) >= 35, f"found only {sorted(declared)}: is the route reader stale?"
     missing = sorted(declared - set(ROUTE_BY_KEY) - set(COVERED_ELSEWHERE))
     assert not missing, "admin routes the fuzz does not cover; add them to ROUTES: " + ", ".join(missing)
     STATS["declared"] = len(declared)
