@@ -13,20 +13,8 @@ enum NearDuplicates {
         shareDifference: Double
     ) -> [Cluster] {
         let sorted = items.sorted { $0.id < $1.id }
-        let documents = corpus.map(features)
-        var documentFrequency: [String: Int] = [:]
-        for document in documents { for term in Set(document.keys) { documentFrequency[term, default: 0] += 1 } }
-        let n = Double(max(1, documents.count))
-        func vector(_ text: String) -> [String: Double] {
-            var v: [String: Double] = [:]
-            for (term, count) in features(text) {
-                let idf = log((1 + n) / (1 + Double(documentFrequency[term] ?? 0))) + 1
-                v[term] = Double(count) * idf
-            }
-            let norm = v.values.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            return norm > 0 ? v.mapValues { $0 / norm } : v
-        }
-        let vectors = sorted.map { vector($0.text) }
+        let weights = Weights(corpus: corpus)
+        let vectors = sorted.map { weights.vector($0.text) }
         var parent = Array(sorted.indices)
         func root(_ i: Int) -> Int {
             var i = i
@@ -35,7 +23,7 @@ enum NearDuplicates {
         }
         for a in sorted.indices {
             for b in (a + 1)..<sorted.count {
-                let cosine = vectors[a].reduce(0) { $0 + $1.value * (vectors[b][$1.key] ?? 0) }
+                let cosine = Self.cosine(vectors[a], vectors[b])
                 guard cosine >= similarity, sorted[a].shares.count == sorted[b].shares.count,
                     zip(sorted[a].shares, sorted[b].shares).allSatisfy({ abs($0 - $1) <= shareDifference })
                 else { continue }
@@ -92,6 +80,37 @@ enum NearDuplicates {
                 }!
                 return Cluster(lead: lead, members: sorted)
             }.sorted { $0.members[0] < $1.members[0] }
+    }
+
+    /// TF-IDF weights over a conversation's statements: a word they all use counts for little.
+    struct Weights {
+        let documentFrequency: [String: Int]
+        let documents: Double
+
+        init(corpus: [String]) {
+            var frequency: [String: Int] = [:]
+            for text in corpus {
+                for term in Set(NearDuplicates.features(text).keys) { frequency[term, default: 0] += 1 }
+            }
+            documentFrequency = frequency
+            documents = Double(max(1, corpus.count))
+        }
+
+        /// The text's unit-length TF-IDF vector.
+        func vector(_ text: String) -> [String: Double] {
+            var v: [String: Double] = [:]
+            for (term, count) in NearDuplicates.features(text) {
+                let idf = log((1 + documents) / (1 + Double(documentFrequency[term] ?? 0))) + 1
+                v[term] = Double(count) * idf
+            }
+            let norm = v.values.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return norm > 0 ? v.mapValues { $0 / norm } : v
+        }
+    }
+
+    static func cosine(_ a: [String: Double], _ b: [String: Double]) -> Double {
+        let (small, large) = a.count <= b.count ? (a, b) : (b, a)
+        return small.reduce(0) { $0 + $1.value * (large[$1.key] ?? 0) }
     }
 
     static func features(_ text: String) -> [String: Int] {

@@ -58,6 +58,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from charter_process import NO_LIMITS, REPO_ROOT, copy_binary, free_port, log_tail, stop_process  # noqa: E402
@@ -700,3 +701,73 @@ def test_the_checks_catch_what_they_look_for(js_on):
     result = js_on.execute_async_script(RUN_AXE, AXE_TAGS)
     assert "error" not in result, result
     assert "image-alt" in {v["id"] for v in result["violations"]}, f"axe-core missed image-alt: {result['violations']}"
+
+
+# ---------------------------------------------------------------------------
+# The desk's fixes, as an organiser meets them in the browser (JavaScript on and off)
+
+
+@pytest.fixture(params=["javascript on", "javascript off"])
+def driver(request, site):
+    return request.getfixturevalue("js_on" if request.param == "javascript on" else "js_off")
+
+
+def versions_of(server: Server, token: str) -> list[dict]:
+    return server.api("GET", f"/api/v1/conversations/{SLUG}/constitutions", token=token)["constitutions"]
+
+
+def test_publishing_the_same_constitution_again_says_nothing_changed(site, driver):
+    server, seeded = site
+    before = versions_of(server, seeded.token)
+    latest = max(before, key=lambda v: v["version"])
+    # The latest version was compiled with these parameters; the builder keeps them in the form.
+    driver.get(f"{server.base_url}/admin/conversations/{SLUG}/constitution?rule=ccai&threshold=0.72")
+    driver.find_element(By.CSS_SELECTOR, f'form[action="/admin/conversations/{SLUG}/constitutions"] '
+                                         'button[type="submit"]').click()
+    WebDriverWait(driver, 20).until(lambda d: "Nothing changed" in d.page_source or "Published" in d.page_source)
+    notice = driver.find_element(By.CSS_SELECTOR, "p.notice").text
+    assert notice == (f"Nothing changed since version {latest['version']}, so no new version was published."), notice
+    assert versions_of(server, seeded.token) == before, "publishing the same content stored a version"
+
+
+def test_the_builder_labels_the_groups_as_the_analysis_page_does(site, driver):
+    server, seeded = site
+    driver.get(f"{server.base_url}/admin/conversations/{SLUG}/analysis")
+    # The analysis page's table: statement id, then "Group X agree" columns in order.
+    headers = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "table.statements thead th")]
+    group_columns = [h.split()[1] for h in headers if h.startswith("Group ")]
+    assert group_columns[:2] == ["A", "B"], headers
+    page_shares = {}
+    for row in driver.find_elements(By.CSS_SELECTOR, "table.statements tbody tr"):
+        cells = row.find_elements(By.TAG_NAME, "td")
+        if len(cells) < 7 + len(group_columns):
+            continue
+        page_shares[cells[0].text] = [c.text for c in cells[7:7 + len(group_columns)]]
+    driver.get(f"{server.base_url}/admin/conversations/{SLUG}/constitution?rule=polis-gac&threshold=0")
+    note = driver.find_element(By.CSS_SELECTOR, "p.groups-note").text
+    assert note.startswith(f"The rule runs over the {len(group_columns)} opinion groups of the analysis page"), note
+    checked = 0
+    for principle in driver.find_elements(By.CSS_SELECTOR, "p.sources"):
+        shares = [s.text for s in principle.find_elements(By.CSS_SELECTOR, "span.share")]
+        section = principle.find_element(By.XPATH, "./ancestor::*[self::section or self::article or self::li][1]")
+        lead = re.search(r"principles/(\d+)", section.get_attribute("innerHTML"))
+        if not lead or lead.group(1) not in page_shares:
+            continue
+        assert shares == [f"{label} {share}" for label, share in zip(group_columns, page_shares[lead.group(1)])]
+        checked += 1
+    assert checked >= 1, "no principle of the builder could be matched with the analysis page"
+
+
+def test_the_run_form_refuses_a_bad_parameter_before_queueing(site, driver):
+    server, seeded = site
+    before = server.api("GET", "/api/v1/runs", token=seeded.token)
+    driver.get(f"{server.base_url}/admin/runs")
+    field = driver.find_element(By.CSS_SELECTOR, 'input#param-prompts')
+    # The browser's own check (min="1") would stop the form; the server must refuse it too.
+    driver.execute_script("arguments[0].removeAttribute('min'); arguments[0].value = '-3';", field)
+    driver.find_element(By.CSS_SELECTOR, 'form[action="/admin/runs"] button[type="submit"]').click()
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "p.error, .field-error"))
+    text = " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, "p.error, .field-error"))
+    assert "prompts" in text, text
+    assert driver.find_element(By.CSS_SELECTOR, 'input#param-prompts').get_attribute("aria-invalid") == "true"
+    assert server.api("GET", "/api/v1/runs", token=seeded.token) == before, "a refused run was queued"

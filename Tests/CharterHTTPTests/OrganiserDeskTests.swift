@@ -215,6 +215,32 @@ import Testing
         }
     }
 
+    /// The queue lists what is pending; a pending statement that repeats an accepted one (off
+    /// this page) names it on its card.
+    @Test func aPendingStatementNamesItsLookalikesOffThePage() async throws {
+        let h = try await Harness.make()
+        let id = h.conversation.id
+        let copy = try await h.store.submitStatement(
+            conversationID: id, participant: .anonymous("author-1"), text: "The AI should respect privacy!",
+            at: Date())
+        let other = try await h.store.submitStatement(
+            conversationID: id, participant: .anonymous("author-2"), text: "Cats make better pets than dogs",
+            at: Date())
+        let seed = try #require(h.statements.first { $0.text == "The AI should respect privacy." })
+        try await h.test { client in
+            var browser = Browser(client: client)
+            try await AdminSession.signIn(&browser)
+            let queue = try await browser.get("/admin/conversations/town/moderation")
+            let card = Self.section(queue.body, from: #"id="statement-\#(copy.id)""#, to: "</li>")
+            #expect(card.contains("Reads like, off this page:"))
+            #expect(
+                card.contains(
+                    #"<a href="/admin/conversations/town/statements/\#(seed.id)">#\#(seed.id)</a> (accepted)"#))
+            let otherCard = Self.section(queue.body, from: #"id="statement-\#(other.id)""#, to: "</li>")
+            #expect(!otherCard.contains("Reads like"))
+        }
+    }
+
     @Test func aModeratorRewordsBeforeAcceptingOrAcceptsARewordedCopy() async throws {
         let h = try await Harness.make(conversation: { $0.strictModeration = true })
         let id = h.conversation.id

@@ -25,6 +25,15 @@ extension AdminPages {
         let canReword: Bool
         let rewordMode, rewordLabel: String
         let maxLength: Int
+        /// Statements off this page that read alike (an accepted one the queue no longer shows).
+        var elsewhere: [Lookalike] = []
+        /// Stored, not computed: the templates see stored properties only.
+        var hasElsewhere = false
+    }
+
+    struct Lookalike {
+        let id: Int64
+        let text, state: String
     }
 
     /// A statement alone, or near-duplicates shown together.
@@ -82,11 +91,28 @@ extension AdminPages {
         let base = "/admin/conversations/\(conversation.slug)/moderation?moderation=\(selected)" + (search ?? "")
         let tallies = try await services.store.voteTallies(
             conversationID: conversation.id, statementIDs: page.items.map(\.id))
-        let rows = page.items.map { row($0, tally: tallies[$0.id] ?? VoteTally(), conversation: conversation) }
+        var rows = page.items.map { row($0, tally: tallies[$0.id] ?? VoteTally(), conversation: conversation) }
         // Near-duplicates on this page by the compiler's similarity, its words weighed over the
         // whole conversation; each group is shown where its first member would be.
-        let corpus = try await services.store.allStatements(conversationID: conversation.id).map(\.text)
-        let similar = SimilarStatements.groups(page.items.map { (id: $0.id, text: $0.text) }, corpus: corpus)
+        let everything = try await services.store.allStatements(conversationID: conversation.id)
+        let corpus = everything.map(\.text)
+        let onPage = page.items.map { (id: $0.id, text: $0.text) }
+        let similar = SimilarStatements.groups(onPage, corpus: corpus)
+        // …and each one's look-alikes off this page, so a duplicate of an accepted statement
+        // shows though the queue lists only what is pending.
+        let pageIDs = Set(page.items.map(\.id))
+        let offPage = everything.filter { !pageIDs.contains($0.id) }
+        let byStatementID = Dictionary(uniqueKeysWithValues: offPage.map { ($0.id, $0) })
+        let lookalikes = SimilarStatements.matches(
+            of: onPage, among: offPage.map { (id: $0.id, text: $0.text) }, corpus: corpus)
+        for index in rows.indices {
+            rows[index].elsewhere = (lookalikes[rows[index].id] ?? []).prefix(5).compactMap { match in
+                byStatementID[match.id].map {
+                    Lookalike(id: $0.id, text: $0.text, state: $0.isMeta ? "meta" : $0.moderation.rawValue)
+                }
+            }
+            rows[index].hasElsewhere = !rows[index].elsewhere.isEmpty
+        }
         var groupOf: [Int64: [Int64]] = [:]
         for group in similar { for id in group { groupOf[id] = group } }
         let byID = Dictionary(uniqueKeysWithValues: rows.map { ($0.id, $0) })
