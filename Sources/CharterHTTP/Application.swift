@@ -91,6 +91,16 @@ struct AppServices: Sendable {
             "statement:" + ParticipantIdentityResolver.limitKey(identity, conversationID: conversationID),
             limit: limits.statementsPerParticipant)
     }
+
+    /// Undoes `limitStatement` for a submission the store refused (empty, too long, a
+    /// duplicate): a mistake costs the participant nothing of their allowance.
+    func refundStatement(identity: ParticipantIdentity, conversationID: Int64, ip: String) {
+        let limits = configuration.rateLimits
+        limiter.refund("statement:ip:\(ip)", limit: limits.statementsPerIP)
+        limiter.refund(
+            "statement:" + ParticipantIdentityResolver.limitKey(identity, conversationID: conversationID),
+            limit: limits.statementsPerParticipant)
+    }
 }
 
 /// Who may call what is declared where a route is added: the group it joins turns the

@@ -101,6 +101,53 @@ import Testing
         }
     }
 
+    /// A second tap on the same button (a slow phone) is answered like the first, not with an
+    /// error page, and the vote log keeps one event.
+    @Test func aDoubleTapOnTheSameVoteIsAnsweredLikeTheFirst() async throws {
+        let h = try await Harness.make()
+        try await h.test { client in
+            var browser = Browser(client: client)
+            let page = try await browser.get("/c/town")
+            let form = [
+                ("csrf", page.csrf ?? ""), ("statement", try #require(page.input("statement"))), ("vote", "agree"),
+            ]
+            let first = try await browser.post("/c/town/vote", form: form)
+            let second = try await browser.post("/c/town/vote", form: form)
+            #expect(first.status == .ok && second.status == .ok)
+            #expect(first.path == "/c/town?done=vote" && second.path == "/c/town?done=vote")
+            #expect(second.redirects == [.seeOther])
+            let events = try await h.store.voteEvents(conversationID: h.conversation.id)
+            #expect(events.count == 1)
+        }
+    }
+
+    /// Refused submissions cost nothing of the statement allowance; when it runs out, the page
+    /// keeps the typed text and says when to try again.
+    @Test func refusedStatementsDoNotUseUpTheLimitAndTheLimitKeepsTheText() async throws {
+        let h = try await Harness.make { $0.rateLimits.statementsPerParticipant = RateLimit(rate: 0.001, burst: 2) }
+        try await h.test { client in
+            var browser = Browser(client: client)
+            let page = try await browser.get("/c/town")
+            #expect(page.contains("Writing a statement counts as your agree vote on it"))
+            let csrf = try #require(page.csrf)
+            for refused in ["   ", String(repeating: "x", count: 141), "The AI should be honest.", "   "] {
+                let answer = try await browser.post("/c/town/statements", form: [("csrf", csrf), ("text", refused)])
+                #expect(answer.status == .unprocessableContent || answer.status == .conflict, "\(refused.prefix(10))")
+            }
+            for accepted in ["The AI should explain itself.", "The AI should admit mistakes."] {
+                let answer = try await browser.post("/c/town/statements", form: [("csrf", csrf), ("text", accepted)])
+                #expect(answer.path.hasPrefix("/c/town?done=statement"), "\(accepted)")
+            }
+            let limited = try await browser.post(
+                "/c/town/statements", form: [("csrf", csrf), ("text", "The AI should show its sources.")])
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.headers[.retryAfter] != nil)
+            #expect(limited.contains("try again in"))
+            #expect(limited.contains(">The AI should show its sources.</textarea>"), "the typed text stays")
+            #expect(limited.contains(#"action="/c/town/statements""#), "on the conversation's own page")
+        }
+    }
+
     @Test func participantsSubmitStatementsThatCountAsAgree() async throws {
         let h = try await Harness.make()
         try await h.test { client in

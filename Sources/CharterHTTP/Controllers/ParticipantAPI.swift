@@ -148,8 +148,15 @@ struct ParticipantAPI: Sendable {
         let participantID = try participantID(request, conversation: conversation)
         let body = try await services.body.json(API.StatementRequest.self, from: request)
         try services.limitStatement(identity: .id(participantID), conversationID: conversation.id, ip: context.remoteIP)
-        let statement = try await services.store.submitStatement(
-            conversationID: conversation.id, participant: .id(participantID), text: body.text, at: Date())
+        let statement: Statement
+        do {
+            statement = try await services.store.submitStatement(
+                conversationID: conversation.id, participant: .id(participantID), text: body.text, at: Date())
+        } catch {
+            services.refundStatement(
+                identity: .id(participantID), conversationID: conversation.id, ip: context.remoteIP)
+            throw error
+        }
         services.metrics.statements.increment()
         services.analysis.conversationChanged(conversation.id)
         return Response.json(API.StatementFull(statement), status: .created)

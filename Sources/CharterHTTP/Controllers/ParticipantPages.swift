@@ -176,9 +176,16 @@ struct ParticipantPages: Sendable {
                 try await services.store.existingParticipant(
                     conversationID: conversation.id, identity: resolved.identity) == nil
             if isNew { try services.limitNewParticipant(ip: context.remoteIP) }
-            let receipt = try await services.store.castVote(
-                conversationID: conversation.id, participant: resolved.identity, statementID: statementID,
-                value: value, at: Date())
+            let receipt: VoteReceipt
+            do {
+                receipt = try await services.store.castVote(
+                    conversationID: conversation.id, participant: resolved.identity, statementID: statementID,
+                    value: value, at: Date())
+            } catch CharterError.duplicateVote {
+                // A second tap on the same button (a slow phone): the vote stands, once in the
+                // log; answer as the first tap was answered.
+                return redirect(conversation, resolved, done: "vote")
+            }
             services.metrics.votes.increment()
             services.analysis.conversationChanged(conversation.id)
             if isNew { await services.recordOrigin(participantID: receipt.participant.id, ip: context.remoteIP) }
@@ -192,10 +199,25 @@ struct ParticipantPages: Sendable {
     @Sendable func submit(_ request: Request, context: AppRequestContext) async throws -> Response {
         try await perform(request, context: context) { conversation, resolved, form in
             let text = try form.required("text")
-            try services.limitStatement(
-                identity: resolved.identity, conversationID: conversation.id, ip: context.remoteIP)
-            let statement = try await services.store.submitStatement(
-                conversationID: conversation.id, participant: resolved.identity, text: text, at: Date())
+            do {
+                try services.limitStatement(
+                    identity: resolved.identity, conversationID: conversation.id, ip: context.remoteIP)
+            } catch let limited as AppError where limited.status == .tooManyRequests {
+                // The typed text stays in the box, with when to try again, on the
+                // conversation's own page.
+                var response = try await render(conversation, resolved, error: limited, draft: text)
+                if let retry = limited.headers[.retryAfter] { response.headers[.retryAfter] = retry }
+                return response
+            }
+            let statement: Statement
+            do {
+                statement = try await services.store.submitStatement(
+                    conversationID: conversation.id, participant: resolved.identity, text: text, at: Date())
+            } catch {
+                services.refundStatement(
+                    identity: resolved.identity, conversationID: conversation.id, ip: context.remoteIP)
+                throw error
+            }
             services.metrics.statements.increment()
             services.analysis.conversationChanged(conversation.id)
             let shown = conversation.shows(statement)

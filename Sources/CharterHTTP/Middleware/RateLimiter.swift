@@ -69,6 +69,17 @@ final class RateLimiter: Sendable {
         if let wait { throw AppError.rateLimited(retryAfter: max(1, Int(wait.rounded(.up)))) }
     }
 
+    /// Gives back the token a refused request took (a submission the store turned down), so
+    /// only what is accepted counts against the limit.
+    func refund(_ key: String, limit: RateLimit) {
+        guard limit.rate.isFinite else { return }
+        shard(key).state.withLock { shard in
+            guard var bucket = shard.buckets[key] else { return }
+            bucket.tokens = min(limit.burst, bucket.tokens + 1)
+            shard.buckets[key] = bucket
+        }
+    }
+
     /// Seconds until the key's bucket holds a token again; 0 when it holds one now. Takes nothing.
     func wait(_ key: String, limit: RateLimit) -> Int {
         guard limit.rate.isFinite else { return 0 }
