@@ -201,9 +201,12 @@ public enum ConstitutionCompiler {
             principles.append(
                 Constitution.Principle(
                     id: "p\(index + 1)", text: text, critique: critique(text), revision: revision(text),
-                    sources: cluster.members.compactMap { byID[$0] }.map {
-                        .init(statement: $0.statement.id, sourceId: $0.statement.sourceID, text: $0.statement.text)
-                    },
+                    // The lead first: it is the principle's wording, score and handle (the
+                    // builder keys its edits by the first source).
+                    sources: ([cluster.lead] + cluster.members.filter { $0 != cluster.lead }).compactMap { byID[$0] }
+                        .map {
+                            .init(statement: $0.statement.id, sourceId: $0.statement.sourceID, text: $0.statement.text)
+                        },
                     groupAgreeShares: shares(lead.stats.groupVotes), gac: lead.stats.gac, score: lead.score,
                     votes: lead.stats.votes))
         }

@@ -778,3 +778,44 @@ def test_the_run_form_refuses_a_bad_parameter_before_queueing(site, driver):
     assert "prompts" in text, text
     assert driver.find_element(By.CSS_SELECTOR, 'input#param-prompts').get_attribute("aria-invalid") == "true"
     assert server.api("GET", "/api/v1/runs", token=seeded.token) == before, "a refused run was queued"
+
+
+def test_merging_a_principle_into_another_keeps_the_targets_wording_and_score(site, driver):
+    server, _ = site
+    builder = f"{server.base_url}/admin/conversations/{SLUG}/constitution?rule=polis-gac&threshold=0"
+    driver.get(builder)
+
+    def principles() -> dict[str, dict]:
+        found = {}
+        for item in driver.find_elements(By.CSS_SELECTOR, "ol.principles > li"):
+            lead = item.find_element(By.CSS_SELECTOR, "textarea").get_attribute("id").removeprefix("wording-")
+            score = item.find_element(By.CSS_SELECTOR, "p.sources span").get_attribute("title")
+            sources = re.findall(r"\(#(\d+)\)", item.find_element(By.CSS_SELECTOR, "ul.sources").text)
+            found[lead] = {"score": float(score), "sources": sources,
+                           "text": item.find_element(By.CSS_SELECTOR, "textarea").get_attribute("value")}
+        return found
+
+    before = principles()
+    assert len(before) >= 2, "the builder shows fewer than two principles to merge"
+    # Merge the best-scoring principle into a weaker one: the target must still lead it.
+    ranked = sorted(before, key=lambda lead: before[lead]["score"], reverse=True)
+    merged, target = ranked[0], ranked[-1]
+    form = driver.find_element(By.CSS_SELECTOR, f'form[action$="/principles/{merged}/grouping"].filters')
+    form.find_element(By.CSS_SELECTOR, f'select[name="into"] option[value="{target}"]').click()
+    form.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    WebDriverWait(driver, 20).until(lambda d: "Grouping saved" in d.page_source)
+    driver.get(builder)
+    after = principles()
+    try:
+        assert merged not in after, "the merged principle still leads one of its own"
+        assert merged in after[target]["sources"], after[target]
+        assert after[target]["score"] == before[target]["score"], "the target lost its own score"
+        assert after[target]["text"] == before[target]["text"], "the target lost its own wording"
+    finally:
+        # Back to automatic merging, so the other tests see the builder as it was.
+        driver.get(builder)
+        undo = driver.find_elements(By.CSS_SELECTOR, f'form[action$="/principles/{merged}/grouping"] '
+                                                     'button[value="automatic"]')
+        if undo:
+            undo[0].click()
+            WebDriverWait(driver, 20).until(lambda d: "Grouping saved" in d.page_source)
