@@ -230,18 +230,5 @@ struct ActivityChart {
         "\(number(value)) \(noun)\(value == 1 ? "" : "s")"
     }
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    static func escape(_ text: String) -> String { OpinionMap.escape(text) }
 }
