@@ -108,7 +108,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
-            resources: [.copy("Templates"), .copy("openapi.json")],
+            resources: [.copy("Templates"), .copy("Catalogues"), .copy("openapi.json")],
             swiftSettings: strict
         ),
         // The settings of the commands (flags, CHARTER_* variables, defaults) in one table, read

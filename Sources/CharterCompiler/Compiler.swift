@@ -11,11 +11,14 @@ public struct CompileParameters: Codable, Sendable, Equatable {
     public var mergeSimilarity: Double
     /// Two statements' vote patterns agree when no group's agree share differs by more.
     public var mergeShareDifference: Double
+    /// Participants weighted to target shares before the rule reads the groups' agree shares;
+    /// nil (the default) counts every participant once.
+    public var weighting: Weighting?
 
     public init(
         rule: SelectionRule = .ccai, threshold: Double? = nil, minimumVotesPerGroup: Int = 5,
         filters: ParticipantFilters = ParticipantFilters(), mergeSimilarity: Double = 0.7,
-        mergeShareDifference: Double = 0.15
+        mergeShareDifference: Double = 0.15, weighting: Weighting? = nil
     ) {
         self.rule = rule
         self.threshold = threshold ?? rule.defaultThreshold
@@ -23,6 +26,7 @@ public struct CompileParameters: Codable, Sendable, Equatable {
         self.filters = filters
         self.mergeSimilarity = mergeSimilarity
         self.mergeShareDifference = mergeShareDifference
+        self.weighting = weighting
     }
 }
 
@@ -55,6 +59,8 @@ public struct CompileSummary: Codable, Sendable, Equatable {
     public var eligible: Int
     public var selected: Int
     public var principles: Int
+    /// What weighting did; nil unless it was asked for.
+    public var weighting: WeightingReport? = nil
 }
 
 /// Why each statement was kept or dropped, with its score under the rule.
@@ -122,7 +128,7 @@ public enum ConstitutionCompiler {
     public static func compile(
         name: String, conversation: String, statements: [CompilerStatement], votes: [AnalysisVote],
         parameters: CompileParameters, wording: [Int64: String] = [:], grouping: [Int64: Int64?] = [:],
-        pageAnalysis: AnalysisResult? = nil
+        pageAnalysis: AnalysisResult? = nil, demographics: [Int64: [String: String]] = [:]
     ) -> CompileResult {
         let filtered = parameters.filters.apply(to: votes)
         let analysis: AnalysisResult
@@ -136,6 +142,39 @@ public enum ConstitutionCompiler {
             groupsUsed = Self.groups(analysis, against: pageAnalysis)
         }
         let stats = Dictionary(uniqueKeysWithValues: analysis.statements.map { ($0.id, $0) })
+        // With weighting, the rule reads each group's weighted agree share (and a GAC of the
+        // weighted counts); the eligibility check still counts votes.
+        var weighted: [Int64: [WeightedGroupVotes]]?
+        var weightingReport: WeightingReport?
+        if let weighting = parameters.weighting {
+            let participants = Array(Set(filtered.votes.map(\.participant))).sorted()
+            let (weights, raked) = weighting.weights(participants: participants, answers: demographics)
+            let targeted = Set(weighting.targets.map(\.question))
+            weighted = WeightedVotes.tally(votes: filtered.votes, analysis: analysis, weights: weights)
+            weightingReport = WeightingReport(
+                participants: participants.count,
+                answered: participants.filter { id in
+                    demographics[id]?.contains { targeted.contains($0.key) } == true
+                }.count,
+                effectiveSampleSize: raked.effectiveSampleSize, maxWeight: raked.maxWeight,
+                iterations: raked.iterations, converged: raked.converged, largestGap: raked.largestGap)
+        }
+        func groupShares(_ s: AnalysisResult.StatementStats) -> [Double] {
+            guard let weighted else { return shares(s.groupVotes) }
+            let row = weighted[s.id] ?? []
+            return s.groupVotes.indices.map { $0 < row.count ? row[$0].share : 0 }
+        }
+        func gac(_ s: AnalysisResult.StatementStats) -> Double {
+            guard let weighted else { return s.gac }
+            let row = weighted[s.id] ?? []
+            return s.groupVotes.indices.reduce(1.0) { product, g in
+                let votes = g < row.count ? row[g] : WeightedGroupVotes(agree: 0, votes: 0)
+                return product * (votes.agree + 1) / (votes.votes + 2)
+            }
+        }
+        func ruleScore(_ s: AnalysisResult.StatementStats) -> Double {
+            parameters.rule.score(shares: groupShares(s), gac: gac(s))
+        }
 
         var decisions: [StatementDecision] = []
         var selected: [(statement: CompilerStatement, stats: AnalysisResult.StatementStats, score: Double)] = []
@@ -160,11 +199,11 @@ public enum ConstitutionCompiler {
             if let thin = s.groupVotes.firstIndex(where: { $0.votes < parameters.minimumVotesPerGroup }) {
                 drop(
                     "\(s.groupVotes[thin].votes) votes in group \(groupLetter(thin)), fewer than \(parameters.minimumVotesPerGroup)",
-                    score: parameters.rule.score(s.groupVotes, gac: s.gac))
+                    score: ruleScore(s))
                 continue
             }
             eligible += 1
-            let score = parameters.rule.score(s.groupVotes, gac: s.gac)
+            let score = ruleScore(s)
             guard parameters.rule.passes(score, threshold: parameters.threshold) else {
                 drop(
                     "score \(format(score)) \(parameters.rule == .ccai ? "≤" : "<") \(format(parameters.threshold))",
@@ -181,7 +220,7 @@ public enum ConstitutionCompiler {
         }
 
         let automatic = NearDuplicates.clusters(
-            selected.map { ($0.statement.id, $0.statement.text, shares($0.stats.groupVotes), $0.score) },
+            selected.map { ($0.statement.id, $0.statement.text, groupShares($0.stats), $0.score) },
             corpus: statements.map(\.text), similarity: parameters.mergeSimilarity,
             shareDifference: parameters.mergeShareDifference)
         let clusters = NearDuplicates.regroup(
@@ -207,14 +246,15 @@ public enum ConstitutionCompiler {
                         .map {
                             .init(statement: $0.statement.id, sourceId: $0.statement.sourceID, text: $0.statement.text)
                         },
-                    groupAgreeShares: shares(lead.stats.groupVotes), gac: lead.stats.gac, score: lead.score,
+                    groupAgreeShares: groupShares(lead.stats), gac: gac(lead.stats), score: lead.score,
                     votes: lead.stats.votes))
         }
         let summary = CompileSummary(
             participants: Set(filtered.votes.map(\.participant)).count, removedForFewVotes: filtered.removedForFewVotes,
             removedAsStraightLiners: filtered.removedAsStraightLiners, removedAsFlagged: filtered.removedAsFlagged,
             votes: analysis.voteCount, groups: analysis.k,
-            statements: statements.count, eligible: eligible, selected: selected.count, principles: principles.count)
+            statements: statements.count, eligible: eligible, selected: selected.count, principles: principles.count,
+            weighting: weightingReport)
         let constitution = Constitution(
             name: name, version: 0, kind: "collective",
             description: "Compiled by Charter from the votes of the conversation \(conversation).",

@@ -23,7 +23,10 @@ public enum ConstitutionFormat: String, Sendable, CaseIterable {
 }
 
 extension Constitution {
-    public func rendered(_ format: ConstitutionFormat) throws -> Data {
+    /// The constitution in a format. `translations` (lead statement id → language → text) are
+    /// listed under each principle in Markdown, beside the hashed document, never in it: they
+    /// come from the store when the file is exported, and other formats leave them out.
+    public func rendered(_ format: ConstitutionFormat, translations: [Int64: [String: String]] = [:]) throws -> Data {
         switch format {
         case .json:
             let encoder = JSONEncoder()
@@ -67,7 +70,18 @@ extension Constitution {
                     + ".\n\n"
             }
             out += "## Principles\n\n"
-            for (index, principle) in principles.enumerated() { out += "\(index + 1). \(md(principle.text))\n" }
+            for (index, principle) in principles.enumerated() {
+                let number = "\(index + 1). "
+                out += number + md(principle.text) + "\n"
+                // Translations of the statement the principle is led by, as a list inside the item.
+                guard let lead = principle.sources?.first?.statement, let translated = translations[lead] else {
+                    continue
+                }
+                let indent = String(repeating: " ", count: number.count)
+                for (language, text) in translated.sorted(by: { $0.key < $1.key }) {
+                    out += "\(indent)- \(md(language)): \(md(text))\n"
+                }
+            }
             let traced = principles.filter { !($0.sources ?? []).isEmpty }
             if !traced.isEmpty {
                 out += "\n## Provenance\n\n"

@@ -20,7 +20,12 @@ public enum SelectionRule: String, Sendable, Codable, CaseIterable {
     /// The statement's score under this rule, from its per-group counts.
     public func score(_ groups: [AnalysisResult.GroupVotes], gac: Double) -> Double {
         guard !groups.isEmpty else { return 0 }
-        let shares = groups.map { $0.votes == 0 ? 0 : Double($0.agree) / Double($0.votes) }
+        return score(shares: groups.map { $0.votes == 0 ? 0 : Double($0.agree) / Double($0.votes) }, gac: gac)
+    }
+
+    /// The score from each group's agree share (weighted or not) and the statement's GAC.
+    public func score(shares: [Double], gac: Double) -> Double {
+        guard !shares.isEmpty else { return 0 }
         switch self {
         case .ccai: return shares.reduce(1, *)
         case .polisGAC: return gac

@@ -40,4 +40,48 @@ public enum SimilarStatements {
         }
         return result
     }
+
+    /// A statement much like a participant's new one.
+    public struct LookAlike: Sendable, Equatable {
+        public let id: Int64
+        public let similarity: Double
+        /// The same words once case, punctuation and spacing are set aside: the new statement
+        /// would add nothing.
+        public let identical: Bool
+
+        public init(id: Int64, similarity: Double, identical: Bool) {
+            self.id = id
+            self.similarity = similarity
+            self.identical = identical
+        }
+    }
+
+    /// The statements of `among` much like `text`, the identical ones and then the most alike
+    /// first, at most `limit`: what a participant is shown before their statement is stored.
+    public static func lookAlikes(
+        of text: String, among others: [(id: Int64, text: String)], limit: Int = 5,
+        similarity: Double = CompileParameters().mergeSimilarity
+    ) -> [LookAlike] {
+        let key = wordsKey(text)
+        let corpus = others.map(\.text) + [text]
+        let similar =
+            matches(of: [(id: -1, text: text)], among: others, corpus: corpus, similarity: similarity)[-1] ?? []
+        var found: [Int64: LookAlike] = [:]
+        for match in similar {
+            found[match.id] = LookAlike(id: match.id, similarity: match.similarity, identical: false)
+        }
+        for other in others where !key.isEmpty && wordsKey(other.text) == key {
+            found[other.id] = LookAlike(id: other.id, similarity: 1, identical: true)
+        }
+        return found.values.sorted {
+            if $0.identical != $1.identical { return $0.identical }
+            if $0.similarity != $1.similarity { return $0.similarity > $1.similarity }
+            return $0.id < $1.id
+        }.prefix(max(0, limit)).map { $0 }
+    }
+
+    /// The text's words, lower-cased, without punctuation, one space apart.
+    public static func wordsKey(_ text: String) -> String {
+        text.lowercased().split { !($0.isLetter || $0.isNumber) }.joined(separator: " ")
+    }
 }

@@ -41,6 +41,12 @@ public struct ConversationSettings: Sendable, Codable, Equatable {
     public var completionThreshold: Int?
     public var completionCode: String?
     public var xidPolicy: XIDPolicy
+    /// The language participants see when neither they nor their browser ask for one it has,
+    /// and the language its statements are taken to be in unless told otherwise.
+    public var language: String
+    /// Whether anyone may read the results page (`/c/{slug}/results`); a participant who has
+    /// voted on every statement may read it either way.
+    public var resultsPublic: Bool
 
     public static let defaultMaxStatementLength = 140
 
@@ -57,7 +63,9 @@ public struct ConversationSettings: Sendable, Codable, Equatable {
         minVotesBeforeSubmit: Int = 0,
         completionThreshold: Int? = nil,
         completionCode: String? = nil,
-        xidPolicy: XIDPolicy = .bound
+        xidPolicy: XIDPolicy = .bound,
+        language: String = LanguageCode.default,
+        resultsPublic: Bool = false
     ) {
         self.slug = slug
         self.title = title
@@ -72,11 +80,14 @@ public struct ConversationSettings: Sendable, Codable, Equatable {
         self.completionThreshold = completionThreshold
         self.completionCode = completionCode
         self.xidPolicy = xidPolicy
+        self.language = language
+        self.resultsPublic = resultsPublic
     }
 
     enum CodingKeys: String, CodingKey {
         case slug, title, question, description, state, closesAt, participantStatementsAllowed, strictModeration
-        case maxStatementLength, minVotesBeforeSubmit, completionThreshold, completionCode, xidPolicy
+        case maxStatementLength, minVotesBeforeSubmit, completionThreshold, completionCode, xidPolicy, language
+        case resultsPublic
     }
 
     /// Settings files written before a field existed still decode, with its default.
@@ -96,7 +107,9 @@ public struct ConversationSettings: Sendable, Codable, Equatable {
             minVotesBeforeSubmit: try c.decodeIfPresent(Int.self, forKey: .minVotesBeforeSubmit) ?? 0,
             completionThreshold: try c.decodeIfPresent(Int.self, forKey: .completionThreshold),
             completionCode: try c.decodeIfPresent(String.self, forKey: .completionCode),
-            xidPolicy: try c.decodeIfPresent(XIDPolicy.self, forKey: .xidPolicy) ?? .bound)
+            xidPolicy: try c.decodeIfPresent(XIDPolicy.self, forKey: .xidPolicy) ?? .bound,
+            language: try c.decodeIfPresent(String.self, forKey: .language) ?? LanguageCode.default,
+            resultsPublic: try c.decodeIfPresent(Bool.self, forKey: .resultsPublic) ?? false)
     }
 
     /// Trims what should be trimmed and rejects what no conversation may hold.
@@ -108,6 +121,7 @@ public struct ConversationSettings: Sendable, Codable, Equatable {
         s.description = description.trimmingCharacters(in: .whitespacesAndNewlines)
         s.completionCode = completionCode?.trimmingCharacters(in: .whitespacesAndNewlines)
         if s.completionCode?.isEmpty == true { s.completionCode = nil }
+        s.language = try LanguageCode.validated(language, field: "language")
 
         guard Slug.isValid(s.slug) else {
             throw .invalid(

@@ -15,10 +15,16 @@ public enum PolisExportWriter {
         public var statementSources: [Int64: String]
         /// Opinion group by Charter participant id, from the latest analysis.
         public var groups: [Int64: Int]
+        /// The conversation's demographic question keys, in its order, and each participant's
+        /// answers (question → option key): `participant-demographics.csv` when there are
+        /// questions or answers.
+        public var demographicQuestions: [String]
+        public var demographicAnswers: [Int64: [String: String]]
 
         public init(
             conversation: Conversation, statements: [Statement], participants: [Participant], events: [Vote],
-            participantSources: [Int64: String], statementSources: [Int64: String], groups: [Int64: Int]
+            participantSources: [Int64: String], statementSources: [Int64: String], groups: [Int64: Int],
+            demographicQuestions: [String] = [], demographicAnswers: [Int64: [String: String]] = [:]
         ) {
             self.conversation = conversation
             self.statements = statements
@@ -27,6 +33,8 @@ public enum PolisExportWriter {
             self.participantSources = participantSources
             self.statementSources = statementSources
             self.groups = groups
+            self.demographicQuestions = demographicQuestions
+            self.demographicAnswers = demographicAnswers
         }
     }
 
@@ -93,10 +101,29 @@ public enum PolisExportWriter {
                 ("comments", String(statements.count)), ("groups", String(Set(input.groups.values).count)),
                 ("conversation-description", settings.description),
             ].map { "\($0.0),\(field($0.1))" }.joined(separator: "\n") + "\n"
-        return [
+        var files = [
             "summary.csv": summary, "comments.csv": commentsCSV, "votes.csv": votesCSV,
             "participants-votes.csv": matrix,
         ]
+        if !input.demographicQuestions.isEmpty || !input.demographicAnswers.isEmpty {
+            files["participant-demographics.csv"] = demographics(input, participantID: participantID)
+        }
+        return files
+    }
+
+    /// One row per participant who answered, with the participant id of the other files and
+    /// one column per question (its option key, `prefer_not_to_say`, or empty); answers to
+    /// questions no longer asked come after, in key order.
+    static func demographics(_ input: Input, participantID: [Int64: Int64]) -> String {
+        let asked = Set(input.demographicQuestions)
+        let extra = Set(input.demographicAnswers.values.flatMap(\.keys)).subtracting(asked).sorted()
+        let questions = input.demographicQuestions + extra
+        var csv = (["participant"] + questions).map(field).joined(separator: ",") + "\n"
+        let rows = input.demographicAnswers.compactMap { id, answers in participantID[id].map { ($0, answers) } }
+        for (id, answers) in rows.sorted(by: { $0.0 < $1.0 }) where !answers.isEmpty {
+            csv += "\(id)" + questions.map { "," + field(answers[$0] ?? "") }.joined() + "\n"
+        }
+        return csv
     }
 
     static func exportIDs(_ ids: [Int64], sources: [Int64: String]) -> [Int64: Int64] {

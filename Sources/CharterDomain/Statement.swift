@@ -22,11 +22,14 @@ public struct Statement: Sendable, Codable, Equatable, Identifiable {
     public var originalText: String?
     /// The statement this one is a moderator's reworded copy of (that one keeps its own text).
     public var rewordedFrom: Int64?
+    /// The language it is written in (a lower-case BCP 47 tag); nil: its conversation's. See
+    /// `language(in:)`.
+    public var language: String?
 
     public init(
         id: Int64, conversationID: Int64, authorID: Int64?, text: String, isSeed: Bool, isMeta: Bool,
         moderation: ModerationState, reason: String?, createdAt: Date, originalText: String? = nil,
-        rewordedFrom: Int64? = nil
+        rewordedFrom: Int64? = nil, language: String? = nil
     ) {
         self.id = id
         self.conversationID = conversationID
@@ -39,6 +42,7 @@ public struct Statement: Sendable, Codable, Equatable, Identifiable {
         self.createdAt = createdAt
         self.originalText = originalText
         self.rewordedFrom = rewordedFrom
+        self.language = language
     }
 }
 
@@ -52,25 +56,48 @@ public enum ControlCharacters {
 
 /// The rules a statement's text must meet, whoever writes it.
 public enum StatementText {
+    /// What is wrong with a statement's text, for a participant's page to say in their language.
+    public enum Problem: Sendable, Equatable {
+        case empty
+        case controlCharacters
+        /// `characters` is nil when the text is far beyond the limit (not worth counting).
+        case tooLong(characters: Int?, limit: Int)
+    }
+
     /// Trims the text and checks its length; returns the text to store.
     public static func validated(_ raw: String, maxLength: Int) throws(CharterError) -> String {
+        let text = trimmed(raw)
+        switch problem(ofTrimmed: text, maxLength: maxLength) {
+        case nil: return text
+        case .empty: throw .invalid(field: "text", message: "The statement is empty.")
+        case .controlCharacters: throw .invalid(field: "text", message: "The statement contains control characters.")
+        case .tooLong(let characters, let limit):
+            let length = characters.map { "\($0) characters" } ?? "far too"
+            throw .invalid(field: "text", message: "The statement is \(length) long; the limit is \(limit) characters.")
+        }
+    }
+
+    /// The problem `validated` refuses the text for, or nil when it is accepted.
+    public static func problem(_ raw: String, maxLength: Int) -> Problem? {
+        problem(ofTrimmed: trimmed(raw), maxLength: maxLength)
+    }
+
+    private static func trimmed(_ raw: String) -> String {
         // A browser's textarea sends CRLF line ends; one line end is one "\n" here.
-        let text = raw.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+        raw.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty else {
-            throw .invalid(field: "text", message: "The statement is empty.")
+    }
+
+    private static func problem(ofTrimmed text: String, maxLength: Int) -> Problem? {
+        if text.isEmpty { return .empty }
+        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" }) {
+            return .controlCharacters
         }
-        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" }) else {
-            throw .invalid(field: "text", message: "The statement contains control characters.")
+        if !TextLength.fits(text, characters: maxLength) {
+            let far = text.utf8.count > maxLength * TextLength.bytesPerCharacter
+            return .tooLong(characters: far ? nil : text.count, limit: maxLength)
         }
-        guard TextLength.fits(text, characters: maxLength) else {
-            let length =
-                text.utf8.count > maxLength * TextLength.bytesPerCharacter ? "far too" : "\(text.count) characters"
-            throw .invalid(
-                field: "text",
-                message: "The statement is \(length) long; the limit is \(maxLength) characters.")
-        }
-        return text
+        return nil
     }
 
     /// The key under which two statements count as the same: case-folded, with every run of

@@ -73,9 +73,11 @@ public enum SubmissionRules {
 /// keeps whatever text it was written with.
 public enum AuditAction: Sendable, Hashable, CaseIterable {
     case conversationCreate, conversationEdit, conversationImport, conversationAllowList, conversationMember
+    case conversationDemographics
     case participantRelease
     case statementSeed, statementAccept, statementReject, statementMeta, statementUnmeta
     case statementReword, statementRewordedCopy
+    case statementLanguage, statementTranslate, statementTranslationDelete
     case principleReword, principleRewordReset, principleGroup
     case constitutionPublish
     case runCreate
@@ -85,8 +87,10 @@ public enum AuditAction: Sendable, Hashable, CaseIterable {
     public static var allCases: [AuditAction] {
         [
             .conversationCreate, .conversationEdit, .conversationImport, .conversationAllowList, .conversationMember,
-            .participantRelease, .statementSeed, .statementAccept, .statementReject, .statementMeta, .statementUnmeta,
-            .statementReword, .statementRewordedCopy, .principleReword, .principleRewordReset, .principleGroup,
+            .conversationDemographics, .participantRelease, .statementSeed, .statementAccept, .statementReject,
+            .statementMeta, .statementUnmeta,
+            .statementReword, .statementRewordedCopy, .statementLanguage, .statementTranslate,
+            .statementTranslationDelete, .principleReword, .principleRewordReset, .principleGroup,
             .constitutionPublish, .runCreate,
         ] + RunState.allCases.map(AuditAction.runState) + [.organiserCreate, .organiserAdmin, .tokenCreate]
     }
@@ -98,6 +102,7 @@ public enum AuditAction: Sendable, Hashable, CaseIterable {
         case .conversationImport: "conversation.import"
         case .conversationAllowList: "conversation.allow-list"
         case .conversationMember: "conversation.member"
+        case .conversationDemographics: "conversation.demographics"
         case .participantRelease: "participant.release"
         case .statementSeed: "statement.seed"
         case .statementAccept: "statement.accept"
@@ -106,6 +111,9 @@ public enum AuditAction: Sendable, Hashable, CaseIterable {
         case .statementUnmeta: "statement.unmeta"
         case .statementReword: "statement.reword"
         case .statementRewordedCopy: "statement.reworded-copy"
+        case .statementLanguage: "statement.language"
+        case .statementTranslate: "statement.translate"
+        case .statementTranslationDelete: "statement.translation.delete"
         case .principleReword: "principle.reword"
         case .principleRewordReset: "principle.reword.reset"
         case .principleGroup: "principle.group"

@@ -8,12 +8,18 @@ public struct AppError: Error, Sendable {
     public var code: String
     public var message: String
     public var headers: HTTPFields = [:]
+    /// The values a participant page's translated message fills in (`count`, `field`).
+    public var textValues: [String: String] = [:]
 
-    public init(_ status: HTTPResponse.Status, code: String, message: String, headers: HTTPFields = [:]) {
+    public init(
+        _ status: HTTPResponse.Status, code: String, message: String, headers: HTTPFields = [:],
+        textValues: [String: String] = [:]
+    ) {
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.textValues = textValues
     }
 
     /// An API token that names no organiser.
@@ -50,7 +56,7 @@ public struct AppError: Error, Sendable {
         AppError(
             .tooManyRequests, code: "rate_limited",
             message: "Too many requests; try again in \(seconds) second\(seconds == 1 ? "" : "s").",
-            headers: [.retryAfter: String(seconds)])
+            headers: [.retryAfter: String(seconds)], textValues: ["count": String(seconds)])
     }
 
     init(_ error: CharterError) {
@@ -64,6 +70,12 @@ public struct AppError: Error, Sendable {
             case .statementNotVotable: .unprocessableContent
             case .statementsNotAllowed, .notEnoughVotesToSubmit: .forbidden
             }
-        self.init(status, code: error.code, message: error.message)
+        var values: [String: String] = [:]
+        switch error {
+        case .invalid(let field, _): values["field"] = field
+        case .notEnoughVotesToSubmit(let needed): values["count"] = String(needed)
+        default: break
+        }
+        self.init(status, code: error.code, message: error.message, textValues: values)
     }
 }

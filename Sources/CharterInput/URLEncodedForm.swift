@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A URL-encoded form (or query string): every value of every field, in order.
 public struct URLEncodedForm: Sendable {

@@ -169,12 +169,16 @@ public enum Analyzer {
         return (result, timings)
     }
 
+    /// §2: a participant with this many votes (or votes on every statement, when there are
+    /// fewer) is clustered into an opinion group.
+    public static let votesToBeClustered = 7
+
     /// §2: the previous set, everyone with min(7, m) votes, and at least 15 in all.
     static func inConversation(matrix: VoteMatrix, rawCounts: [Int], previous: [Int64]) -> [Bool] {
         let n = matrix.rowCount
         var inConv = [Bool](repeating: false, count: n)
         let previousSet = Set(previous)
-        let threshold = min(7, matrix.columnCount)
+        let threshold = min(votesToBeClustered, matrix.columnCount)
         var count = 0
         for i in 0..<n where previousSet.contains(matrix.participants[i]) || rawCounts[i] >= threshold {
             inConv[i] = true

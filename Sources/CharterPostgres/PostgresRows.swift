@@ -21,7 +21,9 @@ extension Conversation {
                 minVotesBeforeSubmit: try row("min_votes_before_submit"),
                 completionThreshold: try row("completion_threshold"),
                 completionCode: try row("completion_code"),
-                xidPolicy: XIDPolicy(rawValue: try row("xid_policy")) ?? .bound
+                xidPolicy: XIDPolicy(rawValue: try row("xid_policy")) ?? .bound,
+                language: try row("language"),
+                resultsPublic: try row("results_public")
             ),
             createdAt: try row("created_at")
         )
@@ -34,14 +36,14 @@ extension ConversationSettings {
         [
             slug, title, question, description, state.rawValue, closesAt, participantStatementsAllowed,
             strictModeration, maxStatementLength, minVotesBeforeSubmit, completionThreshold, completionCode,
-            xidPolicy.rawValue,
+            xidPolicy.rawValue, language, resultsPublic,
         ]
     }
 
     static let columnNames = [
         "slug", "title", "question", "description", "state", "closes_at", "participant_statements_allowed",
         "strict_moderation", "max_statement_length", "min_votes_before_submit", "completion_threshold",
-        "completion_code", "xid_policy",
+        "completion_code", "xid_policy", "language", "results_public",
     ]
 }
 
@@ -58,7 +60,8 @@ extension Statement {
             reason: try row("reason"),
             createdAt: try row("created_at"),
             originalText: try row("original_text"),
-            rewordedFrom: try row("reworded_from")
+            rewordedFrom: try row("reworded_from"),
+            language: try row("language")
         )
     }
 }

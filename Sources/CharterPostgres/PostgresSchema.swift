@@ -15,6 +15,8 @@ enum PostgresSchema {
         ("v2 run leases", v2),
         ("v3 rewording and group counts", v3),
         ("v4 statement history", v4),
+        ("v5 languages", v5),
+        ("v6 demographics", v6),
     ]
 
     static func migrate(client: PostgresClient, logger: Logger) async throws {
@@ -368,5 +370,56 @@ enum PostgresSchema {
         )
         """,
         "CREATE INDEX audit_log_by_statement ON audit_log(statement_id, id)",
+    ]
+
+    /// Languages: a conversation's own language, each statement's language (NULL: the
+    /// conversation's), and organisers' translations of statements.
+    static let v5 = [
+        "ALTER TABLE conversation ADD COLUMN language TEXT NOT NULL DEFAULT 'en'",
+        "ALTER TABLE conversation ADD COLUMN results_public BOOLEAN NOT NULL DEFAULT FALSE",
+        "ALTER TABLE statement ADD COLUMN language TEXT",
+        """
+        CREATE TABLE statement_translation (
+            statement_id BIGINT NOT NULL REFERENCES statement(id) ON DELETE CASCADE,
+            language TEXT NOT NULL,
+            text TEXT NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (statement_id, language)
+        )
+        """,
+    ]
+
+    /// Demographics: the organiser's questions per conversation (as JSON, with their target
+    /// shares), each participant's response (answered, skipped, withdrawn) and their answers,
+    /// which a withdrawal deletes.
+    static let v6 = [
+        """
+        CREATE TABLE demographic_settings (
+            conversation_id BIGINT PRIMARY KEY REFERENCES conversation(id) ON DELETE CASCADE,
+            questions TEXT NOT NULL,
+            after_votes INTEGER NOT NULL DEFAULT 1,
+            consent TEXT NOT NULL DEFAULT '',
+            updated_at TIMESTAMPTZ NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE demographic_response (
+            participant_id BIGINT PRIMARY KEY REFERENCES participant(id) ON DELETE CASCADE,
+            conversation_id BIGINT NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+            state TEXT NOT NULL CHECK (state IN ('answered', 'skipped', 'withdrawn')),
+            responded_at TIMESTAMPTZ NOT NULL
+        )
+        """,
+        "CREATE INDEX demographic_response_by_conversation ON demographic_response(conversation_id)",
+        """
+        CREATE TABLE demographic_answer (
+            participant_id BIGINT NOT NULL REFERENCES demographic_response(participant_id) ON DELETE CASCADE,
+            question_key TEXT NOT NULL,
+            option_key TEXT NOT NULL,
+            conversation_id BIGINT NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+            PRIMARY KEY (participant_id, question_key)
+        )
+        """,
+        "CREATE INDEX demographic_answer_by_conversation ON demographic_answer(conversation_id)",
     ]
 }

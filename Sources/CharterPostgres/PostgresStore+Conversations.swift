@@ -75,10 +75,11 @@ extension PostgresStore {
 
     // MARK: Statements
 
-    public func addSeedStatements(conversationID: Int64, texts: [String], by actor: Actor) async throws
-        -> SeedResult
+    public func addSeedStatements(conversationID: Int64, texts: [String], language: String?, by actor: Actor)
+        async throws -> SeedResult
     {
-        try await write { sql in
+        let language = try language.map { try LanguageCode.validated($0, field: "language") }
+        return try await write { sql in
             guard let conversation = try await sql.conversation(id: conversationID) else {
                 throw CharterError.notFound("Conversation")
             }
@@ -89,7 +90,7 @@ extension PostgresStore {
                     let text = try StatementText.validated(raw, maxLength: conversation.settings.maxStatementLength)
                     let statement = try await sql.insertStatement(
                         conversationID: conversationID, authorID: nil, text: text, isSeed: true, moderation: .accepted,
-                        at: Date())
+                        language: language, at: Date())
                     try await sql.audit(
                         actor, .statementSeed, conversationID: conversationID, statementID: statement.id, detail: text)
                     added.append(statement)
@@ -102,9 +103,11 @@ extension PostgresStore {
     }
 
     public func submitStatement(
-        conversationID: Int64, participant identity: ParticipantIdentity, text: String, at now: Date
+        conversationID: Int64, participant identity: ParticipantIdentity, text: String, language: String?,
+        at now: Date
     ) async throws -> Statement {
-        try await write { sql in
+        let language = try language.map { try LanguageCode.validated($0, field: "language") }
+        return try await write { sql in
             guard let conversation = try await sql.conversation(id: conversationID) else {
                 throw CharterError.notFound("Conversation")
             }
@@ -125,7 +128,7 @@ extension PostgresStore {
             }
             let statement = try await sql.insertStatement(
                 conversationID: conversationID, authorID: participantID, text: text, isSeed: false,
-                moderation: .pending, at: now)
+                moderation: .pending, language: language, at: now)
             // As in Polis, writing a statement is agreeing with it.
             try await sql.recordVote(
                 conversationID: conversationID, participantID: participantID, statementID: statement.id,

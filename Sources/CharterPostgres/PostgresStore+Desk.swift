@@ -48,9 +48,10 @@ extension PostgresStore {
         try await write { sql in
             let (conversation, original) = try await sql.statementToReword(id: id, conversationID: conversationID)
             let text = try StatementText.validated(text, maxLength: conversation.settings.maxStatementLength)
+            // A rewording is in the language of the statement it rewords.
             let copy = try await sql.insertStatement(
                 conversationID: conversationID, authorID: nil, text: text, isSeed: true, moderation: .accepted,
-                at: Date())
+                language: original.language, at: Date())
             guard
                 let linked = try await sql.row(
                     "UPDATE statement SET reworded_from = ? WHERE id = ? RETURNING *", id, copy.id)

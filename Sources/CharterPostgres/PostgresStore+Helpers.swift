@@ -61,24 +61,24 @@ extension SQLConnection {
     /// same text add one.
     func insertStatement(
         conversationID: Int64, authorID: Int64?, text: String, isSeed: Bool, moderation: ModerationState,
-        at now: Date
+        language: String? = nil, at now: Date
     ) async throws -> Statement {
         let key = StatementText.duplicateKey(text)
         guard
             let id = try await value(
                 Int64.self,
                 """
-                INSERT INTO statement (conversation_id, author_id, text, duplicate_key, is_seed, is_meta, moderation, created_at)
-                VALUES (?, ?, ?, ?, ?, FALSE, ?, ?)
+                INSERT INTO statement (conversation_id, author_id, text, duplicate_key, is_seed, is_meta, moderation, created_at, language)
+                VALUES (?, ?, ?, ?, ?, FALSE, ?, ?, ?)
                 ON CONFLICT (conversation_id, duplicate_key) DO NOTHING RETURNING id
-                """, conversationID, authorID, text, key, isSeed, moderation.rawValue, now)
+                """, conversationID, authorID, text, key, isSeed, moderation.rawValue, now, language)
         else {
             try await rejectDuplicate(conversationID: conversationID, text: text)
             throw StorageUnavailable(reason: "a statement's insert conflicted, and the row it met is gone")
         }
         return Statement(
             id: id, conversationID: conversationID, authorID: authorID, text: text, isSeed: isSeed, isMeta: false,
-            moderation: moderation, reason: nil, createdAt: now)
+            moderation: moderation, reason: nil, createdAt: now, language: language)
     }
 
     func rejectDuplicate(conversationID: Int64, text: String) async throws {

@@ -387,6 +387,53 @@ public final class SQLiteStore: Sendable {
                     CREATE INDEX audit_log_by_statement ON audit_log(statement_id, id);
                     """)
         }
+        // Languages: a conversation's own language, each statement's language (nil: the
+        // conversation's), and organisers' translations of statements.
+        migrator.registerMigration("v12 languages") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE conversation ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
+                    ALTER TABLE conversation ADD COLUMN results_public BOOLEAN NOT NULL DEFAULT 0;
+                    ALTER TABLE statement ADD COLUMN language TEXT;
+                    CREATE TABLE statement_translation (
+                        statement_id INTEGER NOT NULL REFERENCES statement(id) ON DELETE CASCADE,
+                        language TEXT NOT NULL,
+                        text TEXT NOT NULL,
+                        updated_at DATETIME NOT NULL,
+                        PRIMARY KEY (statement_id, language)
+                    ) WITHOUT ROWID;
+                    """)
+        }
+        // Demographics: the organiser's questions per conversation (as JSON, with their target
+        // shares), each participant's response (answered, skipped, withdrawn) and their answers,
+        // which a withdrawal deletes.
+        migrator.registerMigration("v13 demographics") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE demographic_settings (
+                        conversation_id INTEGER PRIMARY KEY REFERENCES conversation(id) ON DELETE CASCADE,
+                        questions TEXT NOT NULL,
+                        after_votes INTEGER NOT NULL DEFAULT 1,
+                        consent TEXT NOT NULL DEFAULT '',
+                        updated_at DATETIME NOT NULL
+                    );
+                    CREATE TABLE demographic_response (
+                        participant_id INTEGER PRIMARY KEY REFERENCES participant(id) ON DELETE CASCADE,
+                        conversation_id INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+                        state TEXT NOT NULL CHECK (state IN ('answered', 'skipped', 'withdrawn')),
+                        responded_at DATETIME NOT NULL
+                    );
+                    CREATE INDEX demographic_response_by_conversation ON demographic_response(conversation_id);
+                    CREATE TABLE demographic_answer (
+                        participant_id INTEGER NOT NULL REFERENCES demographic_response(participant_id) ON DELETE CASCADE,
+                        question_key TEXT NOT NULL,
+                        option_key TEXT NOT NULL,
+                        conversation_id INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+                        PRIMARY KEY (participant_id, question_key)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX demographic_answer_by_conversation ON demographic_answer(conversation_id);
+                    """)
+        }
         return migrator
     }
 

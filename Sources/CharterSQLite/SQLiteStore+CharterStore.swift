@@ -142,10 +142,11 @@ extension SQLiteStore: CharterStore {
 
     // MARK: Statements
 
-    public func addSeedStatements(conversationID: Int64, texts: [String], by actor: Actor) async throws
-        -> SeedResult
+    public func addSeedStatements(conversationID: Int64, texts: [String], language: String?, by actor: Actor)
+        async throws -> SeedResult
     {
-        try await write { db in
+        let language = try language.map { try LanguageCode.validated($0, field: "language") }
+        return try await write { db in
             guard let conversation = try Self.fetchConversation(db, id: conversationID) else {
                 throw CharterError.notFound("Conversation")
             }
@@ -156,7 +157,7 @@ extension SQLiteStore: CharterStore {
                     let text = try StatementText.validated(raw, maxLength: conversation.settings.maxStatementLength)
                     let statement = try Self.insertStatement(
                         db, conversationID: conversationID, authorID: nil, text: text, isSeed: true,
-                        moderation: .accepted, at: Date())
+                        moderation: .accepted, language: language, at: Date())
                     try Self.audit(
                         db, actor, .statementSeed, conversationID: conversationID, statementID: statement.id,
                         detail: text)
@@ -170,9 +171,11 @@ extension SQLiteStore: CharterStore {
     }
 
     public func submitStatement(
-        conversationID: Int64, participant identity: ParticipantIdentity, text: String, at now: Date
+        conversationID: Int64, participant identity: ParticipantIdentity, text: String, language: String?,
+        at now: Date
     ) async throws -> CharterDomain.Statement {
-        try await write { db in
+        let language = try language.map { try LanguageCode.validated($0, field: "language") }
+        return try await write { db in
             guard let conversation = try Self.fetchConversation(db, id: conversationID) else {
                 throw CharterError.notFound("Conversation")
             }
@@ -193,7 +196,7 @@ extension SQLiteStore: CharterStore {
                 ?? Self.insertParticipant(db, conversationID: conversationID, identity: identity, at: now).id
             let statement = try Self.insertStatement(
                 db, conversationID: conversationID, authorID: participantID, text: text, isSeed: false,
-                moderation: .pending, at: now)
+                moderation: .pending, language: language, at: now)
             // As in Polis, writing a statement is agreeing with it.
             try Self.recordVote(
                 db, conversationID: conversationID, participantID: participantID, statementID: statement.id,

@@ -49,9 +49,10 @@ extension SQLiteStore {
             let (conversation, original) = try Self.fetchStatementToReword(
                 db, id: id, conversationID: conversationID)
             let text = try StatementText.validated(text, maxLength: conversation.settings.maxStatementLength)
+            // A rewording is in the language of the statement it rewords.
             let copy = try Self.insertStatement(
                 db, conversationID: conversationID, authorID: nil, text: text, isSeed: true, moderation: .accepted,
-                at: Date())
+                language: original.language, at: Date())
             try db.execute(sql: "UPDATE statement SET reworded_from = ? WHERE id = ?", arguments: [id, copy.id])
             try Self.audit(
                 db, actor, .statementRewordedCopy, conversationID: conversationID, statementID: copy.id,

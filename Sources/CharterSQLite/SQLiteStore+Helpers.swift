@@ -56,19 +56,19 @@ extension SQLiteStore {
 
     static func insertStatement(
         _ db: Database, conversationID: Int64, authorID: Int64?, text: String, isSeed: Bool,
-        moderation: ModerationState, at now: Date
+        moderation: ModerationState, language: String? = nil, at now: Date
     ) throws -> Statement {
         try rejectDuplicate(db, conversationID: conversationID, text: text)
         let key = StatementText.duplicateKey(text)
         try db.execute(
             sql: """
-                INSERT INTO statement (conversation_id, author_id, text, duplicate_key, is_seed, is_meta, moderation, created_at)
-                VALUES (?, ?, ?, ?, ?, 0, ?, ?)
+                INSERT INTO statement (conversation_id, author_id, text, duplicate_key, is_seed, is_meta, moderation, created_at, language)
+                VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)
                 """,
-            arguments: [conversationID, authorID, text, key, isSeed, moderation.rawValue, now])
+            arguments: [conversationID, authorID, text, key, isSeed, moderation.rawValue, now, language])
         return Statement(
             id: db.lastInsertedRowID, conversationID: conversationID, authorID: authorID, text: text, isSeed: isSeed,
-            isMeta: false, moderation: moderation, reason: nil, createdAt: now)
+            isMeta: false, moderation: moderation, reason: nil, createdAt: now, language: language)
     }
 
     /// Appends the event and sets the current vote, in the caller's transaction.

@@ -19,7 +19,9 @@ extension Conversation {
                 minVotesBeforeSubmit: row["min_votes_before_submit"],
                 completionThreshold: row["completion_threshold"],
                 completionCode: row["completion_code"],
-                xidPolicy: XIDPolicy(rawValue: row["xid_policy"] ?? "") ?? .bound
+                xidPolicy: XIDPolicy(rawValue: row["xid_policy"] ?? "") ?? .bound,
+                language: row["language"] ?? "en",
+                resultsPublic: row["results_public"] ?? false
             ),
             createdAt: row["created_at"]
         )
@@ -32,14 +34,14 @@ extension ConversationSettings {
         [
             slug, title, question, description, state.rawValue, closesAt, participantStatementsAllowed,
             strictModeration, maxStatementLength, minVotesBeforeSubmit, completionThreshold, completionCode,
-            xidPolicy.rawValue,
+            xidPolicy.rawValue, language, resultsPublic,
         ]
     }
 
     static let columnNames = [
         "slug", "title", "question", "description", "state", "closes_at", "participant_statements_allowed",
         "strict_moderation", "max_statement_length", "min_votes_before_submit", "completion_threshold",
-        "completion_code", "xid_policy",
+        "completion_code", "xid_policy", "language", "results_public",
     ]
 }
 
@@ -56,7 +58,8 @@ extension Statement {
             reason: row["reason"],
             createdAt: row["created_at"],
             originalText: row["original_text"],
-            rewordedFrom: row["reworded_from"]
+            rewordedFrom: row["reworded_from"],
+            language: row["language"]
         )
     }
 }

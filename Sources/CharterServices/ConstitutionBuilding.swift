@@ -16,7 +16,16 @@ public enum ConstitutionBuilding {
                 try await ParticipantFlagging.flags(conversationID: conversation.id, store: store).map(\.participant.id)
             )
         }
+        var demographics: [Int64: [String: String]] = [:]
+        if parameters.weighting != nil {
+            let settings = try await store.demographics(conversationID: conversation.id)
+            // Without targets nothing is raked: every participant keeps a weight of 1, and the
+            // report says so.
+            parameters.weighting?.targets = WeightingTargets.targets(settings)
+            demographics = try await store.demographicAnswers(conversationID: conversation.id)
+        }
         let chosen = parameters
+        let answers = demographics
         let sources = try await store.sourceIDs(conversationID: conversation.id)
         let statements = try await store.allStatements(conversationID: conversation.id).map {
             CompilerStatement(
@@ -35,7 +44,7 @@ public enum ConstitutionBuilding {
                     returning: ConstitutionCompiler.compile(
                         name: "\(title) — collective constitution", conversation: conversation.slug,
                         statements: statements, votes: votes, parameters: chosen, wording: wording,
-                        grouping: grouping, pageAnalysis: page?.result))
+                        grouping: grouping, pageAnalysis: page?.result, demographics: answers))
             }
         }
         let analysis = result.analysis
@@ -86,5 +95,18 @@ public enum ConstitutionBuilding {
             else { throw CharterError.constitutionUnchanged(version: version) }
             return (latest, try Constitution.decode(latest.body), false)
         }
+    }
+}
+
+/// The target shares of a conversation's demographic questions, as the compiler's weighting
+/// records them: the questions with targets by key, each option in the organiser's order.
+public enum WeightingTargets {
+    public static func targets(_ settings: DemographicsSettings) -> [Weighting.QuestionTargets] {
+        settings.questions.compactMap { question in
+            guard let targets = question.targets, !targets.isEmpty else { return nil }
+            return Weighting.QuestionTargets(
+                question: question.key,
+                shares: question.optionKeys.map { Weighting.OptionShare(option: $0, share: targets[$0] ?? 0) })
+        }.sorted { $0.question < $1.question }
     }
 }

@@ -3,7 +3,8 @@ import CharterMath
 public import CharterStore
 import Foundation
 
-/// Gathers a conversation from the store for `PolisExportWriter`.
+/// Gathers a conversation from the store for `PolisExportWriter`: the Polis files, and
+/// `participant-demographics.csv` beside them when the conversation asks demographic questions.
 public enum ConversationExport {
     public static func polisFiles(conversation: Conversation, store: any CharterStore) async throws -> [String: String]
     {
@@ -20,6 +21,9 @@ public enum ConversationExport {
                 conversation: conversation, statements: statements,
                 participants: try await store.participants(conversationID: conversation.id),
                 events: try await store.voteEvents(conversationID: conversation.id),
-                participantSources: sources.participants, statementSources: sources.statements, groups: groups))
+                participantSources: sources.participants, statementSources: sources.statements, groups: groups,
+                demographicQuestions: try await store.demographics(conversationID: conversation.id).questions.map(
+                    \.key),
+                demographicAnswers: try await store.demographicAnswers(conversationID: conversation.id)))
     }
 }

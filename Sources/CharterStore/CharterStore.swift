@@ -22,7 +22,7 @@ extension ConversationStore {
 /// state they need inside its transaction, asks them, and throws the `CharterError` they give,
 /// as `CharterStoreContract` checks.
 public protocol CharterStore: ConversationStore, VoteStore, IdentityStore, AnalysisStore, ConstitutionStore, RunStore,
-    AuditStore
+    AuditStore, DemographicsStore, TranslationStore
 {}
 
 /// Conversations, their statements and moderation.
@@ -35,13 +35,17 @@ public protocol ConversationStore: Sendable {
     func conversations() async throws -> [Conversation]
 
     // MARK: Statements
-    /// Adds organiser-written statements, accepted at once. Invalid or duplicate lines are
-    /// skipped and reported, the rest are added together.
-    func addSeedStatements(conversationID: Int64, texts: [String], by actor: Actor) async throws -> SeedResult
-    /// A participant's own statement; it is also the author's agree vote.
-    /// Creates the participant first if `participant` names one not yet seen.
-    func submitStatement(conversationID: Int64, participant: ParticipantIdentity, text: String, at now: Date)
-        async throws -> Statement
+    /// Adds organiser-written statements, accepted at once, written in `language` (nil: the
+    /// conversation's). Invalid or duplicate lines are skipped and reported, the rest are added
+    /// together.
+    func addSeedStatements(conversationID: Int64, texts: [String], language: String?, by actor: Actor) async throws
+        -> SeedResult
+    /// A participant's own statement, written in `language` (nil: the conversation's); it is
+    /// also the author's agree vote. Creates the participant first if `participant` names one
+    /// not yet seen.
+    func submitStatement(
+        conversationID: Int64, participant: ParticipantIdentity, text: String, language: String?, at now: Date
+    ) async throws -> Statement
     func statement(id: Int64) async throws -> Statement?
     func statements(conversationID: Int64, filter: StatementFilter) async throws -> Page<Statement>
     /// The statements participants see, in the order they were written.
@@ -63,6 +67,29 @@ public protocol ConversationStore: Sendable {
     func voteTallies(conversationID: Int64, statementIDs: [Int64]) async throws -> [Int64: VoteTally]
     /// The conversation's participants and votes, in total and per hour (UTC).
     func activity(conversationID: Int64) async throws -> ConversationActivity
+}
+
+/// The language each statement is written in and organisers' translations of statements. A
+/// translation is never into the statement's own language (`StatementTranslations` holds the
+/// rules); votes always count for the statement, whichever wording was read.
+public protocol TranslationStore: Sendable {
+    // MARK: Languages and translations
+    /// Records the language a statement is written in (nil: its conversation's); audited. A
+    /// language the statement has a translation into is refused (`CharterError.conflict`).
+    func setStatementLanguage(id: Int64, conversationID: Int64, language: String?, by actor: Actor) async throws
+        -> Statement
+    /// Adds or replaces the statement's translation into `language`, checked by
+    /// `StatementTranslations.validated` in the same transaction; audited.
+    func setTranslation(statementID: Int64, conversationID: Int64, language: String, text: String, by actor: Actor)
+        async throws -> StatementTranslation
+    /// Deletes the statement's translation into `language`; audited. False when it had none.
+    func deleteTranslation(statementID: Int64, conversationID: Int64, language: String, by actor: Actor) async throws
+        -> Bool
+    /// A statement's translations, by language.
+    func translations(statementID: Int64) async throws -> [StatementTranslation]
+    /// Every translation of the conversation's statements, read in one query: statement id →
+    /// its translations, by language.
+    func translations(conversationID: Int64) async throws -> [Int64: [StatementTranslation]]
 }
 
 /// Votes: recorded by group commit, read back for progress and the analysis.
@@ -217,6 +244,34 @@ public protocol RunStore: Sendable {
         -> ComparisonRun?
 }
 
+/// Organisers' demographic questions and participants' answers to them. Answers are never
+/// shown to other participants; a participant's withdrawal deletes them.
+public protocol DemographicsStore: Sendable {
+    // MARK: Demographics
+    /// The conversation's questions and how they are asked (no questions, asked after the first
+    /// vote, the default consent text, when the organiser set none).
+    func demographics(conversationID: Int64) async throws -> DemographicsSettings
+    /// Replaces the questions (validated first); answers to questions or options no longer
+    /// asked are deleted in the same transaction. Audited.
+    func setDemographics(conversationID: Int64, _ settings: DemographicsSettings, by actor: Actor) async throws
+        -> DemographicsSettings
+    /// What the participant did when asked; nil when they have not responded yet.
+    func demographicResponse(participantID: Int64) async throws -> DemographicResponse?
+    /// Records a participant's answers (none: a skip), once: a participant who has responded
+    /// already gets `CharterError.conflict`. The answers are checked against the questions in
+    /// the same transaction. Creates the participant first if `participant` names one not yet
+    /// seen.
+    func recordDemographicResponse(
+        conversationID: Int64, participant: ParticipantIdentity, answers: [String: String], at now: Date
+    ) async throws -> DemographicResponse
+    /// Deletes the participant's answers (the rows themselves); their response stays, marked
+    /// withdrawn, so they are not asked again. Returns how many answers were deleted.
+    func withdrawDemographicAnswers(conversationID: Int64, participantID: Int64, at now: Date) async throws -> Int
+    /// Every answer of the conversation's participants: participant id → question key → option
+    /// key (or `prefer_not_to_say`).
+    func demographicAnswers(conversationID: Int64) async throws -> [Int64: [String: String]]
+}
+
 /// The audit log, instance settings and counts.
 public protocol AuditStore: Sendable {
     // MARK: Audit and settings
@@ -242,6 +297,21 @@ extension IdentityStore {
     public func role(of organiser: Organiser, conversationID: Int64) async throws -> ConversationRole? {
         if organiser.isAdmin { return .owner }
         return try await membership(conversationID: conversationID, organiserID: organiser.id)
+    }
+}
+
+extension ConversationStore {
+    /// Seeds in the conversation's language.
+    public func addSeedStatements(conversationID: Int64, texts: [String], by actor: Actor) async throws -> SeedResult {
+        try await addSeedStatements(conversationID: conversationID, texts: texts, language: nil, by: actor)
+    }
+
+    /// A participant's statement in the conversation's language.
+    public func submitStatement(conversationID: Int64, participant: ParticipantIdentity, text: String, at now: Date)
+        async throws -> Statement
+    {
+        try await submitStatement(
+            conversationID: conversationID, participant: participant, text: text, language: nil, at: now)
     }
 }
 

@@ -27,7 +27,8 @@ public enum StoreTables {
         "conversation", "organiser", "participant", "statement", "vote_event", "vote", "api_token",
         "organiser_session", "audit_log", "setting", "analysis", "constitution", "principle_wording",
         "principle_grouping", "comparison_run", "participant_binding", "xid_allowed", "conversation_member",
-        "participant_origin", "analysis_group_count", "statement_score",
+        "participant_origin", "analysis_group_count", "statement_score", "statement_translation",
+        "demographic_settings", "demographic_response", "demographic_answer",
     ]
     /// Derived: triggers on the target count every conversation's changes afresh.
     public static let rebuilt = ["conversation_revision"]

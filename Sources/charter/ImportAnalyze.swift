@@ -223,6 +223,12 @@ struct Compile: AsyncParsableCommand {
     @Flag(help: "Leave out the participants flagged as possible ballot stuffing (see the admin page).")
     var excludeFlagged = false
 
+    @Flag(help: "Weight participants to the demographic target shares (raking) before the rule reads the groups.")
+    var weight = false
+
+    @Option(help: "With --weight: the largest weight a participant gets, relative to the mean (1 to 100).")
+    var weightCap = Weighting.defaultCap
+
     @Flag(help: "Store the result as the next published version.")
     var publish = false
 
@@ -233,12 +239,15 @@ struct Compile: AsyncParsableCommand {
         guard let format = ConstitutionFormat(rawValue: format) else {
             throw ValidationError("--format must be json, md, cai or txt.")
         }
+        guard Weighting.capRange.contains(weightCap) else {
+            throw ValidationError("--weight-cap must be from 1 to 100.")
+        }
         let parameters = CompileParameters(
             rule: rule, threshold: threshold, minimumVotesPerGroup: minVotesPerGroup,
             filters: ParticipantFilters(
                 minimumVotes: minParticipantVotes, straightLiningVotes: straightLining,
                 excludeFlagged: excludeFlagged ? true : nil),
-            mergeSimilarity: mergeSimilarity)
+            mergeSimilarity: mergeSimilarity, weighting: weight ? Weighting(cap: weightCap) : nil)
         let (store, conversation) = try await database.conversation(slug)
         let constitution: Constitution
         if publish {
@@ -263,8 +272,16 @@ struct Compile: AsyncParsableCommand {
                         + "\(report.removedAsStraightLiners) straight-liners left out), \(report.votes) votes, "
                         + "\(report.groups) groups; \(report.statements) statements, \(report.eligible) eligible, "
                         + "\(report.selected) selected, \(report.principles) principles after merging\n").utf8))
+            if let weighting = report.weighting {
+                FileHandle.standardError.write(
+                    Data(
+                        ("weighted: effective sample size \(String(format: "%.1f", weighting.effectiveSampleSize)) of "
+                            + "\(weighting.participants), largest weight \(String(format: "%.2f", weighting.maxWeight))"
+                            + "\(weighting.converged ? "" : ", targets not met exactly")\n").utf8))
+            }
         }
-        let data = try constitution.rendered(format)
+        let data = try await ConstitutionTranslations.rendered(
+            constitution, format: format, conversationID: conversation.id, store: store)
         if let out {
             try data.write(to: URL(fileURLWithPath: out))
         } else {

@@ -47,6 +47,7 @@ import Testing
             let path = template.replacingOccurrences(of: "{slug}", with: "town")
                 .replacingOccurrences(of: "{statement}", with: String(statement))
                 .replacingOccurrences(of: "{id}", with: "1").replacingOccurrences(of: "{other}", with: "1")
+                .replacingOccurrences(of: "{language}", with: "de")
             for (method, value) in item where method != "parameters" {
                 let security = (value as? [String: Any])?["security"] as? [[String: Any]] ?? []
                 let schemes = Set(security.flatMap(\.keys))

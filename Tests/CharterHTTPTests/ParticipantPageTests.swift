@@ -42,6 +42,8 @@ import Testing
                     "/c/town/vote", form: [("csrf", page.csrf ?? ""), ("statement", id), ("vote", value)])
                 #expect(page.redirects == [.seeOther])
                 #expect(page.path == "/c/town?done=vote")
+                // The browser lands on the confirmation, the statement and its buttons (issue 15).
+                #expect(page.fragment == "statement" && page.contains(#"<div id="statement" class="current">"#))
                 #expect(page.contains("Vote recorded."))
             }
             #expect(page.contains("3 of 5 statements"))
@@ -132,7 +134,10 @@ import Testing
             let csrf = try #require(page.csrf)
             for refused in ["   ", String(repeating: "x", count: 141), "The AI should be honest.", "   "] {
                 let answer = try await browser.post("/c/town/statements", form: [("csrf", csrf), ("text", refused)])
-                #expect(answer.status == .unprocessableContent || answer.status == .conflict, "\(refused.prefix(10))")
+                #expect(
+                    [.unprocessableContent, .conflict, .ok].contains(answer.status)
+                        && answer.path == "/c/town/statements",
+                    "\(refused.prefix(10))")
             }
             for accepted in ["The AI should explain itself.", "The AI should admit mistakes."] {
                 let answer = try await browser.post("/c/town/statements", form: [("csrf", csrf), ("text", accepted)])
@@ -169,7 +174,8 @@ import Testing
     @Test(arguments: [
         ("   ", 422, "The statement is empty."),
         (String(repeating: "x", count: 141), 422, "the limit is 140"),
-        ("the AI   should BE honest.", 409, "That statement has already been made."),
+        // Before it reaches the store's duplicate rule, the look-alike check shows the statement.
+        ("the AI   should BE honest!", 200, "Your statement has already been made, in the same words."),
     ])
     func badStatementsAreRefusedWithAMessageAndChangeNothing(text: String, status: Int, message: String) async throws {
         let h = try await Harness.make()
@@ -211,7 +217,7 @@ import Testing
             settings.closesAt = Date().addingTimeInterval(-60)
             _ = try await h.store.updateConversation(id: h.conversation.id, settings, by: .system)
             let page = try await browser.get("/c/town")
-            #expect(page.contains("results are pending"))
+            #expect(page.contains("Voting has ended."))
             #expect(page.input("statement") == nil)
             let before = try h.snapshot()
             for (path, form) in [

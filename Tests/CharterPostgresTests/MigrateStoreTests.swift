@@ -82,7 +82,7 @@ import Testing
                 "/api/v1/conversations/demo/statements?limit=500",
                 "/api/v1/conversations/seattle/statements?limit=500", "/api/v1/conversations/demo/constitutions",
                 "/api/v1/constitutions/\(fixture.constitutionID)", "/api/v1/runs", "/api/v1/runs/\(fixture.runID)",
-                "/api/v1/conversations/demo/audit", "/api/v1/audit",
+                "/api/v1/conversations/demo/audit", "/api/v1/audit", "/api/v1/conversations/demo/demographics",
             ] {
                 let original = try await Self.get(path, from: source, token: fixture.token)
                 let copy = try await Self.get(path, from: target, token: fixture.token)
@@ -179,6 +179,20 @@ import Testing
         try await store.setMembership(conversationID: demo.id, organiserID: organiser.id, role: .owner, by: .system)
         let someone = try await store.participant(conversationID: demo.id, identity: .anonymous("p1"))
         try await store.recordParticipantOrigin(participantID: someone.id, addressKey: "key")
+        // Demographic questions with targets, and a participant's answers.
+        _ = try await store.setDemographics(
+            conversationID: demo.id,
+            DemographicsSettings(
+                questions: [
+                    DemographicQuestion(
+                        key: "age", text: ["en": "How old are you?", "de": "Wie alt sind Sie?"],
+                        options: [
+                            DemographicOption(key: "18-39", label: ["en": "18 to 39"]),
+                            DemographicOption(key: "40-plus", label: ["en": "40 or older"]),
+                        ], targets: ["18-39": 0.45, "40-plus": 0.55])
+                ], afterVotes: 3, consent: "Consent."), by: .system)
+        _ = try await store.recordDemographicResponse(
+            conversationID: demo.id, participant: .anonymous("p2"), answers: ["age": "40-plus"], at: Date())
         try await store.saveAnalysis(
             StoredAnalysis(
                 conversationID: demo.id, computedAt: Date(), voteCount: 320, lastVoteEvent: 320, durationMs: 1.5,
@@ -191,6 +205,13 @@ import Testing
             id: pending.id, conversationID: demo.id, text: "The first wording", by: .system)
         _ = try await store.addRewordedCopy(
             of: seeds[0].id, conversationID: demo.id, text: "Demo statement number one, reworded", by: .system)
+        // A statement's own language and a translation of another, so they carry across too.
+        _ = try await store.submitStatement(
+            conversationID: demo.id, participant: .anonymous("writer"), text: "Die KI soll ehrlich sein.",
+            language: "de", at: Date())
+        _ = try await store.setTranslation(
+            statementID: seeds[0].id, conversationID: demo.id, language: "de", text: "Demo-Aussage Nummer eins",
+            by: .system)
         return Populated(
             token: token, constitutionID: constitutionID, runID: run.id,
             conversationIDs: [demo.id, imported.conversation.id])

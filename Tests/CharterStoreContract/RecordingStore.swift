@@ -21,8 +21,8 @@ public final class RecordingStore: CharterStore {
         "conversation(id:)",
         "conversation(slug:)",
         "conversations()",
-        "addSeedStatements(conversationID:texts:by:)",
-        "submitStatement(conversationID:participant:text:at:)",
+        "addSeedStatements(conversationID:texts:language:by:)",
+        "submitStatement(conversationID:participant:text:language:at:)",
         "statement(id:)",
         "statements(conversationID:filter:)",
         "visibleStatements(conversationID:)",
@@ -32,6 +32,11 @@ public final class RecordingStore: CharterStore {
         "addRewordedCopy(of:conversationID:text:by:)",
         "voteTallies(conversationID:statementIDs:)",
         "activity(conversationID:)",
+        "setStatementLanguage(id:conversationID:language:by:)",
+        "setTranslation(statementID:conversationID:language:text:by:)",
+        "deleteTranslation(statementID:conversationID:language:by:)",
+        "translations(statementID:)",
+        "translations(conversationID:)",
         "castVote(conversationID:slug:participant:statementID:value:at:)",
         "progress(conversationID:participantID:)",
         "lastVote(participantID:)",
@@ -87,6 +92,12 @@ public final class RecordingStore: CharterStore {
         "claimNextRun(owner:ownerPID:leaseExpiresAt:at:)",
         "renewRunLeases(owner:until:)",
         "takeOverRun(id:owner:ownerPID:leaseExpiresAt:expiredBy:)",
+        "demographics(conversationID:)",
+        "setDemographics(conversationID:_:by:)",
+        "demographicResponse(participantID:)",
+        "recordDemographicResponse(conversationID:participant:answers:at:)",
+        "withdrawDemographicAnswers(conversationID:participantID:at:)",
+        "demographicAnswers(conversationID:)",
         "auditLog(conversationID:offset:limit:)",
         "auditLog(statementID:limit:)",
         "setting(_:)",
@@ -122,17 +133,20 @@ public final class RecordingStore: CharterStore {
         return try await base.conversations()
     }
 
-    public func addSeedStatements(conversationID: Int64, texts: [String], by actor: Actor) async throws -> SeedResult {
-        calls.withLock { _ = $0.insert("addSeedStatements(conversationID:texts:by:)") }
-        return try await base.addSeedStatements(conversationID: conversationID, texts: texts, by: actor)
+    public func addSeedStatements(conversationID: Int64, texts: [String], language: String?, by actor: Actor)
+        async throws -> SeedResult
+    {
+        calls.withLock { _ = $0.insert("addSeedStatements(conversationID:texts:language:by:)") }
+        return try await base.addSeedStatements(
+            conversationID: conversationID, texts: texts, language: language, by: actor)
     }
 
-    public func submitStatement(conversationID: Int64, participant: ParticipantIdentity, text: String, at now: Date)
-        async throws -> Statement
-    {
-        calls.withLock { _ = $0.insert("submitStatement(conversationID:participant:text:at:)") }
+    public func submitStatement(
+        conversationID: Int64, participant: ParticipantIdentity, text: String, language: String?, at now: Date
+    ) async throws -> Statement {
+        calls.withLock { _ = $0.insert("submitStatement(conversationID:participant:text:language:at:)") }
         return try await base.submitStatement(
-            conversationID: conversationID, participant: participant, text: text, at: now)
+            conversationID: conversationID, participant: participant, text: text, language: language, at: now)
     }
 
     public func statement(id: Int64) async throws -> Statement? {
@@ -185,6 +199,40 @@ public final class RecordingStore: CharterStore {
     public func activity(conversationID: Int64) async throws -> ConversationActivity {
         calls.withLock { _ = $0.insert("activity(conversationID:)") }
         return try await base.activity(conversationID: conversationID)
+    }
+
+    public func setStatementLanguage(id: Int64, conversationID: Int64, language: String?, by actor: Actor) async throws
+        -> Statement
+    {
+        calls.withLock { _ = $0.insert("setStatementLanguage(id:conversationID:language:by:)") }
+        return try await base.setStatementLanguage(
+            id: id, conversationID: conversationID, language: language, by: actor)
+    }
+
+    public func setTranslation(
+        statementID: Int64, conversationID: Int64, language: String, text: String, by actor: Actor
+    ) async throws -> StatementTranslation {
+        calls.withLock { _ = $0.insert("setTranslation(statementID:conversationID:language:text:by:)") }
+        return try await base.setTranslation(
+            statementID: statementID, conversationID: conversationID, language: language, text: text, by: actor)
+    }
+
+    public func deleteTranslation(statementID: Int64, conversationID: Int64, language: String, by actor: Actor)
+        async throws -> Bool
+    {
+        calls.withLock { _ = $0.insert("deleteTranslation(statementID:conversationID:language:by:)") }
+        return try await base.deleteTranslation(
+            statementID: statementID, conversationID: conversationID, language: language, by: actor)
+    }
+
+    public func translations(statementID: Int64) async throws -> [StatementTranslation] {
+        calls.withLock { _ = $0.insert("translations(statementID:)") }
+        return try await base.translations(statementID: statementID)
+    }
+
+    public func translations(conversationID: Int64) async throws -> [Int64: [StatementTranslation]] {
+        calls.withLock { _ = $0.insert("translations(conversationID:)") }
+        return try await base.translations(conversationID: conversationID)
     }
 
     public func castVote(
@@ -375,14 +423,14 @@ public final class RecordingStore: CharterStore {
         return try await base.latestAnalysis(conversationID: conversationID)
     }
 
-    public func statementScoreHistory(statementID: Int64, limit: Int) async throws -> [StatementScorePoint] {
-        calls.withLock { _ = $0.insert("statementScoreHistory(statementID:limit:)") }
-        return try await base.statementScoreHistory(statementID: statementID, limit: limit)
-    }
-
     public func groupCountHistory(conversationID: Int64, limit: Int) async throws -> [GroupCountRun] {
         calls.withLock { _ = $0.insert("groupCountHistory(conversationID:limit:)") }
         return try await base.groupCountHistory(conversationID: conversationID, limit: limit)
+    }
+
+    public func statementScoreHistory(statementID: Int64, limit: Int) async throws -> [StatementScorePoint] {
+        calls.withLock { _ = $0.insert("statementScoreHistory(statementID:limit:)") }
+        return try await base.statementScoreHistory(statementID: statementID, limit: limit)
     }
 
     public func sourceIDs(conversationID: Int64) async throws -> (
@@ -489,14 +537,52 @@ public final class RecordingStore: CharterStore {
             id: id, owner: owner, ownerPID: ownerPID, leaseExpiresAt: leaseExpiresAt, expiredBy: expiredBy)
     }
 
-    public func auditLog(statementID: Int64, limit: Int) async throws -> [AuditEntry] {
-        calls.withLock { _ = $0.insert("auditLog(statementID:limit:)") }
-        return try await base.auditLog(statementID: statementID, limit: limit)
+    public func demographics(conversationID: Int64) async throws -> DemographicsSettings {
+        calls.withLock { _ = $0.insert("demographics(conversationID:)") }
+        return try await base.demographics(conversationID: conversationID)
+    }
+
+    public func setDemographics(conversationID: Int64, _ settings: DemographicsSettings, by actor: Actor) async throws
+        -> DemographicsSettings
+    {
+        calls.withLock { _ = $0.insert("setDemographics(conversationID:_:by:)") }
+        return try await base.setDemographics(conversationID: conversationID, settings, by: actor)
+    }
+
+    public func demographicResponse(participantID: Int64) async throws -> DemographicResponse? {
+        calls.withLock { _ = $0.insert("demographicResponse(participantID:)") }
+        return try await base.demographicResponse(participantID: participantID)
+    }
+
+    public func recordDemographicResponse(
+        conversationID: Int64, participant: ParticipantIdentity, answers: [String: String], at now: Date
+    ) async throws -> DemographicResponse {
+        calls.withLock { _ = $0.insert("recordDemographicResponse(conversationID:participant:answers:at:)") }
+        return try await base.recordDemographicResponse(
+            conversationID: conversationID, participant: participant, answers: answers, at: now)
+    }
+
+    public func withdrawDemographicAnswers(conversationID: Int64, participantID: Int64, at now: Date) async throws
+        -> Int
+    {
+        calls.withLock { _ = $0.insert("withdrawDemographicAnswers(conversationID:participantID:at:)") }
+        return try await base.withdrawDemographicAnswers(
+            conversationID: conversationID, participantID: participantID, at: now)
+    }
+
+    public func demographicAnswers(conversationID: Int64) async throws -> [Int64: [String: String]] {
+        calls.withLock { _ = $0.insert("demographicAnswers(conversationID:)") }
+        return try await base.demographicAnswers(conversationID: conversationID)
     }
 
     public func auditLog(conversationID: Int64?, offset: Int, limit: Int) async throws -> Page<AuditEntry> {
         calls.withLock { _ = $0.insert("auditLog(conversationID:offset:limit:)") }
         return try await base.auditLog(conversationID: conversationID, offset: offset, limit: limit)
+    }
+
+    public func auditLog(statementID: Int64, limit: Int) async throws -> [AuditEntry] {
+        calls.withLock { _ = $0.insert("auditLog(statementID:limit:)") }
+        return try await base.auditLog(statementID: statementID, limit: limit)
     }
 
     public func setting(_ key: String) async throws -> String? {

@@ -48,6 +48,7 @@ public enum StoreContract {
 
     public static let requirements: [StoreRequirement] =
         basics + StoreContract.extended + StoreContract.desk + StoreContract.statementHistory
+        + StoreContract.demographics + StoreContract.translations
 
     static let basics: [StoreRequirement] = [
         StoreRequirement("createsAndFindsConversations") { f in

@@ -14,6 +14,9 @@ public struct Browser: Sendable {
         public let path: String
         /// The statuses of the redirects followed on the way.
         public let redirects: [HTTPResponse.Status]
+        /// The last redirect's fragment (`statement` for `…#statement`), which a browser keeps to
+        /// scroll to and never sends.
+        public var fragment: String? = nil
 
         /// The value of the first hidden or text input with this name.
         public func input(_ name: String) -> String? {
@@ -73,6 +76,7 @@ public struct Browser: Sendable {
         var method = method
         var body = body
         var redirects: [HTTPResponse.Status] = []
+        var fragment: String?
         while true {
             var fields = headers
             if !cookies.isEmpty {
@@ -90,14 +94,16 @@ public struct Browser: Sendable {
                 let location = response.headers[.location], redirects.count < 5
             {
                 redirects.append(response.status)
-                path = location
+                let parts = location.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)
+                path = String(parts[0])
+                fragment = parts.count > 1 ? String(parts[1]) : nil
                 method = .get
                 body = nil
                 continue
             }
             return Page(
                 status: response.status, headers: response.headers, body: String(buffer: response.body), path: path,
-                redirects: redirects)
+                redirects: redirects, fragment: fragment)
         }
     }
 

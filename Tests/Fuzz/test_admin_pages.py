@@ -369,7 +369,16 @@ ROUTES = [
                             ("text", f"Reworded by the admin fuzz {secrets.token_hex(4)}"),
                             ("return", "moderation=all&offset=0")],
           baseline={303}, text_fields=("statement", "mode", "text", "return")),
-    Route("GET", "/admin/conversations/{slug}/statements/{statement}", {}, path_params=STATEMENT),
+    Route("GET", "/admin/conversations/{slug}/statements/{statement}",
+          {"done": ["language", "translated", "deleted", "unchanged"] + STRINGS}, path_params=STATEMENT),
+    # A statement's language (empty: the conversation's) and its translations.
+    Route("POST", "/admin/conversations/{slug}/statements/{statement}/language", path_params=STATEMENT,
+          form=lambda ctx: [("language", "")], baseline={303}, text_fields=("language",)),
+    Route("POST", "/admin/conversations/{slug}/statements/{statement}/translations", path_params=STATEMENT,
+          form=lambda ctx: [("language", "de"), ("text", f"Vom Admin-Fuzz übersetzt {secrets.token_hex(4)}")],
+          baseline={303}, text_fields=("language", "text")),
+    Route("POST", "/admin/conversations/{slug}/statements/{statement}/translations/delete", path_params=STATEMENT,
+          form=lambda ctx: [("language", "fr")], baseline={303}, text_fields=("language",)),
     # The reports need an analysis: 404 with a message until the first one.
     Route("GET", "/admin/conversations/{slug}/analysis/statements.csv", {}, path_params=SLUG, baseline={200, 404}),
     Route("GET", "/admin/conversations/{slug}/analysis/participants.csv", {}, path_params=SLUG,

@@ -64,6 +64,12 @@ STATE_DEPENDENT = {
     "castVote": _STATE, "addSeedStatements": _STATE, "setPrincipleGrouping": _STATE, "createRun": _STATE,
     "moderateStatements": _STATE,
     "importPolis": ["2XX", "400", "401", "403", "404", "409", "413", "415", "422"],
+    # Demographic questions whose keys repeat, or whose target shares name an unknown option or
+    # do not add up to 1: JSON Schema cannot say so, and the answer is a 400 naming the fault.
+    "setDemographics": ["2XX", "400", "401", "403", "404"],
+    # A translation into the statement's own language, or longer than the conversation's
+    # statements may be: 422.
+    "setStatementTranslation": _STATE,
 }
 
 

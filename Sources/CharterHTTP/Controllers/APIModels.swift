@@ -29,8 +29,12 @@ enum API {
         let reason: String?
         let authorId: Int64?
         let createdAt: Date
+        /// The language it is written in (its conversation's unless recorded otherwise).
+        let language: String
+        /// Organisers' translations, by language; only where a listing reads them.
+        let translations: [TranslationBody]?
 
-        init(_ s: Statement) {
+        init(_ s: Statement, in conversation: Conversation, translations: [StatementTranslation]? = nil) {
             id = s.id
             text = s.text
             isSeed = s.isSeed
@@ -39,7 +43,36 @@ enum API {
             reason = s.reason
             authorId = s.authorID
             createdAt = s.createdAt
+            language = s.language(in: conversation)
+            self.translations = translations?.map(TranslationBody.init)
         }
+    }
+
+    struct TranslationBody: Encodable {
+        let language: String
+        let text: String
+        let updatedAt: Date
+
+        init(_ t: StatementTranslation) {
+            language = t.language
+            text = t.text
+            updatedAt = t.updatedAt
+        }
+    }
+
+    struct StatementTranslationsBody: Encodable {
+        let statement: Int64
+        let language: String
+        let translations: [TranslationBody]
+    }
+
+    struct TranslationRequest: Decodable {
+        let text: String
+    }
+
+    /// `{"language": "de"}`, or null for the conversation's language.
+    struct StatementLanguageRequest: Decodable {
+        let language: String?
     }
 
     struct ConversationBody: Codable {
@@ -57,6 +90,8 @@ enum API {
         var completionThreshold: Int?
         var completionCode: String?
         var xidPolicy: String
+        var language: String
+        var resultsPublic: Bool
         /// What signs the conversation's panel links; only for its owners.
         var xidSecret: String?
         var isOpen: Bool?
@@ -79,6 +114,8 @@ enum API {
             // Participants earn the code by voting; only organisers read it here.
             completionCode = includeCode ? s.completionCode : nil
             xidPolicy = s.xidPolicy.rawValue
+            language = s.language
+            resultsPublic = s.resultsPublic
             xidSecret = nil
             isOpen = c.isOpen(at: Date())
             createdAt = c.createdAt
@@ -110,6 +147,8 @@ enum API {
 
     struct StatementRequest: Decodable {
         let text: String
+        /// The language it is written in; when absent, the request's `Accept-Language`.
+        let language: String?
     }
 
     struct ParticipantRequest: Decodable {
@@ -134,10 +173,13 @@ enum API {
         var completionThreshold: Int??
         var completionCode: String??
         var xidPolicy: String?
+        var language: String?
+        var resultsPublic: Bool?
 
         enum CodingKeys: String, CodingKey {
             case slug, title, question, description, state, closesAt, participantStatementsAllowed, strictModeration,
-                maxStatementLength, minVotesBeforeSubmit, completionThreshold, completionCode, xidPolicy
+                maxStatementLength, minVotesBeforeSubmit, completionThreshold, completionCode, xidPolicy, language,
+                resultsPublic
         }
 
         init(from decoder: any Decoder) throws {
@@ -160,6 +202,8 @@ enum API {
                 completionCode = .some(try c.decodeIfPresent(String.self, forKey: .completionCode))
             }
             xidPolicy = try c.decodeIfPresent(String.self, forKey: .xidPolicy)
+            language = try c.decodeIfPresent(String.self, forKey: .language)
+            resultsPublic = try c.decodeIfPresent(Bool.self, forKey: .resultsPublic)
         }
 
         func applied(to base: ConversationSettings) throws -> ConversationSettings {
@@ -181,6 +225,8 @@ enum API {
             if let minVotesBeforeSubmit { s.minVotesBeforeSubmit = minVotesBeforeSubmit }
             if let completionThreshold { s.completionThreshold = completionThreshold }
             if let completionCode { s.completionCode = completionCode }
+            if let language { s.language = language }
+            if let resultsPublic { s.resultsPublic = resultsPublic }
             if let xidPolicy {
                 guard let parsed = XIDPolicy(rawValue: xidPolicy) else {
                     throw CharterError.invalid(
@@ -202,6 +248,8 @@ enum API {
 
     struct SeedRequest: Decodable {
         let statements: [String]
+        /// The language they are written in; when absent, the conversation's.
+        let language: String?
     }
 
     struct SeedResponse: Encodable {
@@ -213,8 +261,8 @@ enum API {
         let added: [StatementFull]
         let skipped: [Skipped]
 
-        init(_ result: SeedResult) {
-            added = result.added.map(StatementFull.init)
+        init(_ result: SeedResult, in conversation: Conversation) {
+            added = result.added.map { StatementFull($0, in: conversation) }
             skipped = result.skipped.map { Skipped(text: $0.text, code: $0.error.code, message: $0.error.message) }
         }
     }

@@ -176,6 +176,26 @@ struct AnalysisRoutes: Sendable {
         let kind, label, x, y, detail: String
     }
 
+    /// One demographic question's make-up of the sample and of each opinion group.
+    struct CompositionView {
+        struct Cell {
+            let text: String
+            let hidden: Bool
+        }
+        struct Row {
+            let label: String
+            let cells: [Cell]
+        }
+        struct TargetRow {
+            let label, target, sample, difference: String
+        }
+        let key, question: String
+        let columns: [String]
+        let rows: [Row]
+        let hasTargets: Bool
+        let targetRows: [TargetRow]
+    }
+
     struct PageView: PageTemplate {
         static let template = "admin_analysis"
         let organiserEmail, csrf, slug, title: String
@@ -195,6 +215,8 @@ struct AnalysisRoutes: Sendable {
         let silhouetteExplanation: String
         let mapPoints: [MapPoint]
         let participantPointsListed: Bool
+        let demographics: [CompositionView]
+        let hasDemographics: Bool
     }
 
     @Sendable func page(_ request: Request, context: AdminConversationContext) async throws -> Response {
@@ -215,7 +237,7 @@ struct AnalysisRoutes: Sendable {
                 notice: notice, ready: false, computing: last > 0, age: "", voteCount: 0, participantCount: 0,
                 statementCount: 0, k: 0, stale: false, silhouettes: "", svg: "", groups: [], consensusAgree: [],
                 consensusDisagree: [], columns: [], rows: [], measures: [], silhouetteExplanation: "", mapPoints: [],
-                participantPointsListed: false)
+                participantPointsListed: false, demographics: [], hasDemographics: false)
             return services.views.page(title: "Opinion map", view, admin: true)
         }
         let result = try ConversationAnalysis.decode(stored)
@@ -290,6 +312,10 @@ struct AnalysisRoutes: Sendable {
                 })
         }
         let listed = result.participants.count <= OpinionMap.focusableParticipants
+        let compositions = Self.compositions(
+            result, settings: try await store.demographics(conversationID: conversation.id),
+            answers: try await store.demographicAnswers(conversationID: conversation.id),
+            language: conversation.settings.language)
         var mapPoints = result.groups.map { group in
             let centre = OpinionMap.centre(of: group.id, in: result)
             return MapPoint(
@@ -323,11 +349,61 @@ struct AnalysisRoutes: Sendable {
             consensusDisagree: consensus(result.consensus.disagree), columns: columns, rows: rows,
             measures: Self.measures.dropFirst().map { Measure(name: $0.name, explanation: $0.explanation) },
             silhouetteExplanation: Self.measures[0].explanation, mapPoints: mapPoints,
-            participantPointsListed: listed)
+            participantPointsListed: listed, demographics: compositions, hasDemographics: !compositions.isEmpty)
         return services.views.page(title: "Opinion map", view, admin: true)
     }
 
     static func share(_ count: Int, _ total: Int) -> Double { total == 0 ? 0 : Double(count) / Double(total) }
+
+    /// Each demographic question's make-up of the analysed participants and of each group, and
+    /// the sample against the organiser's target shares; cells of fewer than 5 participants
+    /// read "fewer than 5" (see `DemographicComposition`).
+    static func compositions(
+        _ result: AnalysisResult, settings: DemographicsSettings, answers: [Int64: [String: String]],
+        language: String
+    ) -> [CompositionView] {
+        let participants = result.participants.map(\.id)
+        let groups = result.groups.map(\.members)
+        let hidden = "fewer than \(DemographicComposition.minimumCell)"
+        func percent(_ share: Double) -> String { ReadableNumbers.percent(share) }
+        return settings.questions.map { question in
+            let composition = DemographicComposition.compute(
+                question: question, answers: answers, participants: participants, groups: groups)
+            let labels =
+                question.options.map { DemographicsSettings.text($0.label, language: language, fallback: language) }
+                + ["Prefer not to say", "No answer"]
+            let columns =
+                ["All participants (\(composition.columnTotals.first ?? 0))"]
+                + result.groups.indices.map { g in
+                    "Group \(letter(g)) (\(g + 1 < composition.columnTotals.count ? composition.columnTotals[g + 1] : 0))"
+                }
+            let rows = composition.cells.enumerated().map { r, cells in
+                CompositionView.Row(
+                    label: r < labels.count ? labels[r] : composition.rows[r],
+                    cells: cells.enumerated().map { c, count in
+                        guard let count else { return CompositionView.Cell(text: hidden, hidden: true) }
+                        let total = c < composition.columnTotals.count ? composition.columnTotals[c] : 0
+                        return CompositionView.Cell(text: "\(count) (\(percent(share(count, total))))", hidden: false)
+                    })
+            }
+            var targetRows: [CompositionView.TargetRow] = []
+            if let targets = question.targets {
+                for (r, option) in question.options.enumerated() {
+                    let target = targets[option.key] ?? 0
+                    let sample = composition.answeredShare(row: r)
+                    let difference = sample.map { (($0 - target) * 100) }
+                    targetRows.append(
+                        .init(
+                            label: labels[r], target: percent(target), sample: sample.map(percent) ?? hidden,
+                            difference: difference.map { String(format: "%+.1f points", $0) } ?? hidden))
+                }
+            }
+            return CompositionView(
+                key: question.key,
+                question: DemographicsSettings.text(question.text, language: language, fallback: language),
+                columns: columns, rows: rows, hasTargets: question.targets != nil, targetRows: targetRows)
+        }
+    }
 
     static func age(_ seconds: TimeInterval) -> String {
         let s = max(0, Int(seconds))

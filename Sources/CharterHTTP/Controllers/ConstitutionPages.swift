@@ -14,7 +14,7 @@ struct ConstitutionPages: Sendable {
     let services: AppServices
     static let parameterNames = [
         "rule", "threshold", "min_votes_per_group", "min_participant_votes", "straight_lining", "merge_similarity",
-        "exclude_flagged",
+        "exclude_flagged", "weighting", "weight_cap",
     ]
 
     /// A conversation's moderators read the builder.
@@ -187,6 +187,10 @@ struct ConstitutionPages: Sendable {
         let minVotesPerGroup, minParticipantVotes: Int
         let straightLining: String
         let excludeFlagged: Bool
+        let weighting: Bool
+        let weightCap: String
+        /// What weighting did, when it was asked for.
+        let weightingNote: String?
         let summary: String
         /// Which opinion groups the rule ran over, in the analysis page's labels.
         let groupsNote: String
@@ -245,7 +249,11 @@ struct ConstitutionPages: Sendable {
             threshold: String(parameters.threshold), mergeSimilarity: String(parameters.mergeSimilarity),
             minVotesPerGroup: parameters.minimumVotesPerGroup, minParticipantVotes: parameters.filters.minimumVotes,
             straightLining: parameters.filters.straightLiningVotes.map(String.init) ?? "",
-            excludeFlagged: parameters.filters.excludeFlagged == true, summary: summary,
+            excludeFlagged: parameters.filters.excludeFlagged == true, weighting: parameters.weighting != nil,
+            weightCap: ReadableNumbers.significant(parameters.weighting?.cap ?? Weighting.defaultCap),
+            weightingNote: Self.weightingNote(
+                result.constitution.parameters?.weighting, report: result.constitution.report?.weighting),
+            summary: summary,
             groupsNote: Self.groupsNote(result.groups),
             principleCount: result.constitution.principles.count,
             principles: result.constitution.principles.map { p in
@@ -283,6 +291,26 @@ struct ConstitutionPages: Sendable {
                     previousID: index + 1 < versions.count ? versions[index + 1].id : nil)
             })
         return services.views.page(title: "Constitution builder", view, admin: true)
+    }
+
+    /// What weighting did, in a sentence.
+    static func weightingNote(_ weighting: Weighting?, report: WeightingReport?) -> String? {
+        guard let weighting, let report else { return nil }
+        guard !weighting.targets.isEmpty else {
+            return "Weighting is on, but no demographic question has target shares: every participant counts once."
+        }
+        let questions = weighting.targets.map(\.question).joined(separator: ", ")
+        var note =
+            "Participants are weighted to the target shares of \(questions) (\(report.answered) of "
+            + "\(report.participants) answered): effective sample size "
+            + "\(ReadableNumbers.significant(report.effectiveSampleSize)) of \(report.participants), largest weight "
+            + "\(ReadableNumbers.significant(report.maxWeight)) (cap \(ReadableNumbers.significant(weighting.cap)))."
+        if !report.converged {
+            note +=
+                " The targets are not met exactly (the largest gap is "
+                + "\(ReadableNumbers.percent(report.largestGap))): the cap binds, or a target names an answer nobody gave."
+        }
+        return note
     }
 
     /// The groups a compile used, said in the analysis page's labels (A is the largest).

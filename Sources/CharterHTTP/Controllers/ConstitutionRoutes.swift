@@ -19,6 +19,9 @@ struct ConstitutionRoutes: Sendable {
         var straightLining: Int?
         var mergeSimilarity: Double?
         var excludeFlagged: Bool?
+        /// Weight participants to the demographic target shares (raking), capped at `weightCap`.
+        var weighting: Bool?
+        var weightCap: Double?
 
         func parameters() throws -> CompileParameters {
             let rule =
@@ -43,12 +46,16 @@ struct ConstitutionRoutes: Sendable {
                     throw CharterError.invalid(field: name, message: "\(name) must be from 0 to 1000000")
                 }
             }
+            if let weightCap, !Weighting.capRange.contains(weightCap) {
+                throw CharterError.invalid(field: "weight_cap", message: "weight_cap must be between 1 and 100")
+            }
             return CompileParameters(
                 rule: rule, threshold: threshold, minimumVotesPerGroup: minVotesPerGroup ?? 5,
                 filters: ParticipantFilters(
                     minimumVotes: minParticipantVotes ?? 0, straightLiningVotes: straightLining,
                     excludeFlagged: excludeFlagged == true ? true : nil),
-                mergeSimilarity: mergeSimilarity ?? 0.7)
+                mergeSimilarity: mergeSimilarity ?? 0.7,
+                weighting: weighting == true ? Weighting(cap: weightCap ?? Weighting.defaultCap) : nil)
         }
 
         init(query: Form) throws {
@@ -61,6 +68,11 @@ struct ConstitutionRoutes: Sendable {
             minParticipantVotes = try query.integer("min_participant_votes")
             straightLining = try query.integer("straight_lining")
             excludeFlagged = try query.boolean("exclude_flagged")
+            weighting = try query.boolean("weighting")
+            weightCap = try query["weight_cap"].flatMap { $0.isEmpty ? nil : $0 }.map {
+                guard let value = Double($0) else { throw AppError.badRequest("weight_cap must be a number.") }
+                return value
+            }
             mergeSimilarity = try query["merge_similarity"].flatMap { $0.isEmpty ? nil : $0 }.map {
                 guard let value = Double($0) else { throw AppError.badRequest("merge_similarity must be a number.") }
                 return value
@@ -188,7 +200,9 @@ struct ConstitutionRoutes: Sendable {
         guard let format = ConstitutionFormat(rawValue: name) else {
             throw AppError.badRequest("format must be json, md, cai or txt.")
         }
-        let data = try Constitution.decode(stored.body).rendered(format)
+        let data = try await ConstitutionTranslations.rendered(
+            try Constitution.decode(stored.body), format: format, conversationID: stored.conversationID,
+            store: services.store)
         return Response(
             status: .ok,
             headers: [

@@ -219,6 +219,14 @@ struct ConstitutionVersionPages: Sendable {
             ("flagged participants left out", p.filters.excludeFlagged == true ? "yes" : "no"),
             ("merge similarity", exact(p.mergeSimilarity)),
             ("merge share difference", exact(p.mergeShareDifference)),
+            (
+                "weighting",
+                p.weighting.map { w in
+                    w.targets.isEmpty
+                        ? "on, no targets (cap \(exact(w.cap)))"
+                        : "raked to the targets of \(w.targets.map(\.question).joined(separator: ", ")), cap \(exact(w.cap))"
+                } ?? "no"
+            ),
         ]
     }
 

@@ -22,12 +22,18 @@ struct OperationsRoutes: Sendable {
         struct Home: PageTemplate {
             static let template = "home"
             let conversations: [Item]
+            let t: [String: String]
         }
         let now = Date()
         let open = try await services.store.conversations().filter { $0.isOpen(at: now) }.map {
             Item(slug: $0.slug, title: $0.settings.title, question: $0.settings.question)
         }
-        return services.views.page(title: "Charter", Home(conversations: open))
+        let language = services.language(request, conversation: nil)
+        var response = services.views.page(
+            title: "Charter", Home(conversations: open, t: language.texts), language: language,
+            languageSwitch: services.views.languageSwitch(language, action: "/", hidden: []))
+        services.rememberLanguage(request, language, in: &response)
+        return response
     }
 
     @Sendable func health(_ request: Request, context: AppRequestContext) async throws -> Response {

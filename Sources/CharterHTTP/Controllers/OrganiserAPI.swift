@@ -37,6 +37,10 @@ struct OrganiserAPI: Sendable {
             .post("conversations/{slug}/moderation", use: moderate)
             .get("conversations/{slug}/audit", use: audit)
             .get("conversations/{slug}/participants/flagged", use: flaggedParticipants)
+            .put("conversations/{slug}/statements/{statement}/language", use: setStatementLanguage)
+            .get("conversations/{slug}/statements/{statement}/translations", use: translations)
+            .put("conversations/{slug}/statements/{statement}/translations/{language}", use: setTranslation)
+            .delete("conversations/{slug}/statements/{statement}/translations/{language}", use: deleteTranslation)
     }
 
     /// A conversation's owners: its settings, seeds, panel ids and members.
@@ -142,28 +146,35 @@ struct OrganiserAPI: Sendable {
     }
 
     @Sendable func statements(_ request: Request, context: ConversationContext) async throws -> Response {
+        let conversation = context.conversation
         let page = try await services.store.statements(
-            conversationID: context.conversation.id, filter: try StatementFilter(query: request.query))
+            conversationID: conversation.id, filter: try StatementFilter(query: request.query))
+        let translations = try await services.store.translations(conversationID: conversation.id)
         return Response.json(
             API.PageBody(
-                items: page.items.map(API.StatementFull.init), total: page.total, offset: page.offset,
-                limit: page.limit))
+                items: page.items.map {
+                    API.StatementFull($0, in: conversation, translations: translations[$0.id] ?? [])
+                }, total: page.total, offset: page.offset, limit: page.limit))
     }
 
     @Sendable func addSeeds(_ request: Request, context: ConversationContext) async throws -> Response {
         let texts: [String]
+        var language: String?
         if request.headers[.contentType]?.lowercased().hasPrefix("text/plain") == true {
             texts = SeedText.lines(try await services.body.text(request))
         } else {
-            texts = try await services.body.json(API.SeedRequest.self, from: request).statements
+            let body = try await services.body.json(API.SeedRequest.self, from: request)
+            texts = body.statements
+            language = try body.language.map { try APILanguage.validated($0) }
         }
         guard !texts.isEmpty else {
             throw CharterError.invalid(field: "statements", message: "Send at least one statement.")
         }
         let result = try await services.store.addSeedStatements(
-            conversationID: context.conversation.id, texts: texts, by: Actor(context.organiser))
+            conversationID: context.conversation.id, texts: texts, language: language, by: Actor(context.organiser))
         return Response.json(
-            API.SeedResponse(result), status: result.added.isEmpty ? .unprocessableContent : .created)
+            API.SeedResponse(result, in: context.conversation),
+            status: result.added.isEmpty ? .unprocessableContent : .created)
     }
 
     @Sendable func moderate(_ request: Request, context: ConversationContext) async throws -> Response {
@@ -174,7 +185,7 @@ struct OrganiserAPI: Sendable {
             statementIDs: body.statements, conversationID: conversationID, action: action,
             by: Actor(context.organiser))
         services.analysis.conversationChanged(conversationID)
-        return Response.json(["statements": moderated.map(API.StatementFull.init)])
+        return Response.json(["statements": moderated.map { API.StatementFull($0, in: context.conversation) }])
     }
 
     @Sendable func audit(_ request: Request, context: ConversationContext) async throws -> Response {

@@ -1,4 +1,5 @@
 import CharterDomain
+import CharterInput
 import CharterStore
 import Foundation
 import HTTPTypes
@@ -147,11 +148,18 @@ struct ParticipantAPI: Sendable {
         let conversation = try await services.conversation(context)
         let participantID = try participantID(request, conversation: conversation)
         let body = try await services.body.json(API.StatementRequest.self, from: request)
+        // The language the author names, else the one their client asks for among the pages' own.
+        let language =
+            try body.language.map { try APILanguage.validated($0) }
+            ?? request.headers[.acceptLanguage].flatMap {
+                AcceptLanguage.best($0, available: Set(services.views.catalogue.languages.keys))
+            }
         try services.limitStatement(identity: .id(participantID), conversationID: conversation.id, ip: context.remoteIP)
         let statement: Statement
         do {
             statement = try await services.store.submitStatement(
-                conversationID: conversation.id, participant: .id(participantID), text: body.text, at: Date())
+                conversationID: conversation.id, participant: .id(participantID), text: body.text, language: language,
+                at: Date())
         } catch {
             services.refundStatement(
                 identity: .id(participantID), conversationID: conversation.id, ip: context.remoteIP)
@@ -159,6 +167,6 @@ struct ParticipantAPI: Sendable {
         }
         services.metrics.statements.increment()
         services.analysis.conversationChanged(conversation.id)
-        return Response.json(API.StatementFull(statement), status: .created)
+        return Response.json(API.StatementFull(statement, in: conversation), status: .created)
     }
 }

@@ -91,6 +91,25 @@ struct ParticipantIdentityResolver: Sendable {
             .anonymous(browser), xid: nil, browserID: browser, conversationID: conversation.id, cookie: cookie)
     }
 
+    /// For a page that only reads (the results): the identity the request carries, to look up
+    /// a participant who already exists. Unlike `forPage` it issues no cookie and binds no xid,
+    /// so looking makes nobody; an xid that a binding policy gave to another browser (or to no
+    /// one yet) reads as nobody. A bad signature or an xid off the allow-list is refused as on
+    /// the conversation's page.
+    func forReading(_ request: Request, conversation: Conversation, xid rawXID: String?, sig: String?) async throws
+        -> ParticipantIdentity?
+    {
+        guard let rawXID, !rawXID.isEmpty else { return browserID(request).map { .anonymous($0) } }
+        let xid = try ParticipantIdentity.validatedXID(rawXID)
+        try await admit(xid: xid, sig: sig, conversation: conversation)
+        if conversation.settings.xidPolicy.binds {
+            guard let browser = browserID(request),
+                try await store.xidBinder(conversationID: conversation.id, xid: xid) == "browser:\(browser)"
+            else { return nil }
+        }
+        return .external(xid)
+    }
+
     /// For a page that belongs to no conversation (sign-in): a browser id and its CSRF token.
     func forSitePage(_ request: Request) -> Resolved {
         if let browserID = browserID(request) {

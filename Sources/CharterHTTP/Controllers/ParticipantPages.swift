@@ -1,3 +1,4 @@
+import CharterCompiler
 import CharterDomain
 import CharterStore
 import Foundation
@@ -18,7 +19,18 @@ struct ParticipantPages: Sendable {
 
     struct StatementView {
         let id: Int64
+        /// What the participant reads: the statement, or its translation into the page's language.
         let text: String
+        /// The language of `text`, for the element's `lang` (screen readers switch voice).
+        let lang: String
+        let translation: TranslationNote?
+    }
+
+    /// Shown with a translation: that it is one, and the original one tap away (no JavaScript).
+    struct TranslationNote {
+        let marker: String
+        let original: String
+        let originalLang: String
     }
 
     struct Choice {
@@ -29,6 +41,7 @@ struct ParticipantPages: Sendable {
     struct LastVoteView {
         let statementID: Int64
         let text: String
+        let lang: String
         let valueLabel: String
         let choices: [Choice]
     }
@@ -49,6 +62,12 @@ struct ParticipantPages: Sendable {
         let progressVoted: Int
         let progressTotal: Int
         let progressText: String
+        /// Once the participant has voted, the introduction folds away (a phone shows the
+        /// statement and its buttons without scrolling).
+        let hasVoted: Bool
+        /// The results page, once this participant may read it (or anyone may): linked from the
+        /// "you have voted on every statement" and the closed sections.
+        let resultsLink: String?
         let completionCode: String?
         let lastVote: LastVoteView?
         let submissionsAllowed: Bool
@@ -57,22 +76,36 @@ struct ParticipantPages: Sendable {
         let maxLength: Int
         let notice: String?
         let error: String?
+        /// A refused statement's message again beside the kept text, which a phone shows far
+        /// below the top of the page.
+        let submitError: String?
         let draft: String
+        let submitLabel: String
+        let votesNeededText: String
+        /// The demographic questions when they are asked now (in place of the statement), and
+        /// the participant's own answers with the form that deletes them.
+        let demographics: ParticipantDemographics.View?
+        let askingDemographics: Bool
+        let t: [String: String]
     }
 
-    static func label(_ value: VoteValue) -> String {
+    static func label(_ value: VoteValue, in language: Language) -> String {
         switch value {
-        case .agree: "Agree"
-        case .disagree: "Disagree"
-        case .pass: "Pass / unsure"
+        case .agree: language.text("vote_agree")
+        case .disagree: language.text("vote_disagree")
+        case .pass: language.text("vote_pass")
         }
     }
 
+    /// The `done=` values a redirect names, and the catalogue key of the notice each shows.
     static let notices = [
-        "vote": "Vote recorded.",
-        "changed": "Vote changed.",
-        "statement": "Thank you — your statement was added.",
-        "statement-pending": "Thank you — your statement was added and will be shown once a moderator accepts it.",
+        "vote": "notice_vote",
+        "changed": "notice_changed",
+        "statement": "notice_statement",
+        "statement-pending": "notice_statement_pending",
+        "demographics": "notice_demographics",
+        "demographics-skipped": "notice_demographics_skipped",
+        "demographics-deleted": "notice_demographics_deleted",
     ]
 
     @Sendable func show(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -83,13 +116,16 @@ struct ParticipantPages: Sendable {
             try services.limitNewParticipant(ip: context.remoteIP)
             await services.recordOrigin(participantID: created, ip: context.remoteIP)
         }
-        let notice = request.query["done"].flatMap { Self.notices[$0] }
-        return try await render(conversation, resolved, notice: notice)
+        let language = services.language(request, conversation: conversation)
+        let notice = request.query["done"].flatMap { Self.notices[$0] }.map { language.text($0) }
+        var response = try await render(conversation, resolved, language: language, notice: notice)
+        services.rememberLanguage(request, language, in: &response)
+        return response
     }
 
     private func render(
-        _ conversation: Conversation, _ resolved: ParticipantIdentityResolver.Resolved, notice: String? = nil,
-        error: AppError? = nil, draft: String = ""
+        _ conversation: Conversation, _ resolved: ParticipantIdentityResolver.Resolved, language: Language,
+        notice: String? = nil, error: AppError? = nil, draft: String = ""
     ) async throws -> Response {
         let store = services.store
         let participant = try await store.existingParticipant(
@@ -104,10 +140,12 @@ struct ParticipantPages: Sendable {
         if let participant, !closed, let vote = try await store.lastVote(participantID: participant.id),
             let statement = try await store.statement(id: vote.statementID), conversation.shows(statement)
         {
+            let shown = try await statementView(statement, in: conversation, language: language)
             lastVote = LastVoteView(
-                statementID: statement.id, text: statement.text, valueLabel: Self.label(vote.value),
+                statementID: statement.id, text: shown.text, lang: shown.lang,
+                valueLabel: Self.label(vote.value, in: language),
                 choices: VoteValue.allCases.filter { $0 != vote.value }.map {
-                    Choice(value: $0.name, label: Self.label($0))
+                    Choice(value: $0.name, label: Self.label($0, in: language))
                 })
         }
         let settings = conversation.settings
@@ -116,22 +154,69 @@ struct ParticipantPages: Sendable {
         if let threshold = settings.completionThreshold, progress.voted >= threshold {
             completionCode = settings.completionCode
         }
+        var shown: StatementView?
+        if let next { shown = try await statementView(next, in: conversation, language: language) }
         let base = "/c/\(conversation.slug)"
+        let demographics = try await ParticipantDemographics(services: services).view(
+            conversation: conversation, participantID: participant?.id, voted: progress.voted, closed: closed,
+            language: language.code, t: language.texts)
+        let message = error.map {
+            language.message(for: $0, statementText: draft, maxLength: settings.maxStatementLength)
+        }
         let view = PageView(
             slug: conversation.slug, title: settings.title, question: settings.question,
             description: settings.description.isEmpty ? nil : settings.description,
             voteAction: "\(base)/vote", statementAction: "\(base)/statements", xid: resolved.xid, sig: resolved.sig,
             csrf: resolved.csrf,
-            closed: closed, statement: next.map { StatementView(id: $0.id, text: $0.text) },
+            closed: closed, statement: shown,
             progressVoted: progress.voted, progressTotal: progress.total,
-            progressText: "\(progress.voted) of \(progress.total) statements",
+            progressText: language.text(
+                "progress_text", ["voted": String(progress.voted), "total": String(progress.total)]),
+            hasVoted: progress.voted > 0,
+            resultsLink: progress.voted > 0 || settings.resultsPublic
+                ? ResultsPage.link("\(base)/results", Self.identityFields(resolved)) : nil,
             completionCode: completionCode, lastVote: lastVote,
             submissionsAllowed: settings.participantStatementsAllowed, canSubmit: votesNeeded == 0,
             votesNeeded: votesNeeded, maxLength: settings.maxStatementLength, notice: notice,
-            error: error?.message, draft: draft)
-        var response = services.views.page(title: settings.title, view, status: error?.status ?? .ok)
+            error: message,
+            submitError: draft.isEmpty ? nil : message,
+            draft: draft,
+            submitLabel: language.text("submit_label", ["max": String(settings.maxStatementLength)]),
+            votesNeededText: language.count("votes_needed", votesNeeded), demographics: demographics,
+            askingDemographics: demographics?.ask != nil, t: language.texts)
+        var response = services.views.page(
+            title: settings.title, view, status: error?.status ?? .ok, language: language,
+            languageSwitch: services.views.languageSwitch(
+                language, action: base, hidden: Self.identityFields(resolved)))
         if let cookie = resolved.newCookie { response.setCookie(cookie) }
         return response
+    }
+
+    /// A statement as the page shows it: the translation into the page's language when the
+    /// statement is written in another and an organiser translated it, else the original; each
+    /// with its language. Votes go to the statement's id either way.
+    func statementView(_ statement: Statement, in conversation: Conversation, language: Language) async throws
+        -> StatementView
+    {
+        let own = statement.language(in: conversation)
+        guard own != language.code,
+            let translation = try await services.store.translations(statementID: statement.id).first(where: {
+                $0.language == language.code
+            })
+        else { return StatementView(id: statement.id, text: statement.text, lang: own, translation: nil) }
+        return StatementView(
+            id: statement.id, text: translation.text, lang: translation.language,
+            translation: TranslationNote(
+                marker: language.text("translated_from", ["language": services.views.languageName(own, in: language)]),
+                original: statement.text, originalLang: own))
+    }
+
+    /// The participant's xid and signature, which a form back to the page must carry on.
+    static func identityFields(_ resolved: ParticipantIdentityResolver.Resolved) -> [Views.HiddenField] {
+        var fields: [Views.HiddenField] = []
+        if let xid = resolved.xid { fields.append(.init(name: "xid", value: xid)) }
+        if let sig = resolved.sig { fields.append(.init(name: "sig", value: sig)) }
+        return fields
     }
 
     private func redirect(_ conversation: Conversation, _ resolved: ParticipantIdentityResolver.Resolved, done: String)
@@ -144,7 +229,9 @@ struct ParticipantPages: Sendable {
         if let xid = resolved.xid, let encoded = xid.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
             query = "xid=\(encoded)&" + query
         }
-        return .seeOther("/c/\(conversation.slug)?\(query)")
+        // `#statement`: the browser lands on the confirmation, the statement and its buttons, not
+        // on the introduction above them (issue 15: voting on a phone without scrolling).
+        return .seeOther("/c/\(conversation.slug)?\(query)#statement")
     }
 
     /// Runs a form action; a refusal the participant can act on re-renders the page with the
@@ -159,7 +246,9 @@ struct ParticipantPages: Sendable {
         do {
             return try await action(conversation, resolved, form)
         } catch let error as CharterError {
-            return try await render(conversation, resolved, error: AppError(error), draft: form["text"] ?? "")
+            return try await render(
+                conversation, resolved, language: services.language(request, conversation: conversation),
+                error: AppError(error), draft: form["text"] ?? "")
         }
     }
 
@@ -199,20 +288,29 @@ struct ParticipantPages: Sendable {
     @Sendable func submit(_ request: Request, context: AppRequestContext) async throws -> Response {
         try await perform(request, context: context) { conversation, resolved, form in
             let text = try form.required("text")
+            if let confirmation = try await lookAlikesPage(
+                request, conversation, resolved, text: text, anyway: form["confirm"] == "anyway")
+            {
+                return confirmation
+            }
             do {
                 try services.limitStatement(
                     identity: resolved.identity, conversationID: conversation.id, ip: context.remoteIP)
             } catch let limited as AppError where limited.status == .tooManyRequests {
                 // The typed text stays in the box, with when to try again, on the
                 // conversation's own page.
-                var response = try await render(conversation, resolved, error: limited, draft: text)
+                var response = try await render(
+                    conversation, resolved, language: services.language(request, conversation: conversation),
+                    error: limited, draft: text)
                 if let retry = limited.headers[.retryAfter] { response.headers[.retryAfter] = retry }
                 return response
             }
             let statement: Statement
             do {
+                // Written in the page's language: what the author read and wrote in.
                 statement = try await services.store.submitStatement(
-                    conversationID: conversation.id, participant: resolved.identity, text: text, at: Date())
+                    conversationID: conversation.id, participant: resolved.identity, text: text,
+                    language: services.language(request, conversation: conversation).code, at: Date())
             } catch {
                 services.refundStatement(
                     identity: resolved.identity, conversationID: conversation.id, ip: context.remoteIP)
@@ -223,5 +321,80 @@ struct ParticipantPages: Sendable {
             let shown = conversation.shows(statement)
             return redirect(conversation, resolved, done: shown ? "statement" : "statement-pending")
         }
+    }
+
+    struct LookAlikeView {
+        let id: Int64
+        let text: String
+        /// Said instead of the vote buttons when the participant voted on it already.
+        let votedLabel: String?
+    }
+
+    struct ConfirmationView: PageTemplate {
+        static let template = "statement_confirm"
+        let identical: Bool
+        let lookAlikes: [LookAlikeView]
+        let draft: String
+        let voteAction: String
+        let statementAction: String
+        let backLink: String
+        let csrf: String
+        let hidden: [Views.HiddenField]
+        let submitLabel: String
+        let maxLength: Int
+        let t: [String: String]
+    }
+
+    /// Before a statement is stored, the ones much like it (the compiler's near-duplicate
+    /// measure, case and punctuation set aside) are shown, to vote on instead; "submit anyway"
+    /// skips this unless one says the same words. Nil when there is nothing to show. Costs no
+    /// rate-limit token.
+    private func lookAlikesPage(
+        _ request: Request, _ conversation: Conversation, _ resolved: ParticipantIdentityResolver.Resolved,
+        text: String, anyway: Bool
+    ) async throws -> Response? {
+        let settings = conversation.settings
+        guard settings.participantStatementsAllowed,
+            StatementText.problem(text, maxLength: settings.maxStatementLength) == nil
+        else { return nil }
+        let store = services.store
+        let visible = try await store.visibleStatements(conversationID: conversation.id)
+        let found = SimilarStatements.lookAlikes(of: text, among: visible.map { (id: $0.id, text: $0.text) })
+        let identical = found.contains { $0.identical }
+        guard !found.isEmpty, !anyway || identical else { return nil }
+        let language = services.language(request, conversation: conversation)
+        // Which look-alikes the participant already voted on (the page offers no second vote).
+        var voted: Set<Int64> = []
+        if let participant = try await store.existingParticipant(
+            conversationID: conversation.id, identity: resolved.identity)
+        {
+            let unvoted = try await store.unvotedStatements(
+                conversationID: conversation.id, participantID: participant.id)
+            voted = Set(found.map(\.id)).subtracting(unvoted.map(\.id))
+        }
+        let byID = Dictionary(visible.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let base = "/c/\(conversation.slug)"
+        let view = ConfirmationView(
+            identical: identical,
+            lookAlikes: found.compactMap { match in
+                byID[match.id].map { statement in
+                    LookAlikeView(
+                        id: statement.id, text: statement.text,
+                        votedLabel: voted.contains(statement.id) ? language.text("confirm_voted") : nil)
+                }
+            },
+            draft: text, voteAction: "\(base)/vote", statementAction: "\(base)/statements",
+            backLink: Self.pageLink(base, resolved), csrf: resolved.csrf, hidden: Self.identityFields(resolved),
+            submitLabel: language.text("submit_label", ["max": String(settings.maxStatementLength)]),
+            maxLength: settings.maxStatementLength, t: language.texts)
+        return services.views.page(title: language.text("confirm_title"), view, language: language)
+    }
+
+    /// The conversation page's address for this participant (their xid and signature kept).
+    static func pageLink(_ base: String, _ resolved: ParticipantIdentityResolver.Resolved) -> String {
+        let query = identityFields(resolved).compactMap { field in
+            field.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics).map { "\(field.name)=\($0)" }
+        }
+        return query.isEmpty ? base : "\(base)?\(query.joined(separator: "&"))"
     }
 }

@@ -15,6 +15,9 @@ struct StatementPages: Sendable {
     var moderatorPages: RouteCollection<AdminConversationContext> {
         RouteCollection(context: AdminConversationContext.self)
             .get("conversations/{slug}/statements/{statement}", use: page)
+            .post("conversations/{slug}/statements/{statement}/language", use: setLanguage)
+            .post("conversations/{slug}/statements/{statement}/translations", use: setTranslation)
+            .post("conversations/{slug}/statements/{statement}/translations/delete", use: deleteTranslation)
     }
 
     struct GroupRow {
@@ -29,6 +32,10 @@ struct StatementPages: Sendable {
 
     struct AuditRow {
         let when, actor, action, detail: String
+    }
+
+    struct TranslationRow {
+        let language, text, updated: String
     }
 
     struct View: PageTemplate {
@@ -49,15 +56,48 @@ struct StatementPages: Sendable {
         let hasHistory: Bool
         let history: [HistoryRow]
         let audit: [AuditRow]
+        /// The language it is written in, and whether that is the conversation's by default.
+        let language: String
+        let languageIsConversations: Bool
+        let conversationLanguage: String
+        let translations: [TranslationRow]
+        let notice, error: String?
+        /// What the translation form sends again after a refusal.
+        let draftLanguage, draftText: String
+        let maxLength: Int
     }
 
-    @Sendable func page(_ request: Request, context: AdminConversationContext) async throws -> Response {
-        let conversation = context.conversation
+    /// What a form did, as the `done=` value of the redirect back to the page.
+    static let notices = [
+        "language": "The statement's language was saved.",
+        "translated": "The translation was saved.",
+        "deleted": "The translation was deleted.",
+        "unchanged": "Nothing to delete: the statement has no translation into that language.",
+    ]
+
+    /// The statement the route's `{statement}` names in the route's conversation, or 404.
+    func statement(_ context: AdminConversationContext) async throws -> Statement {
         guard let raw = context.parameters.get("statement"), let id = Int64(raw), id > 0 else {
             throw AppError.badRequest("A statement is named by its number, e.g. /statements/12.")
         }
-        guard let statement = try await services.store.statement(id: id), statement.conversationID == conversation.id
+        guard let statement = try await services.store.statement(id: id),
+            statement.conversationID == context.conversation.id
         else { throw CharterError.notFound("Statement") }
+        return statement
+    }
+
+    @Sendable func page(_ request: Request, context: AdminConversationContext) async throws -> Response {
+        try await render(
+            context, statement: try await statement(context),
+            notice: request.query["done"].flatMap { Self.notices[$0] })
+    }
+
+    func render(
+        _ context: AdminConversationContext, statement: Statement, notice: String? = nil, error: AppError? = nil,
+        draftLanguage: String = "", draftText: String = ""
+    ) async throws -> Response {
+        let conversation = context.conversation
+        let id = statement.id
 
         var stats: AnalysisResult.StatementStats?
         if let stored = try await services.store.latestAnalysis(conversationID: conversation.id),
@@ -78,6 +118,7 @@ struct StatementPages: Sendable {
         let totals = stats.map { row("Everyone", $0.agree, $0.disagree, $0.votes) }
         let history = try await services.store.statementScoreHistory(statementID: id, limit: 24 * 14)
         let audit = try await services.store.auditLog(statementID: id, limit: 100)
+        let translations = try await services.store.translations(statementID: id)
         let formatter = ISO8601DateFormatter()
         let measures = Dictionary(uniqueKeysWithValues: AnalysisRoutes.measures.map { ($0.name, $0.explanation) })
         let view = View(
@@ -103,8 +144,15 @@ struct StatementPages: Sendable {
             audit: audit.map {
                 AuditRow(
                     when: formatter.string(from: $0.createdAt), actor: $0.actor, action: $0.action, detail: $0.detail)
-            })
-        return services.views.page(title: "Statement \(id)", view, admin: true)
+            },
+            language: statement.language(in: conversation), languageIsConversations: statement.language == nil,
+            conversationLanguage: conversation.settings.language,
+            translations: translations.map {
+                TranslationRow(language: $0.language, text: $0.text, updated: formatter.string(from: $0.updatedAt))
+            },
+            notice: notice, error: error?.message, draftLanguage: draftLanguage, draftText: draftText,
+            maxLength: conversation.settings.maxStatementLength)
+        return services.views.page(title: "Statement \(id)", view, status: error?.status ?? .ok, admin: true)
     }
 }
 

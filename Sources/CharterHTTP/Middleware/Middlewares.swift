@@ -62,11 +62,29 @@ struct ErrorMiddleware: RouterMiddleware {
                 let error: Detail
             }
             response = Response.json(Body(error: .init(code: error.code, message: error.message)), status: error.status)
-        } else {
+        } else if request.uri.path.hasPrefix("/admin") {
             response = views.page(
                 title: "\(error.status.code) \(error.status.reasonPhrase)",
-                ErrorView(status: error.status.code, reason: error.status.reasonPhrase, message: error.message),
-                status: error.status)
+                ErrorView(
+                    status: error.status.code, reason: error.status.reasonPhrase, message: error.message,
+                    backLink: "/", backText: "Back to the start"),
+                status: error.status, admin: true)
+        } else {
+            // A participant's error page speaks their language and leads back to the
+            // conversation it came from.
+            let language = views.catalogue.negotiate(
+                query: request.uri.queryParameters["lang"].map(String.init),
+                cookie: request.cookies[Catalogue.cookieName]?.value,
+                acceptLanguage: request.headers[.acceptLanguage], conversationDefault: nil)
+            let slug = ConversationPath.slug(request.uri.path)
+            response = views.page(
+                title: "\(error.status.code) \(language.text("error_title"))",
+                ErrorView(
+                    status: error.status.code, reason: language.text("error_title"),
+                    message: language.message(for: error),
+                    backLink: slug.map { "/c/\($0)" } ?? "/",
+                    backText: language.text(slug == nil ? "error_back_home" : "error_back")),
+                status: error.status, language: language)
         }
         for field in error.headers { response.headers.append(field) }
         return response
@@ -78,6 +96,18 @@ struct ErrorView: PageTemplate {
     let status: Int
     let reason: String
     let message: String
+    let backLink: String
+    let backText: String
+}
+
+/// The conversation a participant's address belongs to (`/c/{slug}/…`), when it names one.
+enum ConversationPath {
+    static func slug(_ path: String) -> String? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        guard parts.count >= 2, parts.first == "c" else { return nil }
+        let slug = String(parts[1])
+        return Slug.isValid(slug) ? slug : nil
+    }
 }
 
 extension Request {

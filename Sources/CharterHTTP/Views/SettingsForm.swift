@@ -6,11 +6,12 @@ struct SettingsForm {
     let slug, title, question, description: String
     let isOpen: Bool
     let closesAt: String
-    let participantStatementsAllowed, strictModeration: Bool
+    let participantStatementsAllowed, strictModeration, resultsPublic: Bool
     let maxStatementLength, minVotesBeforeSubmit: Int
     let completionThreshold: String
     let completionCode: String
     let xidPolicies: [Choice]
+    let language: String
 
     struct Choice {
         let value, label: String
@@ -34,6 +35,7 @@ struct SettingsForm {
         closesAt = s.closesAt.map { Self.dateFormat.string(from: $0) } ?? ""
         participantStatementsAllowed = s.participantStatementsAllowed
         strictModeration = s.strictModeration
+        resultsPublic = s.resultsPublic
         maxStatementLength = s.maxStatementLength
         minVotesBeforeSubmit = s.minVotesBeforeSubmit
         completionThreshold = s.completionThreshold.map(String.init) ?? ""
@@ -41,6 +43,7 @@ struct SettingsForm {
         xidPolicies = XIDPolicy.allCases.map {
             Choice(value: $0.rawValue, label: $0.rawValue, selected: $0 == s.xidPolicy)
         }
+        language = s.language
     }
 
     /// Reads the posted form over `base`. Checkboxes are absent when unticked, so they are
@@ -69,10 +72,12 @@ struct SettingsForm {
         }
         s.participantStatementsAllowed = form["participant_statements_allowed"] == "on"
         s.strictModeration = form["strict_moderation"] == "on"
+        s.resultsPublic = form["results_public"] == "on"
         s.maxStatementLength = try number(form, "max_statement_length") ?? s.maxStatementLength
         s.minVotesBeforeSubmit = try number(form, "min_votes_before_submit") ?? s.minVotesBeforeSubmit
         if form["completion_threshold"] != nil { s.completionThreshold = try number(form, "completion_threshold") }
         if let code = form["completion_code"] { s.completionCode = code.isEmpty ? nil : code }
+        if let language = form["language"], !language.isEmpty { s.language = language }
         if let policy = form["xid_policy"] {
             guard let parsed = XIDPolicy(rawValue: policy) else {
                 throw CharterError.invalid(

@@ -13,6 +13,8 @@ protocol PageTemplate {
 /// rendered into the shared layout.
 public struct Views: Sendable {
     let library: MustacheLibrary
+    /// The participant pages' languages.
+    let catalogue: Catalogue
 
     public static func load() async throws -> Views {
         guard let directory = Bundle.module.url(forResource: "Templates", withExtension: nil) else {
@@ -23,7 +25,11 @@ public struct Views: Sendable {
         for name in ["layout", "error"] where library.getTemplate(named: name) == nil {
             throw AppError(.internalServerError, code: "templates", message: "HTML template \(name) is missing.")
         }
-        return Views(library: library)
+        guard let catalogues = Bundle.module.url(forResource: "Catalogues", withExtension: nil) else {
+            throw AppError(
+                .internalServerError, code: "catalogues", message: "Language catalogues are missing from the bundle.")
+        }
+        return Views(library: library, catalogue: try Catalogue.load(directory: catalogues))
     }
 
     struct Layout {
@@ -34,6 +40,36 @@ public struct Views: Sendable {
         let bodyClass: String
         /// Seconds after which the browser reloads the page (a live run's page), without JS.
         let refresh: Int?
+        let lang: String
+        let dir: String
+        let t: [String: String]
+        /// The participant pages' language switch: a plain GET form back to the same page.
+        let languageSwitch: LanguageSwitch?
+    }
+
+    struct LanguageOption {
+        let code: String
+        let name: String
+        let selected: Bool
+    }
+
+    struct LanguageSwitch {
+        let action: String
+        /// The page's own query values (a participant's xid and signature) the switch keeps.
+        let hidden: [HiddenField]
+        let options: [LanguageOption]
+    }
+
+    struct HiddenField {
+        let name: String
+        let value: String
+    }
+
+    func languageSwitch(_ language: Language, action: String, hidden: [HiddenField]) -> LanguageSwitch? {
+        guard catalogue.languages.count > 1 else { return nil }
+        return LanguageSwitch(
+            action: action, hidden: hidden,
+            options: catalogue.sorted.map { LanguageOption(code: $0.code, name: $0.name, selected: $0 == language) })
     }
 
     /// The rendered template, or nil when there is no such template.
@@ -49,14 +85,17 @@ public struct Views: Sendable {
     /// A page: the view's own template inside the layout. A view whose template is missing is a
     /// fault of ours and answers 500 with a page that says so, never an empty 200.
     func page<View: PageTemplate>(
-        title: String, _ view: View, status: HTTPResponse.Status = .ok, admin: Bool = false, refresh: Int? = nil
+        title: String, _ view: View, status: HTTPResponse.Status = .ok, admin: Bool = false, refresh: Int? = nil,
+        language: Language? = nil, languageSwitch: LanguageSwitch? = nil
     ) -> Response {
+        let language = language ?? catalogue.fallback
         guard let content = render(View.template, view),
             let html = render(
                 "layout",
                 Layout(
                     title: title == "Charter" ? title : "\(title) · Charter", content: content,
-                    bodyClass: admin ? "admin" : "participant", refresh: refresh))
+                    bodyClass: admin ? "admin" : "participant", refresh: refresh, lang: language.code,
+                    dir: language.direction, t: language.texts, languageSwitch: languageSwitch))
         else {
             return Response(
                 status: .internalServerError, headers: [.contentType: "text/html; charset=utf-8"],
