@@ -266,6 +266,15 @@ def seed(server: Server, token: str) -> Seeded:
         "slug": EMPTY_SLUG, "title": "A conversation nobody has joined yet",
         "question": "What should the town spend on first?"}, token=token)
     added = api("POST", f"{base}/seeds", {"statements": SEEDS}, token=token)["added"]
+    # Demographic questions with targets: their page, and the analysis page's make-up tables.
+    api("PUT", f"{base}/demographics", {"after_votes": 1, "questions": [
+        {"key": "age", "text": {"en": "How old are you?", "de": "Wie alt sind Sie?"},
+         "options": [{"key": "18-39", "label": {"en": "18 to 39"}}, {"key": "40-64", "label": {"en": "40 to 64"}},
+                     {"key": "65-plus", "label": {"en": "65 or older"}}],
+         "targets": {"18-39": 0.35, "40-64": 0.4, "65-plus": 0.25}},
+        {"key": "region", "text": {"en": "Where do you live?"},
+         "options": [{"key": "north", "label": {"en": "North"}}, {"key": "south", "label": {"en": "South"}}]}]},
+        token=token)
     seeds = [s["id"] for s in added]
     assert len(seeds) == len(SEEDS)
 
@@ -347,6 +356,8 @@ PAGES = [
          r"^Opinion map: "),
     Page("analysis of an empty conversation", CONVERSATION + "/analysis",
          lambda s: f"/admin/conversations/{EMPTY_SLUG}/analysis", r"^Opinion map: "),
+    Page("demographic questions", CONVERSATION + "/demographics",
+         lambda s: f"/admin/conversations/{SLUG}/demographics", r"^Demographic questions: "),
     Page("statement", CONVERSATION + "/statements/{statement}",
          lambda s: f"/admin/conversations/{SLUG}/statements/{s.seeds[0]}", r"^Statement \d+$"),
     Page("constitution builder", CONVERSATION + "/constitution",

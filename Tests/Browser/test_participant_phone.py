@@ -535,6 +535,12 @@ def test_axe_finds_nothing_on_the_participant_page(site, js_on, code):
     driver.find_element(By.ID, "statement-input").send_keys("   ")
     submit(driver, "form[action*='/statements'] button[type=submit]")
     problems += audit(driver, code, "with an error", ".error")
+    # The look-alike check: a seed statement again, in capitals and with other punctuation.
+    box = driver.find_element(By.ID, "statement-input")
+    box.clear()
+    box.send_keys(STATEMENTS[0].upper().rstrip(".") + "!")
+    submit(driver, "form[action*='/statements'] button[type=submit]")
+    problems += audit(driver, code, "the look-alike check", "section.look-alikes")
 
     fresh(driver, site, f"/c/{FINISH}?lang={code}", 390, 700)
     for value in ("agree", "disagree"):
@@ -544,6 +550,14 @@ def test_axe_finds_nothing_on_the_participant_page(site, js_on, code):
     submit(driver, "form.vote button[value=pass]")
     reopen(driver, code)
     problems += audit(driver, code, "voted on everything", "section.done")
+    links = driver.find_elements(By.CSS_SELECTOR, "a.results-link")
+    if not links:
+        problems.append(f"voted on everything [{code}]: no link to the results")
+    else:
+        links[0].click()
+        wait_loaded(driver)
+        reopen(driver, code)
+        problems += audit(driver, code, "the results page", "main h1")
 
     fresh(driver, site, f"/c/{CLOSED}?lang={code}", 390, 700)
     problems += audit(driver, code, "a closed conversation", "section.closed")

@@ -35,7 +35,7 @@ from selenium.webdriver.common.by import By
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from charter_process import REPO_ROOT, copy_binary, log_tail  # noqa: E402
+from charter_process import REPO_ROOT, copy_binary  # noqa: E402
 from test_admin_pages_layout import (  # noqa: E402
     AXE_TAGS,
     RUN_AXE,

@@ -65,6 +65,7 @@ import Testing
             try await refused(#"{"questions": [{"key": "q""#, saying: "malformed")
             try await refused(#"{"after_votes": "one", "questions": []}"#, saying: "wrong type")
             try await refused(#"{"after_votes": -2, "questions": []}"#, saying: "after_votes")
+            try await refused(#"{"consent": null, "questions": []}"#, saying: "consent")
 
             // Nothing of a refused set was stored; the change was audited.
             let after = try await client.json(.get, path, headers: h.organiserHeaders)

@@ -194,7 +194,8 @@ import Testing
             #expect(!page.contains("Your votes put you"))
             #expect(!page.contains(">You</text>"))
             #expect(try await h.store.counts().participants == 20)
-            // The conversation page links to public results even before a vote.
+            // The conversation page links to the results from its "voted on every statement" and
+            // closed sections only, not beside a statement still to vote on.
             let conversation = try await stranger.get("/c/town")
             #expect(!conversation.contains("/c/town/results"), "the link sits in the done and closed sections")
         }

@@ -331,6 +331,7 @@ def new_conversation_form(ctx):
 COMPILE = {"rule": ["ccai", "polis-gac", "min-group", "CCAI", "gac", ""] + STRINGS[:8],
            "threshold": FLOATS, "min_votes_per_group": INTEGERS, "min_participant_votes": INTEGERS,
            "straight_lining": INTEGERS, "merge_similarity": FLOATS,
+           "weighting": ["true", "false", "on", "1", ""] + STRINGS[:8], "weight_cap": FLOATS,
            "done": ["published-1", "published-", "published-9223372036854775808", "regrouped", "reworded"] + STRINGS}
 SLUG = {"slug": lambda ctx: MAIN}
 STATEMENT = {"slug": lambda ctx: MAIN, "statement": lambda ctx: ctx.statements[0]}
@@ -383,6 +384,15 @@ ROUTES = [
     Route("GET", "/admin/conversations/{slug}/analysis/statements.csv", {}, path_params=SLUG, baseline={200, 404}),
     Route("GET", "/admin/conversations/{slug}/analysis/participants.csv", {}, path_params=SLUG,
           baseline={200, 404}),
+    # Demographic questions: read by moderators, written by owners as plain text blocks.
+    Route("GET", "/admin/conversations/{slug}/demographics", {"done": ["saved"] + STRINGS}, path_params=SLUG),
+    Route("POST", "/admin/conversations/{slug}/demographics", path_params=SLUG,
+          form=lambda ctx: [("count", "1"), ("after_votes", "1"), ("consent", ""), ("q0_new", "1"),
+                            ("q0_key", "age"), ("q0_text", "How old are you? [de] Wie alt sind Sie?"),
+                            ("q0_options", "18-39: 18 to 39\n40-plus: 40 or older"),
+                            ("q0_targets", "18-39: 45%\n40-plus: 55%")],
+          baseline={303}, text_fields=("count", "after_votes", "consent", "q0_key", "q0_text", "q0_options",
+                                       "q0_targets", "q0_remove", "q0_new")),
     Route("GET", "/admin/tokens", {"done": STRINGS}),
     Route("POST", "/admin/tokens", form=lambda ctx: [("label", f"fuzz {secrets.token_hex(3)}")], baseline={200},
           text_fields=("label",)),

@@ -399,7 +399,8 @@ CASES += [
     statement_case("statement_only_whitespace", " \t\u00a0\u3000 ", status={422}),
     statement_case("statement_only_newlines", "\n\n\n", status={422}),
     statement_case("statement_missing_text", None, status={400}),
-    statement_case("statement_duplicate_of_baseline", "fuzz   BASELINE statement: plain ascii", status={409}),
+    # The same words as a stored statement: the look-alike check shows it (200), stores nothing.
+    statement_case("statement_duplicate_of_baseline", "fuzz   BASELINE statement: plain ascii!", "shown"),
     statement_case("statement_wrong_csrf", "Wrong csrf statement", csrf="not-the-token", status={403}),
     statement_case("statement_csrf_of_another_browser", "Other browser csrf statement",
                    csrf=lambda ctx: ctx.csrf2, status={403}),
@@ -575,6 +576,10 @@ def test_form_case(ctx, case: Case):
     shown = f"{case.name}: HTTP {status}, row changes {delta or 'none'}; request {len(body)} bytes {body[:160]!r}"
 
     assert status < 500, f"server error. {shown}\nresponse: {r.body[:500]!r}"
+    if case.expect == "shown":
+        assert status == 200 and b"look-alikes" in r.body, f"expected the look-alike page. {shown}"
+        assert not delta, f"the look-alike page changed the database. {shown}"
+        return
     if 400 <= status < 500 or case.expect == "refuse":
         assert 400 <= status < 500, f"expected a refusal (4xx). {shown}"
         if case.status:

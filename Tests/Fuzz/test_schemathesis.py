@@ -117,6 +117,10 @@ def prepare(charter) -> dict:
     must(charter.request("POST", "/api/v1/conversations", token=token,
                          body={"slug": "sch-patch", "title": "Patched", "question": "Patch me?"}), 201, "create")
     participant = must(charter.request("POST", "/api/v1/conversations/sch/participants", body={}), 201, "participant")
+    # Translations for the translation operations to find (and delete).
+    for sid in statements:
+        must(charter.request("PUT", f"/api/v1/conversations/sch/statements/{sid}/translations/de", token=token,
+                             body={"text": f"Schemathesis-Aussage {sid}"}), 200, "translate")
     # A second organiser, so `PUT …/members` can name someone who exists.
     password_file = Path(charter.workdir) / "member-password"
     password_file.write_text("member passphrase for schemathesis\n")
@@ -157,12 +161,19 @@ values = {values(data["constitutions"])}
 [dictionaries.emails]
 values = [{json.dumps(MEMBER_EMAIL)}]
 
+[dictionaries.languages]
+values = ["de"]
+
 [dictionaries.runs]
 values = {values(data["runs"])}
 
 [parameters]
 "path.slug" = {{ dictionary = "slugs", probability = 0.9 }}
 "path.statement" = {{ dictionary = "statements", probability = 0.8 }}
+
+[[operations]]
+include-path-regex = "/translations/"
+parameters = {{ "path.language" = {{ dictionary = "languages", probability = 0.5 }} }}
 
 [[operations]]
 include-operation-id = "updateConversation"

@@ -59,6 +59,14 @@ struct DemographicsRoutes: Sendable {
             case consent, questions
         }
 
+        /// `after_votes` and `consent` may be left out, but not sent as null.
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            afterVotes = c.contains(.afterVotes) ? try c.decode(Int.self, forKey: .afterVotes) : nil
+            consent = c.contains(.consent) ? try c.decode(String.self, forKey: .consent) : nil
+            questions = try c.decode([Question].self, forKey: .questions)
+        }
+
         init(_ settings: DemographicsSettings) {
             afterVotes = settings.afterVotes
             consent = settings.consent

@@ -6,10 +6,11 @@ import Hummingbird
 
 // A statement's language and organisers' translations of it, for the conversation's moderators.
 extension OrganiserAPI {
-    /// The statement the route's `{statement}` names in the route's conversation, or 404.
+    /// The statement the route's `{statement}` names in the route's conversation, or 404 (also
+    /// for what is not a statement id at all).
     private func statement(_ context: ConversationContext) async throws -> Statement {
         guard let id = Int64(try context.parameters.require("statement")), id > 0 else {
-            throw AppError.badRequest("The statement id must be a positive number.")
+            throw CharterError.notFound("Statement")
         }
         guard let statement = try await services.store.statement(id: id),
             statement.conversationID == context.conversation.id

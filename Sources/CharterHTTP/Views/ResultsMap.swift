@@ -34,10 +34,14 @@ enum ResultsMap {
         let maxX = points.map(\.x).max() ?? 1
         let minY = points.map(\.y).min() ?? -1
         let maxY = points.map(\.y).max() ?? 1
-        let spanX = max(maxX - minX, 1e-9)
-        let spanY = max(maxY - minY, 1e-9)
-        func sx(_ x: Double) -> Double { pad + (x - minX) / spanX * (width - 2 * pad) }
-        func sy(_ y: Double) -> Double { height - pad - (y - minY) / spanY * (height - 2 * pad) }
+        // One scale for both axes (the two components are alike), the points centred: a
+        // conversation whose second component is flat draws a line across the middle, not
+        // along an edge.
+        let scale = min((width - 2 * pad) / max(maxX - minX, 1e-9), (height - 2 * pad) / max(maxY - minY, 1e-9))
+        let left = (width - (maxX - minX) * scale) / 2
+        let bottom = (height - (maxY - minY) * scale) / 2
+        func sx(_ x: Double) -> Double { left + (x - minX) * scale }
+        func sy(_ y: Double) -> Double { height - bottom - (y - minY) * scale }
         func n(_ v: Double) -> String { String(format: "%.1f", v) }
         func color(_ group: Int?) -> String {
             group.map { AnalysisRoutes.palette[$0 % AnalysisRoutes.palette.count] } ?? unclusteredColor
@@ -73,8 +77,10 @@ enum ResultsMap {
         }
 
         // Each group's letter at its centre, dark on white whatever the group's colour.
+        var centres: [(x: Double, y: Double)] = []
         for group in result.groups {
             guard let (cx, cy) = OpinionMap.centre(of: group.id, in: result) else { continue }
+            centres.append((sx(cx), sy(cy)))
             let x = n(sx(cx))
             let y = n(sy(cy))
             out +=
@@ -83,16 +89,20 @@ enum ResultsMap {
                 #"<text x="\#(x)" y="\#(y)" dy="5.5" text-anchor="middle" font-size="16" font-weight="bold" fill="\#(ink)">\#(OpinionMap.escape(ConstitutionCompiler.groupLetter(group.id)))</text>"#
         }
 
-        // The reader: a black ring with a white ring inside it, and "You" beside it, on the
-        // side away from the nearer edge.
+        // The reader: a black ring with a white one under it, around a group's letter when
+        // they stand on it, and "You" beside it, on the side away from the nearer edge.
         if let you, let point = points.first(where: { $0.id == you }) {
             let x = sx(point.x)
             let y = sy(point.y)
+            let onALetter = centres.contains { (($0.x - x) * ($0.x - x) + ($0.y - y) * ($0.y - y)).squareRoot() < 18 }
+            let r = onALetter ? 18.0 : 9.0
             let right = x < width * 0.7
-            out += #"<circle cx="\#(n(x))" cy="\#(n(y))" r="9" fill="none" stroke="\#(white)" stroke-width="5"/>"#
-            out += #"<circle cx="\#(n(x))" cy="\#(n(y))" r="9" fill="none" stroke="\#(black)" stroke-width="2.5"/>"#
             out +=
-                #"<text x="\#(n(x + (right ? 13 : -13)))" y="\#(n(min(max(y, 14), height - 4)))" dy="5" text-anchor="\#(right ? "start" : "end")" font-size="15" font-weight="bold" fill="\#(black)" stroke="\#(white)" stroke-width="4" stroke-linejoin="round" paint-order="stroke">\#(OpinionMap.escape(texts.you))</text>"#
+                #"<circle cx="\#(n(x))" cy="\#(n(y))" r="\#(n(r))" fill="none" stroke="\#(white)" stroke-width="5"/>"#
+            out +=
+                #"<circle cx="\#(n(x))" cy="\#(n(y))" r="\#(n(r))" fill="none" stroke="\#(black)" stroke-width="2.5"/>"#
+            out +=
+                #"<text x="\#(n(x + (right ? r + 4 : -r - 4)))" y="\#(n(min(max(y, 14), height - 4)))" dy="5" text-anchor="\#(right ? "start" : "end")" font-size="15" font-weight="bold" fill="\#(black)" stroke="\#(white)" stroke-width="4" stroke-linejoin="round" paint-order="stroke">\#(OpinionMap.escape(texts.you))</text>"#
         }
         return out + "</svg>"
     }
