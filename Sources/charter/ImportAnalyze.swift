@@ -9,6 +9,12 @@ import CharterServices
 import CharterStore
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Import conversations from other platforms.", subcommands: [ImportPolis.self])
@@ -90,13 +96,29 @@ struct Analyze: AsyncParsableCommand {
     @Flag(help: "Print the whole result as JSON.")
     var json = false
 
+    @Flag(help: "With --votes-csv: time one PCA pass against a plain read of the same arrays, and stop.")
+    var measurePasses = false
+
     func run() async throws {
+        if measurePasses, let votesCSV {
+            let measured = PassMeasurement.measure(try VotesCSV.read(votesCSV))
+            print(
+                "\(measured.votes) votes, \(measured.bytesPerPass) bytes a pass: plain pass "
+                    + String(format: "%.1f ms (%.2f GB/s)", measured.plainPassMs, measured.plainGBPerSecond)
+                    + ", PCA pass "
+                    + String(format: "%.1f ms (%.2f GB/s)", measured.gramPassMs, measured.gramGBPerSecond))
+            return
+        }
         let result: AnalysisResult
-        let timings: AnalysisTimings
+        var timings: AnalysisTimings
         var sources: (participants: [Int64: String], statements: [Int64: String]) = ([:], [:])
         if let votesCSV {
+            let clock = ContinuousClock()
+            let started = clock.now
             let votes = try VotesCSV.read(votesCSV)
-            (result, timings) = Analyzer.analyze(votes: votes)
+            let read = clock.now - started
+            (result, timings) = Analyzer.analyze(columns: consume votes)
+            timings.read = Double(read.components.seconds) * 1000 + Double(read.components.attoseconds) / 1e15
         } else {
             guard let slug else { throw ValidationError("Name a conversation's slug, or pass --votes-csv.") }
             let (store, conversation) = try await database.conversation(slug)
@@ -107,7 +129,7 @@ struct Analyze: AsyncParsableCommand {
         let report = AnalysisReport(
             result, participantSources: sources.participants, statementSources: sources.statements, timings: timings)
         if json {
-            FileHandle.standardOutput.write(try AnalysisReport.encoder.encode(report))
+            FileHandle.standardOutput.write(try report.jsonData())
             print()
             return
         }
@@ -134,55 +156,50 @@ struct Analyze: AsyncParsableCommand {
     }
 }
 
-enum VotesCSV {
-    /// `participant,statement,vote` lines; a first line that is not numbers is a header.
-    static func read(_ path: String) throws -> [AnalysisVote] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("Cannot read \(path).")
-        }
-        var votes: [AnalysisVote] = []
-        votes.reserveCapacity(data.count / 12)
-        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-            var start = 0
-            var line = 0
-            while start < bytes.count {
-                var end = start
-                while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
-                line += 1
-                if let vote = parse(bytes[start..<end]) {
-                    votes.append(vote)
-                } else if !(line == 1 || bytes[start..<end].allSatisfy({ $0 == 13 || $0 == 32 })) {
-                    throw ValidationError("\(path) line \(line) is not participant,statement,vote.")
-                }
-                start = end + 1
-            }
-        }
-        return votes
-    }
+private func readBytes(_ descriptor: Int32, _ into: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+        Glibc.read(descriptor, into, count)
+    #else
+        Darwin.read(descriptor, into, count)
+    #endif
+}
 
-    private static func parse(_ line: Slice<UnsafeRawBufferPointer>) -> AnalysisVote? {
-        var fields: [Int64] = []
-        var value: Int64 = 0
-        var negative = false
-        var digits = 0
-        for byte in line {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"):
-                value = value &* 10 &+ Int64(byte - UInt8(ascii: "0"))
-                digits += 1
-            case UInt8(ascii: "-") where digits == 0 && !negative: negative = true
-            case UInt8(ascii: ","):
-                guard digits > 0 else { return nil }
-                fields.append(negative ? -value : value)
-                (value, negative, digits) = (0, false, 0)
-            case UInt8(ascii: "\r"), UInt8(ascii: " "): continue
-            default: return nil
+enum VotesCSV {
+    /// `participant,statement,vote` lines; a first line that is not numbers is a header. Read in
+    /// blocks of 16 MiB (the file is never whole in memory) by `VoteCSVReader`'s byte loop.
+    static func read(_ path: String) throws -> VoteColumns {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw ValidationError("Cannot read \(path).") }
+        defer { close(descriptor) }
+        var status = stat()
+        let size = fstat(descriptor, &status) == 0 ? Int(status.st_size) : 0
+        var reader = VoteCSVReader(expectedBytes: size)
+        let block = 1 << 24
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * block, alignment: 64)
+        defer { buffer.deallocate() }
+        var kept = 0
+        do {
+            while true {
+                if kept == buffer.count {
+                    throw ValidationError("\(path) line \(reader.line + 1) is longer than \(block) bytes.")
+                }
+                let got = readBytes(descriptor, buffer.baseAddress! + kept, min(block, buffer.count - kept))
+                if got < 0 { throw ValidationError("Cannot read \(path): error \(errno).") }
+                if got == 0 {
+                    try reader.finish(UnsafeRawBufferPointer(rebasing: buffer[0..<kept]))
+                    break
+                }
+                let filled = kept + got
+                let used = try reader.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<filled]))
+                kept = filled - used
+                if used > 0, kept > 0 {
+                    buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + used, byteCount: kept)
+                }
             }
+        } catch let bad as VoteCSVReader.BadLine {
+            throw ValidationError("\(path) \(bad).")
         }
-        guard digits > 0 else { return nil }
-        fields.append(negative ? -value : value)
-        guard fields.count == 3, (-1...1).contains(fields[2]) else { return nil }
-        return AnalysisVote(participant: fields[0], statement: fields[1], value: Int8(fields[2]))
+        return VoteColumns(participants: reader.participants, statements: reader.statements, values: reader.values)
     }
 }
 
