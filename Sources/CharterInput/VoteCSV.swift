@@ -15,12 +15,31 @@ public struct VoteCSVReader: Sendable {
         public init(line: Int) { self.line = line }
     }
 
-    public init(expectedBytes: Int = 0) {
+    /// `linesBefore`: lines of the file before the first byte this reader is fed (a reader of
+    /// a later part of the file names the right line in its errors, and sees no header).
+    public init(expectedBytes: Int = 0, linesBefore: Int = 0) {
         // About 14 bytes a line in the usual files; a guess, the arrays grow as needed.
-        let guess = max(0, expectedBytes / 14)
+        let guess = max(0, expectedBytes / 12)
         participants.reserveCapacity(guess)
         statements.reserveCapacity(guess)
         values.reserveCapacity(guess)
+        line = max(0, linesBefore)
+    }
+
+    /// Takes the votes read so far, leaving the reader empty (its line count stays).
+    public mutating func takeVotes() -> (participants: [Int64], statements: [Int64], values: [Int8]) {
+        defer { (participants, statements, values) = ([], [], []) }
+        return (participants, statements, values)
+    }
+
+    /// Appends the votes of another reader, made with `linesBefore`, that read the lines right
+    /// after this reader's, and counts its lines.
+    public mutating func append(_ other: inout VoteCSVReader, linesBefore: Int) {
+        let taken = other.takeVotes()
+        participants += taken.participants
+        statements += taken.statements
+        values += taken.values
+        line += other.line - linesBefore
     }
 
     public var count: Int { values.count }

@@ -33,6 +33,23 @@ import Testing
         #expect(throws: VoteCSVReader.BadLine(line: 2)) { try Self.read(text) }
     }
 
+    /// How `charter analyze` reads a block in two halves at once.
+    @Test func aSecondReaderAppendsItsVotesAndCountsItsLines() throws {
+        var first = VoteCSVReader()
+        var second = VoteCSVReader(linesBefore: 1)
+        let a = Array("participant,statement,vote\n1,2,1\n".utf8)
+        let b = Array("3,4,-1\n5,6,0\n".utf8)
+        #expect(try a.withUnsafeBytes { try first.feed($0) } == a.count)
+        #expect(try b.withUnsafeBytes { try second.feed($0) } == b.count)
+        first.append(&second, linesBefore: 1)
+        #expect(first.participants == [1, 3, 5] && first.values == [1, -1, 0] && first.line == 4)
+        // A second reader takes no first line for a header.
+        var third = VoteCSVReader(linesBefore: 1)
+        #expect(throws: VoteCSVReader.BadLine(line: 2)) {
+            try Array("x,y,z\n".utf8).withUnsafeBytes { try third.feed($0) }
+        }
+    }
+
     @Test func aLastLineWithoutNewlineIsChecked() throws {
         #expect(throws: VoteCSVReader.BadLine(line: 2)) { try Self.read("1,2,1\n3,4") }
         let reader = try Self.read("1,2,1\n")
