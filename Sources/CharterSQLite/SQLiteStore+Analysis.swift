@@ -11,14 +11,15 @@ extension SQLiteStore {
             var statements: [Int64] = []
             var values: [Int8] = []
             // By participant: one seek per participant into the vote table's primary key, then
-            // its votes in key order, rather than one seek per vote through vote_by_conversation.
+            // its votes in key order, rather than one seek per vote through vote_by_conversation
+            // (whose entries lack the value). The unary + keeps the planner off that index.
             // The rows are stepped by hand and read as plain integers: no row objects, no
             // per-row decoding, three arrays out.
             let statement = try db.makeStatement(
                 sql: """
                     SELECT vote.participant_id, vote.statement_id, vote.value
                     FROM participant CROSS JOIN vote ON vote.participant_id = participant.id
-                    WHERE participant.conversation_id = ? AND vote.conversation_id = ?
+                    WHERE participant.conversation_id = ? AND +vote.conversation_id = ?
                     """)
             try statement.setArguments([conversationID, conversationID])
             let handle = statement.sqliteStatement
