@@ -59,6 +59,8 @@ let package = Package(
             dependencies: [
                 "CharterDomain", "CharterStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for reading an analysis snapshot's votes without row objects.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: strict
         ),

@@ -19,7 +19,9 @@ public struct AnalysisOptions: Sendable, Equatable, Codable {
     public var baseIterations = 100
     public var groupIterations = 20
     public var maxGroups = 5
+    /// The PCA stops when both components' residuals ‖DᵀD·v − λv‖ are at most this times λ₁.
     public var pcaTolerance = 1e-11
+    /// At most this many passes over the votes.
     public var pcaMaxIterations = 2000
 
     public init() {}
@@ -160,8 +162,13 @@ public struct AnalysisResult: Sendable, Equatable, Codable {
 /// Milliseconds spent in each phase; kept apart from the result so that the same votes give
 /// byte-identical results.
 public struct AnalysisTimings: Sendable, Equatable, Codable {
+    /// Reading the votes (a CSV file, the store), when the caller measured it.
+    public var read: Double = 0
     public var matrix: Double = 0
+    /// The components and the projections.
     public var pca: Double = 0
+    /// Passes over the votes the PCA took (not milliseconds).
+    public var pcaPasses: Int = 0
     public var clustering: Double = 0
     public var statistics: Double = 0
     public var total: Double = 0

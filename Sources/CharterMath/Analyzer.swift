@@ -7,6 +7,16 @@ public enum Analyzer {
         votes: [AnalysisVote], moderatedOut: Set<Int64> = [], meta: Set<Int64> = [], previous: AnalysisState? = nil,
         options: AnalysisOptions = AnalysisOptions()
     ) -> (result: AnalysisResult, timings: AnalysisTimings) {
+        analyze(
+            columns: VoteColumns(votes), moderatedOut: moderatedOut, meta: meta, previous: previous, options: options)
+    }
+
+    /// The same from votes in columns (17 bytes a vote). The columns are consumed: once the
+    /// matrix is built they are released, if the caller kept no other reference to them.
+    public static func analyze(
+        columns votes: consuming VoteColumns, moderatedOut: Set<Int64> = [], meta: Set<Int64> = [],
+        previous: AnalysisState? = nil, options: AnalysisOptions = AnalysisOptions()
+    ) -> (result: AnalysisResult, timings: AnalysisTimings) {
         var timings = AnalysisTimings()
         let clock = ContinuousClock()
         let started = clock.now
@@ -18,14 +28,16 @@ public enum Analyzer {
             return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         }
 
-        let matrix = VoteMatrix(votes: votes, moderatedOut: moderatedOut.union(meta))
+        // The initializer takes the columns over: they are freed when it returns.
+        let matrix = VoteMatrix(votes, moderatedOut: moderatedOut.union(meta))
         let n = matrix.rowCount
         let m = matrix.columnCount
         let rawCounts = matrix.rowVoteCounts()
         timings.matrix = lap()
 
         // §3 PCA and §4 projections.
-        let (center, cells) = PrincipalComponents.centeredCells(matrix)
+        let centered = PrincipalComponents.centered(matrix)
+        let center = centered.center
         let start = previous.map { state -> [[Double]] in
             var index = [Int64: Int](minimumCapacity: state.componentStatements.count)
             for (j, id) in state.componentStatements.enumerated() { index[id] = j }
@@ -34,27 +46,12 @@ public enum Analyzer {
             }
         }
         let pca = PrincipalComponents.compute(
-            matrix, center: center, cells: cells, start: start, tolerance: options.pcaTolerance,
+            matrix, centered: centered, start: start, tolerance: options.pcaTolerance,
             maxIterations: options.pcaMaxIterations)
         let pc1 = pca.components[0]
         let pc2 = pca.components[1]
-        let modOutCount = matrix.moderatedOut.filter { $0 }.count
-        var xs = [Double](repeating: 0, count: n)
-        var ys = [Double](repeating: 0, count: n)
-        for i in 0..<n {
-            var x = 0.0
-            var y = 0.0
-            var counted = modOutCount
-            for e in matrix.rowStart[i]..<matrix.rowStart[i + 1] {
-                let j = Int(matrix.columns[e])
-                if !matrix.moderatedOut[j] { counted += 1 }
-                x += cells[e] * pc1[j]
-                y += cells[e] * pc2[j]
-            }
-            let scale = (Double(m) / Double(max(1, counted))).squareRoot()
-            xs[i] = x * scale
-            ys[i] = y * scale
-        }
+        timings.pcaPasses = pca.iterations
+        let (xs, ys) = projections(matrix, centered: centered, pc1: pc1, pc2: pc2)
         timings.pca = lap()
 
         // §2 who is clustered.
@@ -79,24 +76,9 @@ public enum Analyzer {
         let k = groupIDs.count
 
         // §6 counts per group (in-conv members, votes before mod-out zeroing) and overall.
-        var groupAgree = [[Int]](repeating: [Int](repeating: 0, count: m), count: k)
-        var groupDisagree = groupAgree
-        var groupVotes = groupAgree
-        var agree = [Int](repeating: 0, count: m)
-        var disagree = [Int](repeating: 0, count: m)
-        var total = [Int](repeating: 0, count: m)
-        for i in 0..<n {
-            let g = groupOfRow[i]
-            for e in matrix.rowStart[i]..<matrix.rowStart[i + 1] {
-                let j = Int(matrix.columns[e])
-                let v = matrix.values[e]
-                total[j] += 1
-                if v > 0 { agree[j] += 1 } else if v < 0 { disagree[j] += 1 }
-                guard g >= 0 else { continue }
-                groupVotes[g][j] += 1
-                if v > 0 { groupAgree[g][j] += 1 } else if v < 0 { groupDisagree[g][j] += 1 }
-            }
-        }
+        let counts = voteCounts(matrix, groupOfRow: groupOfRow, groups: k)
+        let (groupAgree, groupDisagree, groupVotes) = (counts.groupAgree, counts.groupDisagree, counts.groupVotes)
+        let (agree, disagree, total) = (counts.agree, counts.disagree, counts.total)
 
         var statements: [AnalysisResult.StatementStats] = []
         statements.reserveCapacity(m)
@@ -173,6 +155,123 @@ public enum Analyzer {
     /// fewer) is clustered into an opinion group.
     public static let votesToBeClustered = 7
 
+    /// §4: each participant's position, from its own cells only; rows in parallel (each row is
+    /// computed alone, in cell order, so the result does not depend on the split).
+    static func projections(
+        _ matrix: VoteMatrix, centered: PrincipalComponents.Centered, pc1: [Double], pc2: [Double]
+    ) -> (xs: [Double], ys: [Double]) {
+        let n = matrix.rowCount
+        let m = matrix.columnCount
+        let modOutCount = matrix.moderatedOut.filter { $0 }.count
+        var xs = [Double](repeating: 0, count: n)
+        var ys = [Double](repeating: 0, count: n)
+        let chunks = Parallel.rowChunks(rowStart: matrix.rowStart)
+        xs.withUnsafeMutableBufferPointer { xs in
+            ys.withUnsafeMutableBufferPointer { ys in
+                matrix.moderatedOut.withUnsafeBufferPointer { modOut in
+                    centered.table.withUnsafeBufferPointer { t in
+                        pc1.withUnsafeBufferPointer { pc1 in
+                            pc2.withUnsafeBufferPointer { pc2 in
+                                matrix.columns.withUnsafeBufferPointer { cols in
+                                    matrix.values.withUnsafeBufferPointer { vals in
+                                        matrix.rowStart.withUnsafeBufferPointer { starts in
+                                            Parallel.forEach(chunks.count) { c in
+                                                for i in chunks[c] {
+                                                    var x = 0.0
+                                                    var y = 0.0
+                                                    var counted = modOutCount
+                                                    for e in starts[i]..<starts[i + 1] {
+                                                        let j = Int(cols[e])
+                                                        if !modOut[j] { counted += 1 }
+                                                        let cell = t[3 * j + Int(vals[e]) + 1]
+                                                        x += cell * pc1[j]
+                                                        y += cell * pc2[j]
+                                                    }
+                                                    let scale = (Double(m) / Double(max(1, counted))).squareRoot()
+                                                    xs[i] = x * scale
+                                                    ys[i] = y * scale
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (xs, ys)
+    }
+
+    struct VoteCounts {
+        var groupAgree: [[Int]]
+        var groupDisagree: [[Int]]
+        var groupVotes: [[Int]]
+        var agree: [Int]
+        var disagree: [Int]
+        var total: [Int]
+    }
+
+    /// §6: agrees, disagrees and votes per statement, overall and per group (in-conv members,
+    /// votes before mod-out zeroing). Row chunks count in parallel; integer sums in any order
+    /// are exact.
+    static func voteCounts(_ matrix: VoteMatrix, groupOfRow: [Int], groups k: Int) -> VoteCounts {
+        let m = matrix.columnCount
+        // Per chunk and column: agree, disagree, votes, overall then for each group.
+        let stride = 3 * (k + 1)
+        let chunks = Parallel.rowChunks(rowStart: matrix.rowStart)
+        var partial = [Int](repeating: 0, count: max(1, chunks.count) * m * stride)
+        partial.withUnsafeMutableBufferPointer { out in
+            groupOfRow.withUnsafeBufferPointer { groupOf in
+                matrix.columns.withUnsafeBufferPointer { cols in
+                    matrix.values.withUnsafeBufferPointer { vals in
+                        matrix.rowStart.withUnsafeBufferPointer { starts in
+                            Parallel.forEach(chunks.count) { c in
+                                let base = out.baseAddress! + c * m * stride
+                                for i in chunks[c] {
+                                    let g = groupOf[i]
+                                    for e in starts[i]..<starts[i + 1] {
+                                        let cell = base + Int(cols[e]) * stride
+                                        let v = vals[e]
+                                        let kind = v > 0 ? 0 : v < 0 ? 1 : -1
+                                        cell[2] += 1
+                                        if kind >= 0 { cell[kind] += 1 }
+                                        guard g >= 0 else { continue }
+                                        let group = cell + 3 * (g + 1)
+                                        group[2] += 1
+                                        if kind >= 0 { group[kind] += 1 }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var counts = VoteCounts(
+            groupAgree: [[Int]](repeating: [Int](repeating: 0, count: m), count: k), groupDisagree: [], groupVotes: [],
+            agree: [Int](repeating: 0, count: m), disagree: [], total: [])
+        counts.groupDisagree = counts.groupAgree
+        counts.groupVotes = counts.groupAgree
+        counts.disagree = counts.agree
+        counts.total = counts.agree
+        for c in 0..<max(1, chunks.count) {
+            for j in 0..<m {
+                let cell = c * m * stride + j * stride
+                counts.agree[j] += partial[cell]
+                counts.disagree[j] += partial[cell + 1]
+                counts.total[j] += partial[cell + 2]
+                for g in 0..<k {
+                    counts.groupAgree[g][j] += partial[cell + 3 * (g + 1)]
+                    counts.groupDisagree[g][j] += partial[cell + 3 * (g + 1) + 1]
+                    counts.groupVotes[g][j] += partial[cell + 3 * (g + 1) + 2]
+                }
+            }
+        }
+        return counts
+    }
+
     /// §2: the previous set, everyone with min(7, m) votes, and at least 15 in all.
     static func inConversation(matrix: VoteMatrix, rawCounts: [Int], previous: [Int64]) -> [Bool] {
         let n = matrix.rowCount
@@ -222,10 +321,10 @@ public enum Analyzer {
         }
 
         // Base clusters.
-        var rowIndex = [Int64: Int](minimumCapacity: rows.count)
-        for (index, row) in rows.enumerated() { rowIndex[matrix.participants[row]] = index }
         let baseStart: [KMeans.Center]
         if let previous, !previous.baseClusters.isEmpty {
+            var rowIndex = [Int64: Int](minimumCapacity: rows.count)
+            for (index, row) in rows.enumerated() { rowIndex[matrix.participants[row]] = index }
             baseStart = WarmStart.centers(
                 previous: previous.baseClusters.map { ($0.id, $0.members.compactMap { rowIndex[$0] }) }, xs: xs, ys: ys,
                 weights: nil, k: options.baseClusterCount)
@@ -359,5 +458,49 @@ enum WarmStart {
             nextID += 1
         }
         return centers
+    }
+}
+
+/// For benchmarks (`charter analyze --votes-csv FILE --measure-passes`): the time of one PCA
+/// pass (DᵀD times a block of eight vectors) against a plain pass that only reads the same
+/// arrays, the memory-bandwidth floor.
+public struct PassMeasurement: Sendable, Codable {
+    public var votes: Int
+    /// Bytes a pass reads from the cell arrays (an Int32 column and an Int8 value a cell).
+    public var bytesPerPass: Int
+    public var plainPassMs: Double
+    public var gramPassMs: Double
+    public var plainGBPerSecond: Double { Double(bytesPerPass) / (plainPassMs / 1000) / 1e9 }
+    public var gramGBPerSecond: Double { Double(bytesPerPass) / (gramPassMs / 1000) / 1e9 }
+
+    public static func measure(_ votes: consuming VoteColumns, repeats: Int = 5) -> PassMeasurement {
+        let matrix = VoteMatrix(votes, moderatedOut: [])
+        let centered = PrincipalComponents.centered(matrix)
+        let block: [[Double]] = (0..<8).map { (b: Int) -> [Double] in
+            (0..<matrix.columnCount).map { (j: Int) -> Double in
+                let step: Int = (j * (b + 3) + b * 7) % 17
+                return 1 + Double(step) / 17
+            }
+        }
+        let clock = ContinuousClock()
+        func best(_ body: () -> Void) -> Double {
+            var fastest = Double.infinity
+            for _ in 0..<max(1, repeats) {
+                let start = clock.now
+                body()
+                let elapsed = clock.now - start
+                fastest = min(
+                    fastest,
+                    Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+            }
+            return fastest
+        }
+        var sink = 0
+        let plain = best { sink &+= PrincipalComponents.plainPass(matrix) }
+        let gram = best { sink &+= PrincipalComponents.gramProduct(matrix, centered: centered, block).count }
+        precondition(sink != Int.min)
+        return PassMeasurement(
+            votes: matrix.voteCount, bytesPerPass: matrix.voteCount * 5 + matrix.rowStart.count * 8,
+            plainPassMs: plain, gramPassMs: gram)
     }
 }

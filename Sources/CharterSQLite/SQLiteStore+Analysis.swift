@@ -2,6 +2,7 @@ public import CharterDomain
 public import CharterStore
 import Foundation
 import GRDB
+import GRDBSQLite
 
 extension SQLiteStore {
     public func analysisSnapshot(conversationID: Int64) async throws -> AnalysisSnapshot {
@@ -9,13 +10,31 @@ extension SQLiteStore {
             var participants: [Int64] = []
             var statements: [Int64] = []
             var values: [Int8] = []
-            let cursor = try Row.fetchCursor(
-                db, sql: "SELECT participant_id, statement_id, value FROM vote WHERE conversation_id = ?",
-                arguments: [conversationID])
-            while let row = try cursor.next() {
-                participants.append(row[0])
-                statements.append(row[1])
-                values.append(row[2])
+            // By participant: one seek per participant into the vote table's primary key, then
+            // its votes in key order, rather than one seek per vote through vote_by_conversation
+            // (whose entries lack the value). The unary + keeps the planner off that index.
+            // The rows are stepped by hand and read as plain integers: no row objects, no
+            // per-row decoding, three arrays out.
+            let statement = try db.makeStatement(
+                sql: """
+                    SELECT vote.participant_id, vote.statement_id, vote.value
+                    FROM participant CROSS JOIN vote ON vote.participant_id = participant.id
+                    WHERE participant.conversation_id = ? AND +vote.conversation_id = ?
+                    """)
+            try statement.setArguments([conversationID, conversationID])
+            let handle = statement.sqliteStatement
+            defer { sqlite3_reset(handle) }
+            while true {
+                let code = sqlite3_step(handle)
+                if code == SQLITE_DONE { break }
+                guard code == SQLITE_ROW else {
+                    throw DatabaseError(
+                        resultCode: ResultCode(rawValue: code),
+                        message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                }
+                participants.append(sqlite3_column_int64(handle, 0))
+                statements.append(sqlite3_column_int64(handle, 1))
+                values.append(Int8(clamping: sqlite3_column_int64(handle, 2)))
             }
             let rejected = try Int64.fetchSet(
                 db, sql: "SELECT id FROM statement WHERE conversation_id = ? AND moderation = 'rejected'",

@@ -66,8 +66,12 @@ public struct AnalysisReport: Encodable, Sendable {
     }
 
     public struct Timing: Encodable, Sendable {
+        /// Reading the votes (the CSV file or the store's snapshot).
+        let read: Double
         let matrix: Double
         let pca: Double
+        /// Passes of the PCA over the votes.
+        let pcaPasses: Int
         let clustering: Double
         let statistics: Double
         let total: Double
@@ -78,7 +82,7 @@ public struct AnalysisReport: Encodable, Sendable {
     let statementCount: Int
     let voteCount: Int
     let silhouettes: [AnalysisResult.KScore]
-    let participants: [Participant]
+    var participants: [Participant]
     let groups: [Group]
     let consensus: Consensus
     let statements: [Statement]
@@ -130,10 +134,70 @@ public struct AnalysisReport: Encodable, Sendable {
         }
         timingMs = timings.map {
             Timing(
-                matrix: $0.matrix, pca: $0.pca, clustering: $0.clustering, statistics: $0.statistics, total: $0.total)
+                read: $0.read, matrix: $0.matrix, pca: $0.pca, pcaPasses: $0.pcaPasses, clustering: $0.clustering,
+                statistics: $0.statistics, total: $0.total)
         }
         self.computedAt = computedAt
         ageSeconds = computedAt.map { max(0, now.timeIntervalSince($0)) }
+    }
+
+    /// The report as `encoder` writes it, made faster for big conversations: the participants
+    /// (millions of them) are written by hand, the rest by the encoder, with the same keys and
+    /// the same numbers.
+    public func jsonData() throws -> Data {
+        var rest = self
+        rest.participants = []
+        let skeleton = try Self.encoder.encode(rest)
+        let marker = Data(#""participants":[]"#.utf8)
+        guard !participants.isEmpty, let range = skeleton.range(of: marker) else { return skeleton }
+        var out = Data()
+        out.reserveCapacity(skeleton.count + participants.count * 96)
+        out.append(skeleton[skeleton.startIndex..<range.lowerBound])
+        var text = #""participants":["#
+        for (index, p) in participants.enumerated() {
+            if index > 0 { text += "," }
+            text += "{"
+            if let group = p.group { text += #""group":\#(group),"# }
+            text += #""id":\#(p.id),"in_conv":\#(p.inConv),"#
+            if let source = p.sourceId { text += #""source_id":"# + Self.quoted(source) + "," }
+            text += #""votes":\#(p.votes),"x":"# + Self.number(p.x) + #","y":"# + Self.number(p.y) + "}"
+            if text.utf8.count > 1 << 20 {
+                out.append(contentsOf: text.utf8)
+                text = ""
+            }
+        }
+        text += "]"
+        out.append(contentsOf: text.utf8)
+        out.append(skeleton[range.upperBound...])
+        return out
+    }
+
+    /// A finite double as JSONEncoder writes it (its shortest form, without a trailing ".0").
+    static func number(_ value: Double) -> String {
+        let text = value.description
+        return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+    }
+
+    /// A JSON string, escaped as JSONEncoder escapes it (slashes too).
+    static func quoted(_ value: String) -> String {
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "/": out += "\\/"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     public static let encoder: JSONEncoder = {

@@ -32,16 +32,27 @@ public enum ConversationAnalysis {
         conversationID: Int64, store: any CharterStore, warmStart: Bool = true,
         options: AnalysisOptions = AnalysisOptions()
     ) async throws -> (result: AnalysisResult, timings: AnalysisTimings) {
-        let snapshot = try await store.analysisSnapshot(conversationID: conversationID)
+        let clock = ContinuousClock()
+        let readStarted = clock.now
+        var snapshot = try await store.analysisSnapshot(conversationID: conversationID)
+        let read = clock.now - readStarted
         var stored: StoredAnalysis?
         if warmStart { stored = try await store.latestAnalysis(conversationID: conversationID) }
         let previous = stored.flatMap { try? decode($0).state }
-        let (votes, moderatedOut) = input(snapshot)
+        // The snapshot's columns go to the analysis as they are (no per-vote copy), and the
+        // snapshot lets go of them so that the analysis can free them once its matrix is built.
+        let columns = VoteColumns(
+            participants: snapshot.participants, statements: snapshot.statements, values: snapshot.values)
+        (snapshot.participants, snapshot.statements, snapshot.values) = ([], [], [])
+        let moderatedOut = snapshot.rejected.union(snapshot.meta)
         let meta = snapshot.meta
+        let lastVoteEvent = snapshot.lastVoteEvent
         let (result, timings, encoded) = try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                let (result, timings) = Analyzer.analyze(
-                    votes: votes, moderatedOut: moderatedOut, meta: meta, previous: previous, options: options)
+                let (result, analysisTimings) = Analyzer.analyze(
+                    columns: columns, moderatedOut: moderatedOut, meta: meta, previous: previous, options: options)
+                var timings = analysisTimings
+                timings.read = Double(read.components.seconds) * 1000 + Double(read.components.attoseconds) / 1e15
                 do {
                     continuation.resume(returning: (result, timings, try JSONEncoder().encode(result)))
                 } catch {
@@ -53,7 +64,7 @@ public enum ConversationAnalysis {
         try await store.saveAnalysis(
             StoredAnalysis(
                 conversationID: conversationID, computedAt: Date(), voteCount: result.voteCount,
-                lastVoteEvent: snapshot.lastVoteEvent, durationMs: timings.total, parameters: parameters,
+                lastVoteEvent: lastVoteEvent, durationMs: timings.total, parameters: parameters,
                 result: encoded, groupCount: result.k,
                 statementScores: result.statements.filter { !$0.moderatedOut }.map {
                     StatementScore(statementID: $0.id, gac: $0.gac, ccai: $0.ccaiAgreeProduct, votes: $0.votes)

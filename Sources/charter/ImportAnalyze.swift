@@ -9,6 +9,12 @@ import CharterServices
 import CharterStore
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Import conversations from other platforms.", subcommands: [ImportPolis.self])
@@ -90,13 +96,29 @@ struct Analyze: AsyncParsableCommand {
     @Flag(help: "Print the whole result as JSON.")
     var json = false
 
+    @Flag(help: "With --votes-csv: time one PCA pass against a plain read of the same arrays, and stop.")
+    var measurePasses = false
+
     func run() async throws {
+        if measurePasses, let votesCSV {
+            let measured = PassMeasurement.measure(try VotesCSV.read(votesCSV))
+            print(
+                "\(measured.votes) votes, \(measured.bytesPerPass) bytes a pass: plain pass "
+                    + String(format: "%.1f ms (%.2f GB/s)", measured.plainPassMs, measured.plainGBPerSecond)
+                    + ", PCA pass "
+                    + String(format: "%.1f ms (%.2f GB/s)", measured.gramPassMs, measured.gramGBPerSecond))
+            return
+        }
         let result: AnalysisResult
-        let timings: AnalysisTimings
+        var timings: AnalysisTimings
         var sources: (participants: [Int64: String], statements: [Int64: String]) = ([:], [:])
         if let votesCSV {
+            let clock = ContinuousClock()
+            let started = clock.now
             let votes = try VotesCSV.read(votesCSV)
-            (result, timings) = Analyzer.analyze(votes: votes)
+            let read = clock.now - started
+            (result, timings) = Analyzer.analyze(columns: consume votes)
+            timings.read = Double(read.components.seconds) * 1000 + Double(read.components.attoseconds) / 1e15
         } else {
             guard let slug else { throw ValidationError("Name a conversation's slug, or pass --votes-csv.") }
             let (store, conversation) = try await database.conversation(slug)
@@ -107,7 +129,7 @@ struct Analyze: AsyncParsableCommand {
         let report = AnalysisReport(
             result, participantSources: sources.participants, statementSources: sources.statements, timings: timings)
         if json {
-            FileHandle.standardOutput.write(try AnalysisReport.encoder.encode(report))
+            FileHandle.standardOutput.write(try report.jsonData())
             print()
             return
         }
@@ -134,55 +156,100 @@ struct Analyze: AsyncParsableCommand {
     }
 }
 
+private func readBytes(_ descriptor: Int32, _ into: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+        Glibc.read(descriptor, into, count)
+    #else
+        Darwin.read(descriptor, into, count)
+    #endif
+}
+
 enum VotesCSV {
-    /// `participant,statement,vote` lines; a first line that is not numbers is a header.
-    static func read(_ path: String) throws -> [AnalysisVote] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("Cannot read \(path).")
-        }
-        var votes: [AnalysisVote] = []
-        votes.reserveCapacity(data.count / 12)
-        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-            var start = 0
-            var line = 0
-            while start < bytes.count {
-                var end = start
-                while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
-                line += 1
-                if let vote = parse(bytes[start..<end]) {
-                    votes.append(vote)
-                } else if !(line == 1 || bytes[start..<end].allSatisfy({ $0 == 13 || $0 == 32 })) {
-                    throw ValidationError("\(path) line \(line) is not participant,statement,vote.")
+    /// `participant,statement,vote` lines; a first line that is not numbers is a header. Read in
+    /// blocks of 32 MiB (the file is never whole in memory); the complete lines of a block are
+    /// cut in two at a newline and the halves parsed at once on two cores by `VoteCSVReader`'s
+    /// byte loop, the second half's votes appended after the first's.
+    static func read(_ path: String) throws -> VoteColumns {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw ValidationError("Cannot read \(path).") }
+        defer { close(descriptor) }
+        var status = stat()
+        let size = fstat(descriptor, &status) == 0 ? Int(status.st_size) : 0
+        var reader = VoteCSVReader(expectedBytes: size)
+        let block = 1 << 25
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * block, alignment: 64)
+        defer { buffer.deallocate() }
+        var kept = 0
+        do {
+            while true {
+                if kept == buffer.count {
+                    throw ValidationError("\(path) line \(reader.line + 1) is longer than \(block) bytes.")
                 }
-                start = end + 1
+                let got = readBytes(descriptor, buffer.baseAddress! + kept, min(block, buffer.count - kept))
+                if got < 0 { throw ValidationError("Cannot read \(path): error \(errno).") }
+                if got == 0 {
+                    try reader.finish(UnsafeRawBufferPointer(rebasing: buffer[0..<kept]))
+                    break
+                }
+                let filled = kept + got
+                let used = try feedInHalves(&reader, UnsafeRawBufferPointer(rebasing: buffer[0..<filled]))
+                kept = filled - used
+                if used > 0, kept > 0 {
+                    buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + used, byteCount: kept)
+                }
             }
+        } catch let bad as VoteCSVReader.BadLine {
+            throw ValidationError("\(path) \(bad).")
         }
-        return votes
+        let votes = reader.takeVotes()
+        return VoteColumns(participants: votes.participants, statements: votes.statements, values: votes.values)
     }
 
-    private static func parse(_ line: Slice<UnsafeRawBufferPointer>) -> AnalysisVote? {
-        var fields: [Int64] = []
-        var value: Int64 = 0
-        var negative = false
-        var digits = 0
-        for byte in line {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"):
-                value = value &* 10 &+ Int64(byte - UInt8(ascii: "0"))
-                digits += 1
-            case UInt8(ascii: "-") where digits == 0 && !negative: negative = true
-            case UInt8(ascii: ","):
-                guard digits > 0 else { return nil }
-                fields.append(negative ? -value : value)
-                (value, negative, digits) = (0, false, 0)
-            case UInt8(ascii: "\r"), UInt8(ascii: " "): continue
-            default: return nil
+    /// Feeds the complete lines of `bytes` to `reader`, the second half of them parsed by a
+    /// second reader at the same time; returns the bytes used, as `VoteCSVReader.feed` does.
+    static func feedInHalves(_ reader: inout VoteCSVReader, _ bytes: UnsafeRawBufferPointer) throws -> Int {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 1 << 20 else {
+            return try reader.feed(bytes)
+        }
+        var end = bytes.count
+        while end > 0, base[end - 1] != 10 { end -= 1 }
+        var cut = end / 2
+        while cut < end, base[cut - 1] != 10 { cut += 1 }
+        guard cut > 0, cut < end else { return try reader.feed(bytes) }
+        // The second reader counts from line 2 (so that it takes no line for a header); its
+        // line numbers are moved after the first reader's once that one is done.
+        let linesBefore = 1
+        let halves = [
+            UnsafeRawBufferPointer(rebasing: bytes[0..<cut]), UnsafeRawBufferPointer(rebasing: bytes[cut..<end]),
+        ]
+        let readers = UnsafeMutablePointer<VoteCSVReader>.allocate(capacity: 2)
+        readers.initialize(to: reader)
+        (readers + 1).initialize(to: VoteCSVReader(expectedBytes: end - cut, linesBefore: linesBefore))
+        reader = VoteCSVReader()
+        defer { readers.deinitialize(count: 2).deallocate() }
+        let failures = UnsafeMutablePointer<VoteCSVReader.BadLine?>.allocate(capacity: 2)
+        failures.initialize(repeating: nil, count: 2)
+        defer { failures.deinitialize(count: 2).deallocate() }
+        let shared = Unchecked(readers: readers, failures: failures, halves: halves)
+        DispatchQueue.concurrentPerform(iterations: 2) { half in
+            do throws(VoteCSVReader.BadLine) {
+                _ = try shared.readers[half].feed(shared.halves[half])
+            } catch {
+                shared.failures[half] = error
             }
         }
-        guard digits > 0 else { return nil }
-        fields.append(negative ? -value : value)
-        guard fields.count == 3, (-1...1).contains(fields[2]) else { return nil }
-        return AnalysisVote(participant: fields[0], statement: fields[1], value: Int8(fields[2]))
+        if let failure = failures[0] { throw failure }
+        if let failure = failures[1] { throw VoteCSVReader.BadLine(line: readers[0].line + failure.line - linesBefore) }
+        readers[0].append(&readers[1], linesBefore: linesBefore)
+        reader = readers[0]
+        return end
+    }
+
+    /// The two readers and their halves, each touched by one thread only.
+    private struct Unchecked: @unchecked Sendable {
+        let readers: UnsafeMutablePointer<VoteCSVReader>
+        let failures: UnsafeMutablePointer<VoteCSVReader.BadLine?>
+        let halves: [UnsafeRawBufferPointer]
     }
 }
 
