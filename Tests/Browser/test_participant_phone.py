@@ -46,6 +46,7 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -77,6 +78,14 @@ PHONE = "phone"
 FINISH = "finish"
 CLOSED = "closed"
 COMPLETION_CODE = "CH-7Q2K-93XZ"
+ASKS = "asks"
+SIMILAR = "similar"
+SHORT_SEEDS = ["The AI should be honest.", "The AI should be kind.", "The AI should cite sources.",
+               "The AI should refuse dangerous requests.", "The AI should respect privacy."]
+DEMOGRAPHICS = {"after_votes": 1, "questions": [
+    {"key": "age", "text": {"en": "How old are you?", "de": "Wie alt sind Sie?"},
+     "options": [{"key": "18-39", "label": {"en": "18 to 39", "de": "18 bis 39"}},
+                 {"key": "40-plus", "label": {"en": "40 or older", "de": "40 oder älter"}}]}]}
 # Fourteen statements; four are 130 to 140 characters long (the default limit is 140).
 STATEMENTS = [
     "The AI should admit when it does not know the answer, instead of guessing and then presenting its guess to the user as if it were a fact.",
@@ -133,6 +142,11 @@ def site():
                 "slug": CLOSED, "title": "A conversation that has ended", "question": "Do you agree?"}, token=token)
             api("POST", f"/api/v1/conversations/{CLOSED}/seeds", {"statements": STATEMENTS[:3]}, token=token)
             api("PATCH", f"/api/v1/conversations/{CLOSED}", {"state": "closed"}, token=token)
+            for slug in (ASKS, SIMILAR):
+                api("POST", "/api/v1/conversations", {"slug": slug, "title": f"The {slug} test",
+                                                      "question": "Do you agree?"}, token=token)
+                api("POST", f"/api/v1/conversations/{slug}/seeds", {"statements": SHORT_SEEDS}, token=token)
+            api("PUT", f"/api/v1/conversations/{ASKS}/demographics", DEMOGRAPHICS, token=token)
             yield server
         finally:
             status = server.stop()
@@ -562,3 +576,86 @@ def test_axe_finds_nothing_on_the_participant_page(site, js_on, code):
     fresh(driver, site, f"/c/{CLOSED}?lang={code}", 390, 700)
     problems += audit(driver, code, "a closed conversation", "section.closed")
     assert not problems, f"{len(problems)} problem(s):\n  " + "\n  ".join(problems)
+
+
+def test_the_language_switch_works_without_javascript(site, js_off):
+    driver = js_off
+    fresh(driver, site, f"/c/{PHONE}", 390, 700)
+    assert driver.find_element(By.TAG_NAME, "html").get_dom_attribute("lang") == "en"
+    Select(driver.find_element(By.ID, "language-choice")).select_by_value("de")
+    submit(driver, "form.language-switch button[type=submit]")
+    html = driver.find_element(By.TAG_NAME, "html")
+    assert html.get_dom_attribute("lang") == "de", driver.current_url
+    assert "lang=de" in driver.current_url
+    # The choice is kept (a cookie) for the pages after a vote's redirect.
+    submit(driver, "form.vote button[value=agree]")
+    assert driver.find_element(By.TAG_NAME, "html").get_dom_attribute("lang") == "de", driver.current_url
+    Select(driver.find_element(By.ID, "language-choice")).select_by_value("ar")
+    submit(driver, "form.language-switch button[type=submit]")
+    html = driver.find_element(By.TAG_NAME, "html")
+    assert (html.get_dom_attribute("lang"), html.get_dom_attribute("dir")) == ("ar", "rtl")
+    Select(driver.find_element(By.ID, "language-choice")).select_by_value("en")
+    submit(driver, "form.language-switch button[type=submit]")
+
+
+def test_demographics_are_asked_once_and_stored(site, js_off):
+    driver = js_off
+    fresh(driver, site, f"/c/{ASKS}", 390, 700)
+    assert not driver.find_elements(By.CSS_SELECTOR, "form.demographics"), "asked before the first vote"
+    submit(driver, "form.vote button[value=agree]")
+    assert driver.find_elements(By.CSS_SELECTOR, "form.demographics"), "not asked after the first vote:\n" + \
+        body_text(driver)
+    assert "How old are you?" in body_text(driver)
+    driver.find_element(By.CSS_SELECTOR, "input[name=q_age][value='40-plus']").click()
+    submit(driver, "form.demographics button[value=answer]")
+    text = body_text(driver)
+    assert driver.find_elements(By.CSS_SELECTOR, "form.vote"), "no statement after answering:\n" + text
+    assert driver.find_elements(By.CSS_SELECTOR, "section.my-answers") and "40 or older" in \
+        driver.find_element(By.CSS_SELECTOR, "section.my-answers").text, "the stored answer is not shown:\n" + text
+    for value in ("disagree", "pass"):
+        submit(driver, f"form.vote button[value={value}]")
+        assert not driver.find_elements(By.CSS_SELECTOR, "form.demographics"), "asked a second time"
+    # Withdrawing deletes the answers and does not ask again.
+    submit(driver, "form.delete-answers button[type=submit]")
+    assert not driver.find_elements(By.CSS_SELECTOR, "section.my-answers"), "answers still shown after deleting"
+    assert not driver.find_elements(By.CSS_SELECTOR, "form.demographics"), "asked again after deleting"
+
+
+@pytest.mark.parametrize("code", LANGUAGES)
+def test_axe_finds_nothing_on_the_demographics_step(site, js_on, code):
+    driver = js_on
+    fresh(driver, site, f"/c/{ASKS}?lang={code}", 390, 700)
+    submit(driver, "form.vote button[value=agree]")
+    reopen(driver, code)
+    problems = audit(driver, code, "the demographic questions", "form.demographics")
+    submit(driver, "form.demographics button[value=skip]")
+    reopen(driver, code)
+    problems += audit(driver, code, "after skipping the questions", "form.vote")
+    assert not problems, f"{len(problems)} problem(s):\n  " + "\n  ".join(problems)
+
+
+def test_a_similar_statement_is_shown_first_and_submit_anyway_stores_it(site, js_off):
+    driver = js_off
+    fresh(driver, site, f"/c/{SIMILAR}", 390, 700)
+    candidates = ["The AI should be honest always.", "The AI should be very honest.",
+                  "The AI should really be honest with us.", "The AI should be kind and honest."]
+    for text in candidates:
+        box = driver.find_element(By.ID, "statement-input")
+        box.clear()
+        box.send_keys(text)
+        submit(driver, "form[action*='/statements'] button[type=submit]")
+        if driver.find_elements(By.CSS_SELECTOR, "section.look-alikes"):
+            break
+    else:
+        pytest.fail("none of the similar statements brought up the look-alike check")
+    assert "Is your statement already here?" in body_text(driver)
+    shown = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "section.look-alikes blockquote")]
+    assert shown and any("honest" in t for t in shown), shown
+    submit(driver, "button[name=confirm][value=anyway]")
+    assert "done=statement" in driver.current_url, driver.current_url
+    # A participant's own statement counts as their agree vote: it is not offered to them again,
+    # and a second time the same words are refused by the look-alike check without "anyway".
+    driver.find_element(By.ID, "statement-input").send_keys(text.upper())
+    submit(driver, "form[action*='/statements'] button[type=submit]")
+    assert driver.find_elements(By.CSS_SELECTOR, "section.look-alikes")
+    assert not driver.find_elements(By.CSS_SELECTOR, "button[name=confirm][value=anyway]")

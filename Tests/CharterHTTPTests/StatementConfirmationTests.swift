@@ -109,6 +109,28 @@ import Testing
     }
 }
 
+extension StatementConfirmationTests {
+    @Test func aLookAlikeIsShownInTheParticipantsLanguageWhenTranslated() async throws {
+        let h = try await Harness.make()
+        let kind = try #require(h.statements.first { $0.text == "The AI should be kind." })
+        _ = try await h.store.setTranslation(
+            statementID: kind.id, conversationID: h.conversation.id, language: "de",
+            text: "Die KI soll freundlich sein.",
+            by: .system)
+        try await h.test { client in
+            var browser = Browser(client: client)
+            var page = try await browser.get("/c/town?lang=de")
+            page = try await browser.post(
+                "/c/town/statements", form: [("csrf", page.csrf ?? ""), ("text", "the AI should be KIND")])
+            #expect(page.contains(#"lang="de" dir="auto">Die KI soll freundlich sein.</blockquote>"#))
+            page = try await browser.get("/c/town?lang=en")
+            page = try await browser.post(
+                "/c/town/statements", form: [("csrf", page.csrf ?? ""), ("text", "the AI should be KIND")])
+            #expect(page.contains(#"lang="en" dir="auto">The AI should be kind.</blockquote>"#))
+        }
+    }
+}
+
 extension Harness {
     func configurationCatalogue() throws -> Catalogue {
         try Catalogue.load(directory: LanguageTests.catalogueFolder)

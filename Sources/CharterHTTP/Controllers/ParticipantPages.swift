@@ -325,7 +325,9 @@ struct ParticipantPages: Sendable {
 
     struct LookAlikeView {
         let id: Int64
+        /// In the participant's language when an organiser translated it.
         let text: String
+        let lang: String
         /// Said instead of the vote buttons when the participant voted on it already.
         let votedLabel: String?
     }
@@ -373,13 +375,20 @@ struct ParticipantPages: Sendable {
             voted = Set(found.map(\.id)).subtracting(unvoted.map(\.id))
         }
         let byID = Dictionary(visible.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var shownTexts: [Int64: StatementView] = [:]
+        for match in found {
+            if let statement = byID[match.id] {
+                shownTexts[match.id] = try await statementView(statement, in: conversation, language: language)
+            }
+        }
         let base = "/c/\(conversation.slug)"
         let view = ConfirmationView(
             identical: identical,
             lookAlikes: found.compactMap { match in
                 byID[match.id].map { statement in
                     LookAlikeView(
-                        id: statement.id, text: statement.text,
+                        id: statement.id, text: shownTexts[statement.id]?.text ?? statement.text,
+                        lang: shownTexts[statement.id]?.lang ?? statement.language(in: conversation),
                         votedLabel: voted.contains(statement.id) ? language.text("confirm_voted") : nil)
                 }
             },

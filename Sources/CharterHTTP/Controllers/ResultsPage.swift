@@ -29,10 +29,19 @@ struct ResultsPage: Sendable {
     static let representativeCount = 3
     static let consensusCount = 5
 
-    /// The one place the results choose the text a statement is shown in: the statement as
-    /// stored. Statement translations replace this with the reader's language's text.
-    static func shownText(_ statement: Statement, in language: Language) -> String {
-        statement.text
+    /// The one place the results choose the text a statement is shown in: the organisers'
+    /// translation into the reader's language when there is one, else the statement as written.
+    struct ShownTexts {
+        let conversation: Conversation
+        let language: String
+        let translations: [Int64: [StatementTranslation]]
+
+        func callAsFunction(_ statement: Statement) -> String {
+            guard statement.language(in: conversation) != language,
+                let translation = translations[statement.id]?.first(where: { $0.language == language })
+            else { return statement.text }
+            return translation.text
+        }
     }
 
     // MARK: View models
@@ -206,11 +215,14 @@ struct ResultsPage: Sendable {
         where conversation.shows(statement) {
             statements[statement.id] = statement
         }
+        let shown = ShownTexts(
+            conversation: conversation, language: language.code,
+            translations: try await store.translations(conversationID: conversation.id))
         let published = try await publishedConstitution(conversation)
         let constitution = published.map {
             constitutionView(
                 $0.stored, $0.constitution, conversation: conversation, statements: statements, reader: reader,
-                language: language)
+                language: language, shown: shown)
         }
         let stored = try await store.latestAnalysis(conversationID: conversation.id)
         guard let stored, let result = try? ConversationAnalysis.decode(stored) else {
@@ -222,7 +234,7 @@ struct ResultsPage: Sendable {
                 ready: false, figures: [], youGroup: nil, youNote: nil, youPending: nil, svg: "", tableRows: [],
                 groups: [], consensus: [], constitution: constitution, t: language.texts)
         }
-        func text(_ id: Int64) -> String? { statements[id].map { Self.shownText($0, in: language) } }
+        func text(_ id: Int64) -> String? { statements[id].map { shown($0) } }
         func percent(_ count: Int, _ total: Int) -> String {
             String(Int((Double(count) / Double(max(total, 1)) * 100).rounded()))
         }
@@ -348,13 +360,13 @@ struct ResultsPage: Sendable {
 
     private func constitutionView(
         _ stored: StoredConstitution, _ constitution: Constitution, conversation: Conversation,
-        statements: [Int64: Statement], reader: Reader, language: Language
+        statements: [Int64: Statement], reader: Reader, language: Language, shown: ShownTexts
     ) -> ConstitutionView {
         let principles = constitution.principles.map { principle in
             // A source reads as published; in the reader's language when its statement still
             // has the wording it was published with.
             let sources = (principle.sources ?? []).map { source in
-                statements[source.statement].flatMap { $0.text == source.text ? Self.shownText($0, in: language) : nil }
+                statements[source.statement].flatMap { $0.text == source.text ? shown($0) : nil }
                     ?? source.text
             }
             let support = principle.groupAgreeShares.flatMap { shares -> String? in
