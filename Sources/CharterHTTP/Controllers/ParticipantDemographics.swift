@@ -124,11 +124,11 @@ struct ParticipantDemographics: Sendable {
             let response = try await services.store.recordDemographicResponse(
                 conversationID: conversation.id, participant: resolved.identity, answers: answers, at: Date())
             if isNew { await services.recordOrigin(participantID: response.participantID, ip: context.remoteIP) }
-            return Self.redirect(
+            return ParticipantPages.redirect(
                 conversation, resolved, done: response.state == .skipped ? "demographics-skipped" : "demographics")
         } catch CharterError.conflict {
             // Answered already (a second tap): the first answers stand.
-            return Self.redirect(conversation, resolved, done: "demographics")
+            return ParticipantPages.redirect(conversation, resolved, done: "demographics")
         } catch CharterError.invalid(_, let message) {
             throw AppError.badRequest(message)
         }
@@ -144,19 +144,6 @@ struct ParticipantDemographics: Sendable {
             _ = try await services.store.withdrawDemographicAnswers(
                 conversationID: conversation.id, participantID: participant.id, at: Date())
         }
-        return Self.redirect(conversation, resolved, done: "demographics-deleted")
-    }
-
-    static func redirect(_ conversation: Conversation, _ resolved: ParticipantIdentityResolver.Resolved, done: String)
-        -> Response
-    {
-        var query = "done=\(done)"
-        if let sig = resolved.sig, let encoded = sig.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
-            query = "sig=\(encoded)&" + query
-        }
-        if let xid = resolved.xid, let encoded = xid.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
-            query = "xid=\(encoded)&" + query
-        }
-        return .seeOther("/c/\(conversation.slug)?\(query)#statement")
+        return ParticipantPages.redirect(conversation, resolved, done: "demographics-deleted")
     }
 }

@@ -219,7 +219,8 @@ struct ParticipantPages: Sendable {
         return fields
     }
 
-    private func redirect(_ conversation: Conversation, _ resolved: ParticipantIdentityResolver.Resolved, done: String)
+    /// Post/Redirect/Get back to the conversation page, keeping the participant's xid and signature.
+    static func redirect(_ conversation: Conversation, _ resolved: ParticipantIdentityResolver.Resolved, done: String)
         -> Response
     {
         var query = "done=\(done)"
@@ -273,15 +274,15 @@ struct ParticipantPages: Sendable {
             } catch CharterError.duplicateVote {
                 // A second tap on the same button (a slow phone): the vote stands, once in the
                 // log; answer as the first tap was answered.
-                return redirect(conversation, resolved, done: "vote")
+                return Self.redirect(conversation, resolved, done: "vote")
             }
             services.metrics.votes.increment()
             services.analysis.conversationChanged(conversation.id)
             if isNew { await services.recordOrigin(participantID: receipt.participant.id, ip: context.remoteIP) }
             if case .changed = receipt.outcome {
-                return redirect(conversation, resolved, done: "changed")
+                return Self.redirect(conversation, resolved, done: "changed")
             }
-            return redirect(conversation, resolved, done: "vote")
+            return Self.redirect(conversation, resolved, done: "vote")
         }
     }
 
@@ -319,7 +320,7 @@ struct ParticipantPages: Sendable {
             services.metrics.statements.increment()
             services.analysis.conversationChanged(conversation.id)
             let shown = conversation.shows(statement)
-            return redirect(conversation, resolved, done: shown ? "statement" : "statement-pending")
+            return Self.redirect(conversation, resolved, done: shown ? "statement" : "statement-pending")
         }
     }
 
