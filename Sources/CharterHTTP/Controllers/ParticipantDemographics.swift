@@ -61,6 +61,9 @@ struct ParticipantDemographics: Sendable {
     ) async throws -> View? {
         let settings = try await services.store.demographics(conversationID: conversation.id)
         var response: DemographicResponse?
+        // A conversation that asks nothing holds no answers (saving no questions deletes them):
+        // its pages, the vote path's answers, read nothing more.
+        guard settings.asks else { return nil }
         if let participantID { response = try await services.store.demographicResponse(participantID: participantID) }
         let fallback = conversation.settings.language
         func text(_ texts: [String: String]) -> String {

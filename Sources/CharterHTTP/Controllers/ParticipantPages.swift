@@ -174,7 +174,7 @@ struct ParticipantPages: Sendable {
                 "progress_text", ["voted": String(progress.voted), "total": String(progress.total)]),
             hasVoted: progress.voted > 0,
             resultsLink: progress.voted > 0 || settings.resultsPublic
-                ? ResultsPage.link("\(base)/results", Self.identityFields(resolved)) : nil,
+                ? ParticipantPages.link("\(base)/results", Self.identityFields(resolved)) : nil,
             completionCode: completionCode, lastVote: lastVote,
             submissionsAllowed: settings.participantStatementsAllowed, canSubmit: votesNeeded == 0,
             votesNeeded: votesNeeded, maxLength: settings.maxStatementLength, notice: notice,
@@ -223,16 +223,11 @@ struct ParticipantPages: Sendable {
     static func redirect(_ conversation: Conversation, _ resolved: ParticipantIdentityResolver.Resolved, done: String)
         -> Response
     {
-        var query = "done=\(done)"
-        if let sig = resolved.sig, let encoded = sig.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
-            query = "sig=\(encoded)&" + query
-        }
-        if let xid = resolved.xid, let encoded = xid.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
-            query = "xid=\(encoded)&" + query
-        }
         // `#statement`: the browser lands on the confirmation, the statement and its buttons, not
         // on the introduction above them (issue 15: voting on a phone without scrolling).
-        return .seeOther("/c/\(conversation.slug)?\(query)#statement")
+        .seeOther(
+            link("/c/\(conversation.slug)", identityFields(resolved) + [.init(name: "done", value: done)])
+                + "#statement")
     }
 
     /// Runs a form action; a refusal the participant can act on re-renders the page with the
@@ -394,17 +389,21 @@ struct ParticipantPages: Sendable {
                 }
             },
             draft: text, voteAction: "\(base)/vote", statementAction: "\(base)/statements",
-            backLink: Self.pageLink(base, resolved), csrf: resolved.csrf, hidden: Self.identityFields(resolved),
+            backLink: Self.link(base, Self.identityFields(resolved)), csrf: resolved.csrf,
+            hidden: Self.identityFields(resolved),
             submitLabel: language.text("submit_label", ["max": String(settings.maxStatementLength)]),
             maxLength: settings.maxStatementLength, t: language.texts)
         return services.views.page(title: language.text("confirm_title"), view, language: language)
     }
 
-    /// The conversation page's address for this participant (their xid and signature kept).
-    static func pageLink(_ base: String, _ resolved: ParticipantIdentityResolver.Resolved) -> String {
-        let query = identityFields(resolved).compactMap { field in
-            field.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics).map { "\(field.name)=\($0)" }
+    /// A participant page's address with these query values (their xid and signature first), each
+    /// percent-encoded but for RFC 3986's unreserved characters.
+    static func link(_ path: String, _ fields: [Views.HiddenField]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        let query = fields.compactMap { field in
+            field.value.addingPercentEncoding(withAllowedCharacters: allowed).map { "\(field.name)=\($0)" }
         }
-        return query.isEmpty ? base : "\(base)?\(query.joined(separator: "&"))"
+        return query.isEmpty ? path : "\(path)?\(query.joined(separator: "&"))"
     }
 }

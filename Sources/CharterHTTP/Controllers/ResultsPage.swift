@@ -168,16 +168,6 @@ struct ResultsPage: Sendable {
             hidden: hidden)
     }
 
-    /// A path on the conversation's pages with the reader's xid and signature.
-    static func link(_ path: String, _ hidden: [Views.HiddenField]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        let query = hidden.compactMap { field in
-            field.value.addingPercentEncoding(withAllowedCharacters: allowed).map { "\(field.name)=\($0)" }
-        }
-        return query.isEmpty ? path : "\(path)?\(query.joined(separator: "&"))"
-    }
-
     // MARK: The page
 
     @Sendable func show(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -197,7 +187,8 @@ struct ResultsPage: Sendable {
             response = services.views.page(
                 title: language.text("results_locked_title"),
                 LockedView(
-                    heading: language.text("results_locked_title"), backLink: Self.link(base, reader.hidden),
+                    heading: language.text("results_locked_title"),
+                    backLink: ParticipantPages.link(base, reader.hidden),
                     t: language.texts),
                 status: .forbidden, language: language, languageSwitch: languageSwitch)
         }
@@ -230,7 +221,8 @@ struct ResultsPage: Sendable {
                 services.analysis.conversationChanged(conversation.id)
             }
             return PageView(
-                heading: heading, question: conversation.settings.question, backLink: Self.link(base, reader.hidden),
+                heading: heading, question: conversation.settings.question,
+                backLink: ParticipantPages.link(base, reader.hidden),
                 ready: false, figures: [], youGroup: nil, youNote: nil, youPending: nil, svg: "", tableRows: [],
                 groups: [], consensus: [], constitution: constitution, t: language.texts)
         }
@@ -340,7 +332,8 @@ struct ResultsPage: Sendable {
             Figure(name: language.text("results_figure_groups"), value: groupCount),
         ]
         return PageView(
-            heading: heading, question: conversation.settings.question, backLink: Self.link(base, reader.hidden),
+            heading: heading, question: conversation.settings.question,
+            backLink: ParticipantPages.link(base, reader.hidden),
             ready: true, figures: figures, youGroup: youGroup, youNote: youNote, youPending: youPending, svg: svg,
             tableRows: tableRows, groups: groups, consensus: consensus, constitution: constitution,
             t: language.texts)
@@ -392,7 +385,7 @@ struct ResultsPage: Sendable {
             principles: principles,
             formats: formats.map { format, key in
                 FormatLink(
-                    href: Self.link(path, reader.hidden + [.init(name: "format", value: format.rawValue)]),
+                    href: ParticipantPages.link(path, reader.hidden + [.init(name: "format", value: format.rawValue)]),
                     label: language.text(key))
             })
     }

@@ -2,14 +2,19 @@ import CharterDomain
 import HTTPTypes
 import Hummingbird
 
-extension AppServices {
-    /// The language a participant's request is answered in (see `Catalogue.negotiate`).
-    func language(_ request: Request, conversation: Conversation?) -> Language {
-        views.catalogue.negotiate(
+extension Catalogue {
+    /// The language a participant's request is answered in (see `negotiate`).
+    func language(for request: Request, conversationDefault: String?) -> Language {
+        negotiate(
             query: request.uri.queryParameters["lang"].map(String.init),
             cookie: request.cookies[Catalogue.cookieName]?.value,
-            acceptLanguage: request.headers[.acceptLanguage],
-            conversationDefault: conversation?.settings.language)
+            acceptLanguage: request.headers[.acceptLanguage], conversationDefault: conversationDefault)
+    }
+}
+
+extension AppServices {
+    func language(_ request: Request, conversation: Conversation?) -> Language {
+        views.catalogue.language(for: request, conversationDefault: conversation?.settings.language)
     }
 
     /// A language chosen with the switch (`?lang=`) is kept in a cookie, so the pages that

@@ -72,10 +72,7 @@ struct ErrorMiddleware: RouterMiddleware {
         } else {
             // A participant's error page speaks their language and leads back to the
             // conversation it came from.
-            let language = views.catalogue.negotiate(
-                query: request.uri.queryParameters["lang"].map(String.init),
-                cookie: request.cookies[Catalogue.cookieName]?.value,
-                acceptLanguage: request.headers[.acceptLanguage], conversationDefault: nil)
+            let language = views.catalogue.language(for: request, conversationDefault: nil)
             let slug = ConversationPath.slug(request.uri.path)
             response = views.page(
                 title: "\(error.status.code) \(language.text("error_title"))",
